@@ -1,0 +1,38 @@
+//! The thread-local "current reactor": set for the lifetime of a reactor thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::reactor::Reactor;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Reactor>>> = const { RefCell::new(None) };
+}
+
+/// Makes `reactor` current on this thread until [`exit`].
+pub(crate) fn enter(reactor: Rc<Reactor>) {
+    CURRENT.with(|current| *current.borrow_mut() = Some(reactor));
+}
+
+pub(crate) fn exit() {
+    let reactor = CURRENT.with(|current| current.borrow_mut().take());
+    drop(reactor);
+}
+
+/// Runs `f` with the current reactor, or returns `None` off any reactor thread.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_deref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// The current reactor; panics with a message naming `what` off a reactor thread.
+pub(crate) fn expect(what: &str) -> Rc<Reactor> {
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))
+}

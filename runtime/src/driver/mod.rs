@@ -1,0 +1,317 @@
+//! The completion driver: one io_uring per reactor, the slab of in-flight ops, and the
+//! eventfd read that lets remote threads wake a parked reactor.
+//!
+//! This is the seam between the executor and the kernel: the executor, remote queue and
+//! timers only call [`Driver::submit`] / [`Driver::reap`], and ops only go through
+//! [`op::Op`]. A different completion source (an epoll fallback) would replace this module.
+
+mod op;
+mod setup;
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue::Entry, types, IoUring};
+
+pub(crate) use op::{Completion, MultiOp, Op, OpKind};
+pub use setup::RingFlags;
+
+use crate::context;
+use crate::slab::Slab;
+use crate::stats::Counters;
+use op::Lifecycle;
+
+/// `user_data` of the eventfd read.
+const EVENTFD_TOKEN: u64 = u64::MAX;
+/// `user_data` of fire-and-forget SQEs (cancels, closes) whose CQEs need no handling.
+const IGNORE_TOKEN: u64 = u64::MAX - 1;
+/// `IORING_ENTER_GETEVENTS` from the io_uring uapi.
+const ENTER_GETEVENTS: u32 = 1;
+/// CQEs taken from the ring per borrow.
+const REAP_BATCH: usize = 64;
+
+pub(crate) struct Driver {
+    ring: RefCell<IoUring>,
+    ops: RefCell<Slab<Lifecycle>>,
+    flags: RingFlags,
+    eventfd: RawFd,
+    /// Target of the eventfd read; the kernel writes it while a read is in flight.
+    eventfd_buf: Box<UnsafeCell<u64>>,
+    eventfd_armed: Cell<bool>,
+    counters: Arc<Counters>,
+}
+
+impl Driver {
+    /// Sets up the ring on the calling (reactor) thread and arms the eventfd read.
+    pub(crate) fn new(
+        entries: u32,
+        defer_taskrun: bool,
+        eventfd: RawFd,
+        counters: Arc<Counters>,
+    ) -> io::Result<Driver> {
+        let (ring, flags) = setup::build_ring(entries, defer_taskrun)?;
+        let driver = Driver {
+            ring: RefCell::new(ring),
+            ops: RefCell::new(Slab::new()),
+            flags,
+            eventfd,
+            eventfd_buf: Box::new(UnsafeCell::new(0)),
+            eventfd_armed: Cell::new(false),
+            counters,
+        };
+        driver.arm_eventfd();
+        Ok(driver)
+    }
+
+    /// The current reactor's driver.
+    pub(crate) fn current() -> Rc<Driver> {
+        context::expect("an I/O operation").driver.clone()
+    }
+
+    pub(crate) fn flags(&self) -> RingFlags {
+        self.flags
+    }
+
+    /// Queues an SQE; flushes the SQ to the kernel first if it is full.
+    pub(crate) fn push(&self, entry: Entry) {
+        let mut ring = self.ring.borrow_mut();
+        loop {
+            // SAFETY: the callers (Op::submit, MultiOp::submit, and this module) guarantee
+            // that whatever `entry` points to outlives the operation.
+            if unsafe { ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            Counters::bump_local(&self.counters.enters);
+            if let Err(err) = ring.submit() {
+                if err.raw_os_error() != Some(libc::EBUSY) {
+                    panic!("io_uring_enter failed while flushing a full submission queue: {err}");
+                }
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel the op in slot `key` (its CQE then arrives soon).
+    pub(crate) fn cancel(&self, key: usize) {
+        self.push(
+            opcode::AsyncCancel::new(key as u64)
+                .build()
+                .user_data(IGNORE_TOKEN),
+        );
+    }
+
+    /// Closes `fd` through the ring: no syscall of its own, batched with the next submit.
+    pub(crate) fn close_fd(&self, fd: RawFd) {
+        self.push(
+            opcode::Close::new(types::Fd(fd))
+                .build()
+                .user_data(IGNORE_TOKEN),
+        );
+    }
+
+    fn arm_eventfd(&self) {
+        let entry = opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.get().cast(), 8)
+            .build()
+            .user_data(EVENTFD_TOKEN);
+        self.push(entry);
+        self.eventfd_armed.set(true);
+    }
+
+    /// Submits every queued SQE in one `io_uring_enter`, and, when `wait` is set, blocks until
+    /// at least one CQE is ready or the timeout (if any) passes. Without `wait` the syscall is
+    /// skipped when there is nothing to submit and no completion is held back by the kernel.
+    pub(crate) fn submit(&self, wait: Option<Option<Duration>>) -> io::Result<()> {
+        let mut ring = self.ring.borrow_mut();
+        let (pending, taskrun, overflow) = {
+            let mut sq = ring.submission();
+            sq.sync();
+            (sq.len(), sq.taskrun(), sq.cq_overflow())
+        };
+        let result = match wait {
+            None => {
+                if pending == 0 && !taskrun && !overflow {
+                    return Ok(());
+                }
+                // Deferred task work only runs (and its CQEs only appear) on an enter with
+                // GETEVENTS; without it, a busy reactor would starve its own completions.
+                // SAFETY: no extended argument is passed.
+                unsafe {
+                    ring.submitter().enter::<libc::sigset_t>(
+                        pending as u32,
+                        0,
+                        ENTER_GETEVENTS,
+                        None,
+                    )
+                }
+            }
+            Some(None) => ring.submit_and_wait(1),
+            Some(Some(timeout)) => {
+                let ts = types::Timespec::from(timeout);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        Counters::bump_local(&self.counters.enters);
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Takes every available CQE and hands each to its op. Returns the number reaped.
+    pub(crate) fn reap(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut batch = [(
+                0u64,
+                Completion {
+                    result: 0,
+                    flags: 0,
+                },
+            ); REAP_BATCH];
+            let mut count = 0;
+            {
+                let mut ring = self.ring.borrow_mut();
+                for cqe in ring.completion().take(REAP_BATCH) {
+                    batch[count] = (
+                        cqe.user_data(),
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    );
+                    count += 1;
+                }
+            }
+            // The ring is not borrowed here: completing an op may wake tasks or drop buffers.
+            for &(user_data, completion) in &batch[..count] {
+                self.dispatch(user_data, completion);
+            }
+            total += count;
+            if count < REAP_BATCH {
+                return total;
+            }
+        }
+    }
+
+    fn dispatch(&self, user_data: u64, completion: Completion) {
+        match user_data {
+            IGNORE_TOKEN => {}
+            EVENTFD_TOKEN => {
+                self.eventfd_armed.set(false);
+                self.arm_eventfd();
+            }
+            key => self.complete_op(key as usize, completion),
+        }
+    }
+
+    fn complete_op(&self, key: usize, completion: Completion) {
+        let mut ops = self.ops.borrow_mut();
+        let Some(slot) = ops.get_mut(key) else { return };
+        match slot {
+            Lifecycle::Submitted => *slot = Lifecycle::Completed(completion),
+            Lifecycle::Waiting(_) => {
+                let Lifecycle::Waiting(waker) =
+                    std::mem::replace(slot, Lifecycle::Completed(completion))
+                else {
+                    unreachable!("matched Waiting above")
+                };
+                drop(ops);
+                waker.wake();
+            }
+            Lifecycle::Ignored(_) => {
+                // The CQE the kernel owed us: now the data may go.
+                let data = ops.remove(key);
+                drop(ops);
+                drop(data);
+            }
+            Lifecycle::Completed(_) => {}
+            Lifecycle::Multi(state) => {
+                if !cqueue::more(completion.flags) {
+                    state.finished = true;
+                }
+                if state.ignored {
+                    let discard = state.discard;
+                    if state.finished {
+                        ops.remove(key);
+                    }
+                    drop(ops);
+                    discard(completion);
+                } else {
+                    state.ready.push_back(completion);
+                    let waker = state.waker.take();
+                    drop(ops);
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of ops whose CQE the kernel still owes (used by shutdown and leak tests).
+    pub(crate) fn ops_in_flight(&self) -> usize {
+        self.ops.borrow().len()
+    }
+
+    /// Reactor exit: cancels everything in flight and waits (bounded) for the kernel to give
+    /// every buffer back. Whatever the kernel has not released by then is leaked, not freed.
+    pub(crate) fn shutdown(&self) {
+        self.push(
+            opcode::AsyncCancel2::new(types::CancelBuilder::any())
+                .build()
+                .user_data(IGNORE_TOKEN),
+        );
+        for _ in 0..50 {
+            let owed = self.ops_in_flight() + usize::from(self.eventfd_armed.get());
+            if owed == 0 {
+                break;
+            }
+            let _ = self.submit(Some(Some(Duration::from_millis(20))));
+            let mut ring = self.ring.borrow_mut();
+            let done: Vec<(u64, Completion)> = ring
+                .completion()
+                .map(|cqe| {
+                    (
+                        cqe.user_data(),
+                        Completion {
+                            result: cqe.result(),
+                            flags: cqe.flags(),
+                        },
+                    )
+                })
+                .collect();
+            drop(ring);
+            for (user_data, completion) in done {
+                if user_data == EVENTFD_TOKEN {
+                    self.eventfd_armed.set(false);
+                } else {
+                    self.dispatch(user_data, completion);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.eventfd_armed.get() || self.ops_in_flight() > 0 {
+            // The kernel may still write into these: never free them.
+            let ops = std::mem::replace(self.ops.get_mut(), Slab::new());
+            std::mem::forget(ops);
+            let buf = std::mem::replace(&mut self.eventfd_buf, Box::new(UnsafeCell::new(0)));
+            std::mem::forget(buf);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The `Send + Sync` face of a reactor: what other threads (and wakers) hold to reach it.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::context;
+use crate::driver::RingFlags;
+use crate::park::Notify;
+use crate::remote::RemoteQueue;
+use crate::stats::{Counters, ReactorStats};
+use crate::sys::syscall;
+use crate::task::{Header, JoinHandle, TaskRef};
+use std::sync::{Arc, OnceLock};
+
+/// Work handed to a reactor from another thread.
+pub(crate) enum Remote {
+    /// A task woken off its reactor.
+    Wake(Arc<dyn TaskRef>),
+    /// A closure to run on the reactor ([`ReactorHandle::post`]).
+    Post(Box<dyn FnOnce() + Send>),
+}
+
+/// The reactor's eventfd: written by producers only when the reactor is parked.
+pub(crate) struct EventFd {
+    fd: RawFd,
+    counters: Arc<Counters>,
+}
+
+impl EventFd {
+    fn new(counters: Arc<Counters>) -> io::Result<Self> {
+        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        Ok(EventFd { fd, counters })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl Notify for EventFd {
+    fn notify(&self) {
+        let one: u64 = 1;
+        // EAGAIN (counter saturated) still leaves the eventfd readable, which is all we need.
+        let _ = syscall!(write(self.fd, (&one as *const u64).cast(), 8));
+        self.counters.eventfd_writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        crate::sys::close(self.fd);
+    }
+}
+
+/// State of one reactor shared with every thread.
+pub(crate) struct Shared {
+    pub(crate) index: usize,
+    pub(crate) remote: RemoteQueue<Remote, EventFd>,
+    pub(crate) counters: Arc<Counters>,
+    /// Set once the reactor stopped draining its queue; later posts are refused.
+    pub(crate) closed: AtomicBool,
+    /// Set once by the reactor thread after its ring is built.
+    pub(crate) ring_flags: OnceLock<RingFlags>,
+}
+
+impl Shared {
+    pub(crate) fn new(index: usize) -> io::Result<Self> {
+        let counters = Arc::new(Counters::default());
+        Ok(Shared {
+            index,
+            remote: RemoteQueue::new(EventFd::new(counters.clone())?),
+            counters,
+            closed: AtomicBool::new(false),
+            ring_flags: OnceLock::new(),
+        })
+    }
+}
+
+/// A handle to one reactor: post closures to it, spawn tasks on it, ask whether you are on it.
+///
+/// `Send + Sync + Clone`: hand it to any thread. Obtained from [`current`](crate::current) on a
+/// reactor or from [`Runtime::handles`](crate::Runtime::handles).
+#[derive(Clone)]
+pub struct ReactorHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ReactorHandle {
+    /// The reactor's index in its runtime, `0..reactors`.
+    pub fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// `true` when the calling thread is this reactor's thread (the OnReactorThread analog).
+    pub fn is_current(&self) -> bool {
+        context::with(|reactor| Arc::ptr_eq(&reactor.shared, &self.shared)).unwrap_or(false)
+    }
+
+    /// Runs `f` on the reactor thread, never inline, even when called from that very thread
+    /// (the ScheduleOnReactor analog). Closures from one producer run in the order posted.
+    ///
+    /// Returns an error when the reactor has shut down; `f` is then dropped without running.
+    ///
+    /// ```
+    /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// rt.handles()[0].post(move || tx.send(ringhop_runtime::current().index()).unwrap()).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), 0);
+    /// ```
+    pub fn post(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        self.post_boxed(Box::new(f))
+    }
+
+    pub(crate) fn post_boxed(&self, f: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("reactor {} has shut down", self.shared.index),
+            ));
+        }
+        self.shared.remote.push(Remote::Post(f));
+        Ok(())
+    }
+
+    /// Spawns a local task on this reactor: `factory` runs there and builds the future, which
+    /// therefore may be `!Send`. Works from any thread.
+    ///
+    /// If the reactor has shut down, the returned handle resolves to
+    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+    pub fn spawn<F, Fut>(&self, factory: F) -> JoinHandle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let header = Arc::new(Header::new(self.shared.clone()));
+        let handle = JoinHandle::new(header.clone());
+        let pending = PendingSpawn {
+            header: Some(header),
+            factory: Some(factory),
+        };
+        // On refusal the closure is dropped here, and PendingSpawn's Drop cancels the task.
+        let _ = self.post(move || pending.start());
+        handle
+    }
+
+    /// The setup flags the kernel granted this reactor's ring.
+    pub fn ring_flags(&self) -> RingFlags {
+        *self
+            .shared
+            .ring_flags
+            .get()
+            .unwrap_or(&RingFlags::default())
+    }
+
+    /// A snapshot of this reactor's counters.
+    pub fn stats(&self) -> ReactorStats {
+        self.shared.counters.snapshot()
+    }
+}
+
+impl fmt::Debug for ReactorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReactorHandle")
+            .field("index", &self.shared.index)
+            .finish()
+    }
+}
+
+/// A spawn travelling to its reactor; if it never gets there, its task ends as cancelled.
+struct PendingSpawn<T, F> {
+    header: Option<Arc<Header<T>>>,
+    factory: Option<F>,
+}
+
+impl<T: 'static, F, Fut> PendingSpawn<T, F>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T> + 'static,
+{
+    fn start(mut self) {
+        let (Some(header), Some(factory)) = (self.header.take(), self.factory.take()) else {
+            return;
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory)) {
+            Ok(future) => context::expect("ReactorHandle::spawn")
+                .executor
+                .insert(header, future),
+            Err(payload) => header.finish_unstarted(Err(crate::JoinError::Panicked(payload))),
+        }
+    }
+}
+
+impl<T, F> Drop for PendingSpawn<T, F> {
+    fn drop(&mut self) {
+        if let Some(header) = self.header.take() {
+            header.finish_unstarted(Err(crate::JoinError::Cancelled));
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `TcpStream`: a connected socket whose ops own their buffers.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+
+use super::addr::{self, socket_addr, tcp_socket};
+use super::fd::SharedFd;
+use super::ops;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::sys;
+
+/// A TCP connection owned by one reactor (`!Send`).
+///
+/// Every op takes `&self` and returns a `'static` future that owns its buffer and keeps the
+/// socket open until the kernel is done with it, so a `recv` and a `send` can be in flight at
+/// once, and dropping an op early never frees memory the kernel may still write.
+///
+/// ```no_run
+/// use ringhop_runtime::net::TcpStream;
+/// # ringhop_runtime::Runtime::builder().reactors(1).build().unwrap().block_on(async {
+/// let stream = TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
+/// let (res, _) = stream.send_all(b"ping".to_vec()).await;
+/// res?;
+/// let (n, buf) = stream.recv(Vec::with_capacity(64)).await;
+/// println!("got {:?}", &buf[..n?]);
+/// # Ok::<(), std::io::Error>(()) });
+/// ```
+pub struct TcpStream {
+    fd: SharedFd,
+}
+
+impl TcpStream {
+    pub(crate) fn from_fd(fd: SharedFd) -> TcpStream {
+        TcpStream { fd }
+    }
+
+    /// Opens a connection to `addr` (with `TCP_NODELAY`).
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let fd = SharedFd::new(tcp_socket(&addr)?);
+        ops::connect(&fd, addr::to_raw(addr)).await?;
+        let stream = TcpStream { fd };
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    /// Receives into `buf` (from its start, up to its capacity) and returns the byte count
+    /// with the buffer, whose length is set to what arrived. `Ok(0)` means the peer closed
+    /// its side (for a non-empty buffer).
+    pub fn recv<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<usize>, B)> + 'static {
+        ops::recv(&self.fd, buf)
+    }
+
+    /// Sends from `buf` once; returns how many bytes the kernel took, with the buffer.
+    pub fn send<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)> + 'static {
+        ops::send(&self.fd, buf, 0)
+    }
+
+    /// Sends all of `buf`, retrying partial sends.
+    pub fn send_all<B: IoBuf>(
+        &self,
+        buf: B,
+    ) -> impl Future<Output = (io::Result<()>, B)> + 'static {
+        let fd = self.fd.clone();
+        async move {
+            let mut buf = buf;
+            let mut sent = 0;
+            while sent < buf.bytes_init() {
+                let (result, back) = ops::send(&fd, buf, sent).await;
+                buf = back;
+                match result {
+                    Ok(0) => {
+                        let err = io::Error::new(io::ErrorKind::WriteZero, "socket took no bytes");
+                        return (Err(err), buf);
+                    }
+                    Ok(n) => sent += n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return (Err(err), buf),
+                }
+            }
+            (Ok(()), buf)
+        }
+    }
+
+    /// Sends all buffers with one `sendmsg` (gather write); returns the bytes sent, which can
+    /// be fewer than the total, with the buffers.
+    pub fn writev<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+    ) -> impl Future<Output = (io::Result<usize>, Vec<B>)> + 'static {
+        ops::writev(&self.fd, bufs)
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> impl Future<Output = io::Result<()>> + 'static {
+        ops::shutdown(&self.fd, how)
+    }
+
+    /// Closes the socket and reports the result. If ops still hold the socket, it is closed
+    /// when the last of them completes instead, and this returns `Ok(())`.
+    pub async fn close(self) -> io::Result<()> {
+        match self.fd.try_unwrap() {
+            Ok(fd) => ops::close(fd).await,
+            Err(_still_shared) => Ok(()),
+        }
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(self.fd.raw(), true)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket_addr(self.fd.raw(), false)
+    }
+
+    /// Sets `TCP_NODELAY` (on by default for connected and accepted streams).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        sys::set_int_option(
+            self.fd.raw(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            i32::from(nodelay),
+        )
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.fd.raw())
+            .finish()
+    }
+}

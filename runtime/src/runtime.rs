@@ -1,0 +1,256 @@
+//! `Runtime`: builds reactor threads, pins them, hands out their handles, joins them on drop.
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread;
+
+use crate::context;
+use crate::handle::{ReactorHandle, Shared};
+use crate::reactor::{Reactor, ReactorConfig};
+use crate::task::JoinHandle;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = ringhop_runtime::Runtime::builder()
+///     .reactors(2)
+///     .pin_cores(false)
+///     .ring_entries(256)
+///     .build()?;
+/// assert_eq!(rt.handles().len(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    reactors: Option<usize>,
+    pin_cores: bool,
+    config: ReactorConfig,
+    thread_name: String,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder {
+            reactors: None,
+            pin_cores: true,
+            config: ReactorConfig {
+                ring_entries: 1024,
+                defer_taskrun: true,
+                budget: 128,
+            },
+            thread_name: "ringhop-reactor".to_owned(),
+        }
+    }
+
+    /// Number of reactor threads. Default: the number of available cores.
+    pub fn reactors(&mut self, n: usize) -> &mut Self {
+        self.reactors = Some(n.max(1));
+        self
+    }
+
+    /// Pins reactor `i` to core `i` (modulo the core count). Default: `true`.
+    pub fn pin_cores(&mut self, pin: bool) -> &mut Self {
+        self.pin_cores = pin;
+        self
+    }
+
+    /// Submission-queue size of each reactor's ring (the completion queue is 4× larger).
+    /// Default: 1024.
+    pub fn ring_entries(&mut self, entries: u32) -> &mut Self {
+        self.config.ring_entries = entries;
+        self
+    }
+
+    /// Whether to ask for `IORING_SETUP_DEFER_TASKRUN` (completions are posted only when the
+    /// reactor enters the kernel). Default: `true`; the ring falls back without it when the
+    /// kernel refuses. `COOP_TASKRUN` and `SINGLE_ISSUER` are always tried.
+    pub fn defer_taskrun(&mut self, defer: bool) -> &mut Self {
+        self.config.defer_taskrun = defer;
+        self
+    }
+
+    /// Task polls per loop iteration before the reactor looks at completions and its remote
+    /// queue again. Default: 128.
+    pub fn event_budget(&mut self, budget: usize) -> &mut Self {
+        self.config.budget = budget.max(1);
+        self
+    }
+
+    /// Name prefix of the reactor threads (suffixed with `-{index}`).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Starts the reactor threads. Fails (naming cause and fix) when a ring cannot be set up.
+    pub fn build(&self) -> io::Result<Runtime> {
+        let count = self
+            .reactors
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let cores = if self.pin_cores {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut runtime = Runtime {
+            handles: Vec::with_capacity(count),
+            threads: Vec::with_capacity(count),
+        };
+        for index in 0..count {
+            let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+            let config = self.config;
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let thread = thread::Builder::new()
+                .name(format!("{}-{index}", self.thread_name))
+                .spawn(move || reactor_thread(index, core, config, ready_tx))?;
+            runtime.threads.push(thread);
+            match ready_rx.recv() {
+                Ok(Ok(shared)) => runtime.handles.push(ReactorHandle { shared }),
+                Ok(Err(err)) => return Err(err),
+                Err(_) => {
+                    return Err(io::Error::other(format!(
+                        "reactor thread {index} exited during start-up"
+                    )))
+                }
+            }
+        }
+        Ok(runtime)
+    }
+}
+
+fn reactor_thread(
+    index: usize,
+    core: Option<core_affinity::CoreId>,
+    config: ReactorConfig,
+    ready: mpsc::SyncSender<io::Result<Arc<Shared>>>,
+) {
+    if let Some(core) = core {
+        core_affinity::set_for_current(core);
+    }
+    let reactor = Shared::new(index)
+        .map(Arc::new)
+        .and_then(|shared| Reactor::new(shared, config));
+    let reactor = match reactor {
+        Ok(reactor) => reactor,
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(reactor.shared.clone()));
+    context::enter(reactor.clone());
+    reactor.run();
+    reactor.shutdown();
+    context::exit();
+}
+
+/// A set of reactor threads, one per core by default.
+///
+/// Dropping the runtime stops every reactor (tasks still running are cancelled) and joins its
+/// thread.
+pub struct Runtime {
+    handles: Vec<ReactorHandle>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A builder with the defaults: one pinned reactor per core, 1024 ring entries.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// One handle per reactor, in index order.
+    pub fn handles(&self) -> &[ReactorHandle] {
+        &self.handles
+    }
+
+    /// Runs `future` on reactor 0 and blocks the calling thread until it returns.
+    ///
+    /// The future crosses to the reactor thread, hence `Send`; inside it, spawn `!Send` work
+    /// with [`spawn_local`](crate::spawn_local). A panic in the future resumes on the caller.
+    pub fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        block_on_thread(self.handles[0].spawn(move || future))
+    }
+
+    /// Starts `factory()` on every reactor (each builds its own, possibly `!Send`, future
+    /// there) and waits for all of them: the thread-per-core entry point. Outputs come back in
+    /// reactor order.
+    pub fn run<F, Fut>(&self, factory: F) -> Vec<Fut::Output>
+    where
+        F: Fn() -> Fut + Send + Clone + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let tasks: Vec<JoinHandle<Fut::Output>> = self
+            .handles
+            .iter()
+            .map(|handle| handle.spawn(factory.clone()))
+            .collect();
+        tasks.into_iter().map(block_on_thread).collect()
+    }
+
+    /// Stops every reactor and joins its thread (what `drop` does).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for handle in &self.handles {
+            let _ = handle.post(|| {
+                context::with(Reactor::stop);
+            });
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `factory()` on every reactor of a default runtime (one pinned reactor per core) and
+/// waits for all: the shortest way to a thread-per-core server.
+///
+/// ```no_run
+/// ringhop_runtime::run(|| async {
+///     let listener = ringhop_runtime::net::TcpListener::bind("127.0.0.1:7000".parse().unwrap())
+///         .unwrap();
+///     loop {
+///         let stream = listener.accept().await.unwrap();
+///         ringhop_runtime::spawn_local(async move { let _ = stream; });
+///     }
+/// })
+/// .unwrap();
+/// ```
+pub fn run<F, Fut>(factory: F) -> io::Result<Vec<Fut::Output>>
+where
+    F: Fn() -> Fut + Send + Clone + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    Ok(Runtime::builder().build()?.run(factory))
+}
+
+/// Blocks a non-reactor thread on `future`, parking between polls.
+fn block_on_thread<F: Future>(future: F) -> F::Output {
+    assert!(
+        context::with(|_| ()).is_none(),
+        "block_on would deadlock when called on a reactor thread; await the future instead"
+    );
+    let thread = thread::current();
+    let waker = waker_fn::waker_fn(move || thread.unpark());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}

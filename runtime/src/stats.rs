@@ -1,0 +1,58 @@
+//! Per-reactor counters: the evidence behind ringhop's invariants (no foreign poll, no
+//! eventfd write while awake).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one reactor, written by that reactor (and, for eventfd writes, by producers).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) polls: AtomicU64,
+    pub(crate) off_reactor_polls: AtomicU64,
+    pub(crate) remote_wakes: AtomicU64,
+    pub(crate) posts: AtomicU64,
+    pub(crate) eventfd_writes: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) enters: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one from the owning reactor, the only writer: a plain load and store, no locked
+    /// instruction on the hot path.
+    #[inline]
+    pub(crate) fn bump_local(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> ReactorStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ReactorStats {
+            polls: get(&self.polls),
+            off_reactor_polls: get(&self.off_reactor_polls),
+            remote_wakes: get(&self.remote_wakes),
+            posts: get(&self.posts),
+            eventfd_writes: get(&self.eventfd_writes),
+            parks: get(&self.parks),
+            enters: get(&self.enters),
+        }
+    }
+}
+
+/// A snapshot of one reactor's counters, from [`ReactorHandle::stats`](crate::ReactorHandle::stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReactorStats {
+    /// Task polls on this reactor.
+    pub polls: u64,
+    /// Polls of a task owned by another reactor. Invariant: always 0.
+    pub off_reactor_polls: u64,
+    /// Tasks woken from other threads, drained from the remote queue.
+    pub remote_wakes: u64,
+    /// Closures posted from any thread, drained from the remote queue.
+    pub posts: u64,
+    /// Writes to this reactor's eventfd. Stays near the number of parks, not of remote wakes.
+    pub eventfd_writes: u64,
+    /// Times the reactor blocked waiting for a completion.
+    pub parks: u64,
+    /// `io_uring_enter` calls.
+    pub enters: u64,
+}

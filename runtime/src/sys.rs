@@ -1,0 +1,35 @@
+//! Thin wrappers over the few plain syscalls ringhop makes outside the ring.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// Calls a libc function and turns `-1` into `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller passes arguments valid for this libc call.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub(crate) use syscall;
+
+/// Closes `fd`, ignoring errors (there is nothing a caller could do about them on drop).
+pub(crate) fn close(fd: RawFd) {
+    let _ = syscall!(close(fd));
+}
+
+/// Sets an integer socket option.
+pub(crate) fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    syscall!(setsockopt(
+        fd,
+        level,
+        name,
+        (&value as *const i32).cast(),
+        std::mem::size_of::<i32>() as libc::socklen_t,
+    ))
+    .map(drop)
+}

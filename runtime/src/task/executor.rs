@@ -1,0 +1,167 @@
+//! The reactor's local executor: a slab of task futures and a FIFO run queue, both touched
+//! only by the reactor thread (no lock on the local run queue).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_task::waker_ref;
+
+use super::header::{Header, TaskRef};
+use super::join_cell::JoinError;
+use crate::handle::Shared;
+use crate::slab::Slab;
+use crate::stats::Counters;
+
+/// A task's future as the executor sees it.
+trait Runnable {
+    /// Polls the future; `Ready` once its result is in the join cell.
+    fn poll_task(self: Pin<&mut Self>) -> Poll<()>;
+    /// Drops the future, then records the cancellation.
+    fn cancel(self: Pin<Box<Self>>);
+}
+
+struct Task<F: Future> {
+    header: Arc<Header<F::Output>>,
+    future: F,
+}
+
+impl<F: Future + 'static> Runnable for Task<F>
+where
+    F::Output: 'static,
+{
+    fn poll_task(self: Pin<&mut Self>) -> Poll<()> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of the pinned task,
+        // and `header` is never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `this.future` stays where the pinned box put it.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let waker = waker_ref(&this.header);
+        let mut cx = Context::from_waker(&waker);
+        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                this.header.cell.complete(Ok(output));
+                Poll::Ready(())
+            }
+            Err(payload) => {
+                this.header.cell.complete(Err(JoinError::Panicked(payload)));
+                Poll::Ready(())
+            }
+        }
+    }
+
+    fn cancel(self: Pin<Box<Self>>) {
+        let header = self.header.clone();
+        // A future that panics while dropped is still cancelled; the payload has nobody to go to.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(self)));
+        header.cell.complete(Err(JoinError::Cancelled));
+    }
+}
+
+/// A slab slot: the future, or `None` while it is out being polled.
+type Slot = Option<Pin<Box<dyn Runnable>>>;
+
+pub(crate) struct Executor {
+    run_queue: RefCell<VecDeque<Arc<dyn TaskRef>>>,
+    tasks: RefCell<Slab<Slot>>,
+}
+
+impl Executor {
+    pub(crate) fn new() -> Self {
+        Executor {
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            tasks: RefCell::new(Slab::new()),
+        }
+    }
+
+    /// Stores a spawned future under its (already created) header and queues its first poll.
+    pub(crate) fn insert<F>(&self, header: Arc<Header<F::Output>>, future: F)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let task: Pin<Box<dyn Runnable>> = Box::pin(Task {
+            header: header.clone(),
+            future,
+        });
+        let key = self.tasks.borrow_mut().insert(Some(task));
+        header.set_key(key);
+        self.run_queue.borrow_mut().push_back(header);
+    }
+
+    pub(crate) fn push_local(&self, task: Arc<dyn TaskRef>) {
+        self.run_queue.borrow_mut().push_back(task);
+    }
+
+    pub(crate) fn has_runnable(&self) -> bool {
+        !self.run_queue.borrow().is_empty()
+    }
+
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    /// Polls up to `budget` queued tasks; returns how many were polled.
+    pub(crate) fn run(&self, budget: usize, shared: &Arc<Shared>, counters: &Counters) -> usize {
+        let mut polled = 0;
+        while polled < budget {
+            let Some(task) = self.run_queue.borrow_mut().pop_front() else {
+                break;
+            };
+            if self.run_task(task, shared, counters) {
+                polled += 1;
+            }
+        }
+        polled
+    }
+
+    fn run_task(&self, task: Arc<dyn TaskRef>, shared: &Arc<Shared>, counters: &Counters) -> bool {
+        let snapshot = task.state().transition_to_running();
+        if snapshot.is_complete() {
+            return false;
+        }
+        let key = task.key();
+        let Some(mut future) = self.tasks.borrow_mut().get_mut(key).and_then(Option::take) else {
+            return false;
+        };
+        Counters::bump_local(&counters.polls);
+        if !Arc::ptr_eq(task.owner(), shared) {
+            Counters::bump_local(&counters.off_reactor_polls);
+        }
+        if snapshot.is_aborted() {
+            self.tasks.borrow_mut().remove(key);
+            future.cancel();
+            return true;
+        }
+        // The slab is not borrowed while the task runs: it may spawn or wake other tasks.
+        let done = future.as_mut().poll_task().is_ready();
+        if done {
+            self.tasks.borrow_mut().remove(key);
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
+        } else if let Some(slot) = self.tasks.borrow_mut().get_mut(key) {
+            *slot = Some(future);
+        }
+        true
+    }
+
+    /// Cancels every task (reactor shutdown): futures are dropped, join handles see
+    /// `Cancelled`.
+    pub(crate) fn cancel_all(&self) {
+        loop {
+            let tasks: Vec<Slot> = self.tasks.borrow_mut().drain().collect();
+            if tasks.is_empty() {
+                break;
+            }
+            // Dropping a future may spawn more tasks; the loop catches those too.
+            for task in tasks.into_iter().flatten() {
+                task.cancel();
+            }
+        }
+        self.run_queue.borrow_mut().clear();
+    }
+}

@@ -1,0 +1,110 @@
+//! The shared, `Send + Sync` half of a task: join cell, owner and slab key. Its `Arc` is the
+//! task's waker; the future itself stays in the owning reactor's slab.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures_task::ArcWake;
+
+use super::join_cell::{JoinCell, TaskResult};
+use super::state::State;
+use crate::context;
+use crate::handle::{Remote, Shared};
+use std::sync::Arc;
+
+/// What a run queue holds: any task, type-erased.
+pub(crate) trait TaskRef: Send + Sync {
+    fn state(&self) -> &State;
+    /// The task's key in its reactor's slab.
+    fn key(&self) -> usize;
+    fn owner(&self) -> &Arc<Shared>;
+}
+
+pub(crate) struct Header<T> {
+    pub(crate) cell: JoinCell<T>,
+    owner: Arc<Shared>,
+    /// Written once by the owning reactor when it stores the future, read only by it.
+    key: AtomicUsize,
+}
+
+// SAFETY: `Header<T>` crosses threads inside wakers. Its atomics, mutex and `Arc<Shared>` are
+// thread-safe; the result slot (which may hold a `!Send` T) is only touched by the owning
+// reactor and by the `JoinHandle`, which is `Send` only when `T: Send` (see join_cell.rs).
+// When the last `Arc` goes, the slot is empty: the result was taken or dropped by one of those
+// two parties first.
+unsafe impl<T> Send for Header<T> {}
+// SAFETY: as for `Send`: shared access is only to thread-safe fields.
+unsafe impl<T> Sync for Header<T> {}
+
+impl<T> Header<T> {
+    pub(crate) fn new(owner: Arc<Shared>) -> Self {
+        Header {
+            cell: JoinCell::new(),
+            owner,
+            key: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    pub(crate) fn set_key(&self, key: usize) {
+        self.key.store(key, Ordering::Relaxed);
+    }
+
+    /// Ends a task whose future never reached its reactor.
+    pub(crate) fn finish_unstarted(&self, result: TaskResult<T>) {
+        self.cell.complete(result);
+    }
+}
+
+impl<T: 'static> Header<T> {
+    /// Puts a woken task on its owner's run queue: the local queue when woken on the owner's
+    /// thread, else the owner's remote queue.
+    pub(crate) fn enqueue(self: Arc<Self>) {
+        let mut task = Some(self);
+        context::with(|reactor| {
+            if let Some(t) = task.take_if(|t| Arc::ptr_eq(&reactor.shared, &t.owner)) {
+                reactor.executor.push_local(t);
+            }
+        });
+        if let Some(task) = task {
+            let owner = task.owner.clone();
+            owner.remote.push(Remote::Wake(task));
+        }
+    }
+}
+
+impl<T: 'static> TaskRef for Header<T> {
+    fn state(&self) -> &State {
+        &self.cell.state
+    }
+
+    fn key(&self) -> usize {
+        self.key.load(Ordering::Relaxed)
+    }
+
+    fn owner(&self) -> &Arc<Shared> {
+        &self.owner
+    }
+}
+
+impl<T: 'static> ArcWake for Header<T> {
+    fn wake(self: Arc<Self>) {
+        if self.cell.state.transition_to_scheduled() {
+            self.enqueue();
+        }
+    }
+
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        if arc_self.cell.state.transition_to_scheduled() {
+            arc_self.clone().enqueue();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Header<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("state", &self.cell.state.load())
+            .field("reactor", &self.owner.index)
+            .finish()
+    }
+}

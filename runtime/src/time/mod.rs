@@ -1,0 +1,163 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], and a coarse clock.
+//!
+//! Timers belong to the reactor that polls them. Each reactor keeps a heap of deadlines and
+//! folds the nearest one into the timeout of its single `io_uring_enter`, so arming a timer
+//! costs no syscall.
+
+mod timers;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use std::time::Instant;
+
+use timers::TimerKey;
+pub(crate) use timers::Timers;
+
+use crate::context;
+use crate::reactor::Reactor;
+
+/// The current reactor's clock, refreshed once per loop iteration: free to read, and at most
+/// one loop iteration old. Off a reactor thread it is `Instant::now()`.
+pub fn now() -> Instant {
+    context::with(|reactor| reactor.now()).unwrap_or_else(Instant::now)
+}
+
+/// Waits until `duration` has passed.
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+/// rt.block_on(async { ringhop_runtime::time::sleep(Duration::from_millis(5)).await });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        timer: None,
+    }
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`]. Must be polled on a reactor thread.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    timer: Option<(Rc<Reactor>, TimerKey)>,
+}
+
+impl Sleep {
+    /// When this sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if let Some((reactor, key)) = &this.timer {
+            if reactor.timers.borrow_mut().update(*key, cx.waker()) {
+                return Poll::Ready(());
+            }
+            return Poll::Pending;
+        }
+        if Instant::now() >= this.deadline {
+            return Poll::Ready(());
+        }
+        let reactor = context::expect("time::sleep");
+        let key = reactor
+            .timers
+            .borrow_mut()
+            .insert(this.deadline, cx.waker().clone());
+        this.timer = Some((reactor, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((reactor, key)) = self.timer.take() {
+            reactor.timers.borrow_mut().remove(key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// Runs `future` for at most `duration`; on expiry the future is dropped (cancelling it) and
+/// the result is [`Elapsed`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ringhop_runtime::time;
+/// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+/// let result = rt.block_on(async {
+///     time::timeout(Duration::from_millis(5), time::sleep(Duration::from_secs(60))).await
+/// });
+/// assert!(result.is_err());
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// The future returned by [`timeout`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    future: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `future` is structurally pinned and never moved out; `sleep` is Unpin.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(output) = future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error of a [`timeout`] whose duration passed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(elapsed: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, elapsed)
+    }
+}
