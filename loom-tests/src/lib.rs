@@ -1,1 +1,27 @@
+//! loom models of ringhop's cross-thread hand-offs.
+//!
+//! The modules under test are the runtime's own source files, included by path, so the models
+//! check the code that ships, not a copy. They are written against `crate::sync`, which under
+//! `--cfg loom` is loom's instrumented std. Run:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release
+//! ```
+//!
+//! Without `--cfg loom` this crate is empty.
+#![cfg(loom)]
+#![allow(dead_code)]
 
+#[path = "../../runtime/src/sync.rs"]
+mod sync;
+
+#[path = "../../runtime/src/park.rs"]
+mod park;
+
+#[path = "../../runtime/src/remote.rs"]
+mod remote;
+
+mod task;
+
+#[cfg(test)]
+mod models;
