@@ -9,7 +9,7 @@ fn block_on_spawn_and_echo() {
         runtime.block_on(async { rt::spawn_local(async { 7 }).await }),
         7
     );
-    let addr = runtime.block_on(async {
+    let addr = runtime.block_on_local(|| async {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         rt::spawn_local(async move {

@@ -52,6 +52,11 @@ impl ParkFlag {
     /// pushed since it last woke). Either way the reactor must call [`ParkFlag::unpark`] next.
     #[must_use]
     pub(crate) fn try_park(&self) -> bool {
+        // Already notified: stay AWAKE rather than open a window in which producers would
+        // write the eventfd for nothing.
+        if self.word.load(Ordering::Acquire) & NOTIFIED != 0 {
+            return false;
+        }
         self.word.swap(0, Ordering::AcqRel) & NOTIFIED == 0
     }
 

@@ -111,29 +111,41 @@ impl Reactor {
     fn submit_or_park(&self, counters: &Counters) {
         let result = if self.executor.has_runnable() {
             self.driver.submit(None)
-        } else if self.shared.remote.try_park() {
-            Counters::bump_local(&counters.parks);
-            let timeout = self
-                .timers
-                .borrow_mut()
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            let result = match timeout {
-                Some(timeout) if timeout.is_zero() => self.driver.submit(None),
-                Some(timeout) => self.driver.submit(Some(Some(timeout.max(MIN_WAIT)))),
-                None => self.driver.submit(Some(None)),
+        } else {
+            let parked = self.shared.remote.try_park();
+            let result = match parked {
+                Some(true) => {
+                    Counters::bump_local(&counters.parks);
+                    self.submit_and_wait()
+                }
+                Some(false) => {
+                    Counters::bump_local(&counters.parks);
+                    self.driver.submit(None)
+                }
+                None => self.driver.submit(None),
             };
             self.shared.remote.unpark();
             result
-        } else {
-            self.shared.remote.unpark();
-            self.driver.submit(None)
         };
         if let Err(err) = result {
             panic!(
                 "io_uring_enter failed on reactor {}: {err}",
                 self.shared.index
             );
+        }
+    }
+
+    /// Submits and blocks until a CQE arrives (an op, the eventfd) or the next timer is due.
+    fn submit_and_wait(&self) -> std::io::Result<()> {
+        let timeout = self
+            .timers
+            .borrow_mut()
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        match timeout {
+            Some(timeout) if timeout.is_zero() => self.driver.submit(None),
+            Some(timeout) => self.driver.submit(Some(Some(timeout.max(MIN_WAIT)))),
+            None => self.driver.submit(Some(None)),
         }
     }
 

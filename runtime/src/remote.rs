@@ -36,13 +36,18 @@ impl<T, N: Notify> RemoteQueue<T, N> {
         self.queue.pop()
     }
 
-    /// Reactor side: `true` when the reactor may block waiting for its signal. Call
-    /// [`RemoteQueue::unpark`] after the wait (or instead of it) and before draining.
+    /// Reactor side: `Some(may_wait)` when the reactor announced it is parking (which allows
+    /// at most one eventfd write), `None` when it stayed awake because it was already notified.
+    /// `may_wait` is `false` when the queue turned out non-empty. Call [`RemoteQueue::unpark`]
+    /// after the wait (or instead of it) and before draining.
     #[must_use]
-    pub(crate) fn try_park(&self) -> bool {
+    pub(crate) fn try_park(&self) -> Option<bool> {
+        if !self.park.try_park() {
+            return None;
+        }
         // The flag alone suffices (see park.rs); the emptiness re-check is cheap and spares a
         // futile wait when a producer pushed but has not reached its fetch_or yet.
-        self.park.try_park() && self.queue.is_empty()
+        Some(self.queue.is_empty())
     }
 
     /// Reactor side: marks the reactor awake; must precede the drain.

@@ -170,14 +170,37 @@ impl Runtime {
 
     /// Runs `future` on reactor 0 and blocks the calling thread until it returns.
     ///
-    /// The future crosses to the reactor thread, hence `Send`; inside it, spawn `!Send` work
-    /// with [`spawn_local`](crate::spawn_local). A panic in the future resumes on the caller.
+    /// The future crosses to the reactor thread, hence `Send`; for a `!Send` future use
+    /// [`Runtime::block_on_local`]. A panic in the future resumes on the caller.
     pub fn block_on<F>(&self, future: F) -> F::Output
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         block_on_thread(self.handles[0].spawn(move || future))
+    }
+
+    /// Builds a future with `factory` on reactor 0 and blocks the calling thread until it
+    /// returns. Only the factory crosses threads, so the future may hold `Rc`s, streams and
+    /// other `!Send` state across awaits. A panic in the future resumes on the caller.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+    /// let n = rt.block_on_local(|| async {
+    ///     let shared = Rc::new(20);
+    ///     ringhop_runtime::yield_now().await;
+    ///     *shared + 1
+    /// });
+    /// assert_eq!(n, 21);
+    /// ```
+    pub fn block_on_local<F, Fut>(&self, factory: F) -> Fut::Output
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        block_on_thread(self.handles[0].spawn(factory))
     }
 
     /// Starts `factory()` on every reactor (each builds its own, possibly `!Send`, future

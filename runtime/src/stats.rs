@@ -49,9 +49,10 @@ pub struct ReactorStats {
     pub remote_wakes: u64,
     /// Closures posted from any thread, drained from the remote queue.
     pub posts: u64,
-    /// Writes to this reactor's eventfd. Stays near the number of parks, not of remote wakes.
+    /// Writes to this reactor's eventfd: bounded by `parks`, not by remote wakes.
     pub eventfd_writes: u64,
-    /// Times the reactor blocked waiting for a completion.
+    /// Times the reactor announced it was parking (cleared its park flag to wait). Each park
+    /// allows at most one eventfd write, so `eventfd_writes <= parks` always holds.
     pub parks: u64,
     /// `io_uring_enter` calls.
     pub enters: u64,

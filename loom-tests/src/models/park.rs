@@ -153,7 +153,7 @@ fn remote_queue_wake_is_never_lost() {
             if received == 2 {
                 break;
             }
-            if remote.try_park() {
+            if remote.try_park() == Some(true) {
                 remote.notifier().wait();
             }
         }

@@ -35,7 +35,7 @@ fn posts_from_two_threads_run_exactly_once() {
             if ran == 2 {
                 break;
             }
-            if remote.try_park() {
+            if remote.try_park() == Some(true) {
                 remote.notifier().wait();
             }
         }

@@ -1,0 +1,151 @@
+//! Echo over many connections on several reactors, with std clients on plain threads.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ringhop_runtime::{self as rt, net::TcpListener, net::TcpStream};
+
+/// Connections accepted per reactor.
+static ACCEPTED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+async fn echo_server(listener: TcpListener) {
+    while let Ok(stream) = listener.accept().await {
+        ACCEPTED[rt::current().index()].fetch_add(1, Ordering::Relaxed);
+        rt::spawn_local(async move {
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                let (res, filled) = stream.recv(buf).await;
+                if !matches!(res, Ok(n) if n > 0) {
+                    break;
+                }
+                let (res, mut sent) = stream.send_all(filled).await;
+                if res.is_err() {
+                    break;
+                }
+                sent.clear();
+                buf = sent;
+            }
+        });
+    }
+}
+
+#[test]
+fn echo_many_connections_on_several_reactors() {
+    let runtime = common::runtime(2);
+    let fds_before = common::open_fds();
+    // Reactor 0 binds port 0; the others bind the same port (SO_REUSEPORT).
+    let addr: SocketAddr = runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt::spawn_local(echo_server(listener));
+        addr
+    });
+    for handle in &runtime.handles()[1..] {
+        // The JoinHandle is Send: the test thread blocks on it through reactor 0.
+        runtime.block_on(handle.spawn(move || async move {
+            let listener = TcpListener::bind(addr).unwrap();
+            rt::spawn_local(echo_server(listener));
+        }));
+    }
+    let clients: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for c in 0..16 {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    for round in 0..8 {
+                        let message =
+                            format!("client {t}/{c} round {round} {}", "x".repeat(round * 100));
+                        stream.write_all(message.as_bytes()).unwrap();
+                        let mut echoed = vec![0; message.len()];
+                        stream.read_exact(&mut echoed).unwrap();
+                        assert_eq!(echoed, message.as_bytes());
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    for handle in runtime.handles() {
+        assert_eq!(handle.stats().off_reactor_polls, 0);
+    }
+    // SO_REUSEPORT spread the 128 connections over both reactors' listeners.
+    let accepted: Vec<usize> = ACCEPTED.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    assert_eq!(accepted.iter().sum::<usize>(), 128);
+    assert!(
+        accepted.iter().all(|&n| n > 0),
+        "one reactor accepted nothing: {accepted:?}"
+    );
+    // Every socket the servers accepted is closed again.
+    let listeners = runtime.handles().len();
+    assert!(
+        common::eventually(Duration::from_secs(5), || common::open_fds()
+            <= fds_before + listeners),
+        "fd count {} did not return to {} + {listeners} listeners",
+        common::open_fds(),
+        fds_before
+    );
+}
+
+#[test]
+fn ringhop_client_to_ringhop_server_with_writev_and_shutdown() {
+    let runtime = common::runtime(1);
+    let received = runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = rt::spawn_local(async move {
+            let stream = listener.accept().await.unwrap();
+            assert_eq!(stream.local_addr().unwrap(), addr);
+            let mut all = Vec::new();
+            loop {
+                let (res, buf) = stream.recv(Vec::with_capacity(7)).await;
+                match res.unwrap() {
+                    0 => break,
+                    _ => all.extend_from_slice(&buf),
+                }
+            }
+            stream.close().await.unwrap();
+            all
+        });
+        let client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(client.peer_addr().unwrap(), addr);
+        let (res, _) = client
+            .writev(vec![
+                b"hello ".to_vec(),
+                b"vectored ".to_vec(),
+                b"world".to_vec(),
+            ])
+            .await;
+        assert_eq!(res.unwrap(), 20);
+        let (res, _) = client.send(&b"!"[..]).await;
+        assert_eq!(res.unwrap(), 1);
+        client.shutdown(std::net::Shutdown::Write).await.unwrap();
+        server.await
+    });
+    assert_eq!(received, b"hello vectored world!");
+}
+
+#[test]
+fn connect_to_closed_port_is_an_error() {
+    let runtime = common::runtime(1);
+    let result = runtime.block_on_local(|| async {
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        TcpStream::connect(port).await.map(drop)
+    });
+    assert_eq!(
+        result.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+}
