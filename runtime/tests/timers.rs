@@ -1,0 +1,95 @@
+//! Timers fire in deadline order, `timeout` cancels, and a busy reactor still fires them.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringhop_runtime::{self as rt, time};
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    let runtime = common::runtime(1);
+    let order = runtime.block_on_local(|| async {
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let start = Instant::now();
+        let tasks: Vec<_> = [30u64, 10, 50, 20, 40, 0]
+            .into_iter()
+            .map(|ms| {
+                let order = order.clone();
+                rt::spawn_local(async move {
+                    time::sleep_until(start + Duration::from_millis(ms)).await;
+                    assert!(Instant::now() >= start + Duration::from_millis(ms));
+                    order.borrow_mut().push(ms);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        let order = order.borrow().clone();
+        order
+    });
+    assert_eq!(order, vec![0, 10, 20, 30, 40, 50]);
+}
+
+#[test]
+fn timeout_cancels_the_inner_future() {
+    let runtime = common::runtime(1);
+    let (expired, finished, elapsed) = runtime.block_on_local(|| async {
+        let start = Instant::now();
+        let dropped = Rc::new(RefCell::new(false));
+        struct Flag(Rc<RefCell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                *self.0.borrow_mut() = true;
+            }
+        }
+        let flag = Flag(dropped.clone());
+        let expired = time::timeout(Duration::from_millis(20), async move {
+            let _flag = flag;
+            time::sleep(Duration::from_secs(3600)).await;
+        })
+        .await;
+        let was_dropped = *dropped.borrow();
+        let finished = time::timeout(Duration::from_secs(5), async { 7 }).await;
+        (expired.is_err() && was_dropped, finished, start.elapsed())
+    });
+    assert!(expired, "timeout did not fire or did not drop its future");
+    assert_eq!(finished, Ok(7));
+    assert!(elapsed >= Duration::from_millis(20));
+    assert!(elapsed < Duration::from_secs(5));
+}
+
+#[test]
+fn timers_fire_while_the_reactor_is_busy() {
+    let runtime = common::runtime(1);
+    let spins = runtime.block_on_local(|| async {
+        let done = Rc::new(RefCell::new(false));
+        let flag = done.clone();
+        rt::spawn_local(async move {
+            time::sleep(Duration::from_millis(20)).await;
+            *flag.borrow_mut() = true;
+        });
+        let mut spins = 0u64;
+        while !*done.borrow() {
+            spins += 1;
+            assert!(spins < 50_000_000, "timer starved by a busy task");
+            rt::yield_now().await;
+        }
+        spins
+    });
+    assert!(spins > 0);
+}
+
+#[test]
+fn coarse_clock_advances() {
+    let runtime = common::runtime(1);
+    let advanced = runtime.block_on_local(|| async {
+        let before = time::now();
+        time::sleep(Duration::from_millis(5)).await;
+        time::now() - before >= Duration::from_millis(5)
+    });
+    assert!(advanced);
+}
