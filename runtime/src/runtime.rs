@@ -52,7 +52,9 @@ impl Builder {
         self
     }
 
-    /// Pins reactor `i` to core `i` (modulo the core count). Default: `true`.
+    /// Pins reactor `i` to the `i`-th core (modulo the count) of the cores the building
+    /// thread may run on, so `taskset -c 2,3 server` pins reactors to cores 2 and 3.
+    /// Default: `true`.
     pub fn pin_cores(&mut self, pin: bool) -> &mut Self {
         self.pin_cores = pin;
         self
