@@ -73,7 +73,12 @@ fn child_under_seccomp() {
 #[test]
 fn io_uring_denied_by_seccomp_names_cause_and_fix() {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_under_seccomp", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_under_seccomp",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "1")
         .output()
         .unwrap();
@@ -87,5 +92,8 @@ fn io_uring_denied_by_seccomp_names_cause_and_fix() {
         "unexpected error: {line}"
     );
     assert!(line.contains("seccomp"), "no cause named: {line}");
-    assert!(line.contains("kernel.io_uring_disabled"), "no fix named: {line}");
+    assert!(
+        line.contains("kernel.io_uring_disabled"),
+        "no fix named: {line}"
+    );
 }

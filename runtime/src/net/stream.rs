@@ -19,7 +19,7 @@ use crate::sys;
 ///
 /// ```no_run
 /// use ringhop_runtime::net::TcpStream;
-/// # ringhop_runtime::Runtime::builder().reactors(1).build().unwrap().block_on(async {
+/// # ringhop_runtime::Runtime::builder().reactors(1).build().unwrap().block_on_local(|| async {
 /// let stream = TcpStream::connect("127.0.0.1:7000".parse().unwrap()).await?;
 /// let (res, _) = stream.send_all(b"ping".to_vec()).await;
 /// res?;

@@ -32,7 +32,7 @@ pub fn now() -> Instant {
 /// ```
 /// use std::time::Duration;
 /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
-/// rt.block_on(async { ringhop_runtime::time::sleep(Duration::from_millis(5)).await });
+/// rt.block_on_local(|| async { ringhop_runtime::time::sleep(Duration::from_millis(5)).await });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     sleep_until(Instant::now() + duration)
@@ -107,7 +107,7 @@ impl fmt::Debug for Sleep {
 /// use std::time::Duration;
 /// use ringhop_runtime::time;
 /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
-/// let result = rt.block_on(async {
+/// let result = rt.block_on_local(|| async {
 ///     time::timeout(Duration::from_millis(5), time::sleep(Duration::from_secs(60))).await
 /// });
 /// assert!(result.is_err());
