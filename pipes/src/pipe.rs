@@ -1,0 +1,113 @@
+//! The shared core of a pipe: one mutex over the state and the segment list.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::options::PipeOptions;
+use crate::reader::PipeReader;
+use crate::scheduler::PipeScheduler;
+use crate::segment::{Segment, SegmentPool};
+use crate::state::State;
+use crate::writer::PipeWriter;
+
+/// A single-producer, single-consumer byte pipe with System.IO.Pipelines semantics.
+///
+/// ```
+/// use ringhop_pipes::{Pipe, PipeOptions};
+/// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+/// rt.block_on(async {
+///     let (mut reader, mut writer) = Pipe::new(PipeOptions::default()).unwrap();
+///     writer.write_all(b"hello pipe").await.unwrap();
+///     let result = reader.read().await.unwrap();
+///     assert_eq!(result.to_vec(), b"hello pipe");
+///     let len = result.len();
+///     reader.advance_to(len, len).unwrap();
+/// });
+/// ```
+pub struct Pipe;
+
+impl Pipe {
+    /// Creates a pipe and returns its two ends. Fails when the options are inconsistent.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(options: PipeOptions) -> io::Result<(PipeReader, PipeWriter)> {
+        options.validate()?;
+        let pool = options.pool.clone().unwrap_or_else(|| {
+            if options.minimum_segment_size == 4096 {
+                SegmentPool::current()
+            } else {
+                SegmentPool::new(options.minimum_segment_size)
+            }
+        });
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                state: State::new(options.pause as u64, options.resume as u64),
+                segments: VecDeque::new(),
+                writer_active: false,
+            }),
+            minimum_segment_size: options.minimum_segment_size,
+            pool,
+            reader_scheduler: options
+                .reader_scheduler
+                .clone()
+                .unwrap_or_else(PipeScheduler::current),
+            writer_scheduler: options
+                .writer_scheduler
+                .clone()
+                .unwrap_or_else(PipeScheduler::current),
+        });
+        Ok((PipeReader::new(shared.clone()), PipeWriter::new(shared)))
+    }
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    pub(crate) minimum_segment_size: usize,
+    pub(crate) pool: Arc<SegmentPool>,
+    pub(crate) reader_scheduler: PipeScheduler,
+    pub(crate) writer_scheduler: PipeScheduler,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: State,
+    /// Segments in pipe order; the last one is the writer's tail.
+    pub(crate) segments: VecDeque<Segment>,
+    /// The writer holds a pointer into the tail segment (between `buffer_mut` and `flush`),
+    /// so the reader must not release it even when fully consumed.
+    pub(crate) writer_active: bool,
+}
+
+impl Shared {
+    /// The pipe's one critical section.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave positions half-updated (each update is
+        // a few plain assignments), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    /// Returns fully consumed segments to the pool, keeping the writer's active tail.
+    pub(crate) fn release_consumed_unsynchronized(&mut self, pool: &SegmentPool) {
+        while let Some(front) = self.segments.front() {
+            let is_tail = self.segments.len() == 1;
+            if front.end() > self.state.consumed || (is_tail && self.writer_active) {
+                break;
+            }
+            if is_tail && front.end() < self.state.committed {
+                break;
+            }
+            if let Some(segment) = self.segments.pop_front() {
+                pool.give(segment.block);
+            }
+        }
+    }
+
+    /// Returns every segment to the pool (both sides done, or nobody will read).
+    pub(crate) fn release_all_unsynchronized(&mut self, pool: &SegmentPool) {
+        for segment in self.segments.drain(..) {
+            pool.give(segment.block);
+        }
+        self.writer_active = false;
+    }
+}

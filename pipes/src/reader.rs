@@ -1,0 +1,313 @@
+//! `PipeReader`: reads everything unconsumed as a segmented view; `advance_to` releases and
+//! marks what was looked at.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::pipe::Shared;
+use crate::state::ReadReady;
+
+/// The reading end of a pipe.
+pub struct PipeReader {
+    shared: Arc<Shared>,
+    /// The chunks of the last read result; reused, so reads allocate nothing once warm.
+    chunks: Vec<(*const u8, usize)>,
+    /// Position and length of the last read result, for `advance_to`.
+    last_read: Option<(u64, usize)>,
+    completed: bool,
+}
+
+// SAFETY: the raw chunk pointers point into blocks kept alive by the shared pipe state, which
+// is itself Send + Sync; they are only dereferenced through a `ReadResult` borrowing `self`.
+unsafe impl Send for PipeReader {}
+
+impl PipeReader {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        PipeReader {
+            shared,
+            chunks: Vec::with_capacity(4),
+            last_read: None,
+            completed: false,
+        }
+    }
+
+    /// Waits for unexamined bytes (or completion, or cancellation) and returns all
+    /// unconsumed bytes. Returns the writer's completion error, once, if it gave one.
+    pub fn read(&mut self) -> Read<'_> {
+        Read { reader: Some(self) }
+    }
+
+    /// Like [`read`](Self::read) without waiting: `None` when a read would wait.
+    pub fn try_read(&mut self) -> Option<io::Result<ReadResult<'_>>> {
+        let ready = self.shared.lock().state.try_read();
+        ready.map(|ready| self.result(ready))
+    }
+
+    fn result(&mut self, ready: ReadReady) -> io::Result<ReadResult<'_>> {
+        let canceled = match ready {
+            ReadReady::Error(err) => return Err(err),
+            ReadReady::Data { canceled } => canceled,
+        };
+        let (start, len, completed) = {
+            let inner = self.shared.lock();
+            let state = &inner.state;
+            self.chunks.clear();
+            for segment in &inner.segments {
+                let from = segment.base.max(state.consumed);
+                let to = segment.end().min(state.committed);
+                if from < to {
+                    let offset = (from - segment.base) as usize;
+                    // SAFETY: offset < filled ≤ capacity: the pointer stays in the block.
+                    let ptr = unsafe { segment.block.as_ptr().add(offset) };
+                    self.chunks.push((ptr as *const u8, (to - from) as usize));
+                }
+            }
+            (
+                state.consumed,
+                (state.committed - state.consumed) as usize,
+                state.writer_completed,
+            )
+        };
+        self.last_read = Some((start, len));
+        Ok(ReadResult {
+            chunks: &self.chunks,
+            len,
+            completed,
+            canceled,
+        })
+    }
+
+    /// Reports progress on the last read result: bytes before `consumed` are released, bytes
+    /// before `examined` were looked at. If `examined` is the whole result, the next
+    /// [`read`](Self::read) waits for new bytes; otherwise it returns at once. Backpressure
+    /// counts examined bytes.
+    ///
+    /// Errors (without changing anything): no read to advance, `consumed > examined`,
+    /// `examined` beyond the result, or `examined` moving backwards.
+    pub fn advance_to(&mut self, consumed: usize, examined: usize) -> io::Result<()> {
+        let Some((start, len)) = self.last_read else {
+            return Err(invalid("advance_to called without a preceding read"));
+        };
+        if consumed > examined {
+            return Err(invalid(format!(
+                "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
+            )));
+        }
+        if examined > len {
+            return Err(invalid(format!(
+                "advance_to: examined ({examined}) beyond the {len} bytes read"
+            )));
+        }
+        let waker = {
+            let mut inner = self.shared.lock();
+            let examined_at = start + examined as u64;
+            if examined_at < inner.state.examined {
+                return Err(invalid(format!(
+                    "advance_to: examined moved backwards ({examined} bytes into this read is \
+                     before the {} bytes examined earlier)",
+                    inner.state.examined - start
+                )));
+            }
+            let waker = inner.state.advance(start + consumed as u64, examined_at);
+            let pool = self.shared.pool.clone();
+            inner.release_consumed_unsynchronized(&pool);
+            waker
+        };
+        self.last_read = None;
+        self.chunks.clear();
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+        Ok(())
+    }
+
+    /// Makes a pending (or the next) read return at once with `is_canceled()` set.
+    pub fn cancel_pending_read(&self) {
+        let waker = self.shared.lock().state.cancel_read();
+        if let Some(waker) = waker {
+            self.shared.reader_scheduler.schedule(waker);
+        }
+    }
+
+    /// Ends the reading side: the writer's next flush returns `completed` (or `error`), and
+    /// unread bytes are released.
+    pub fn complete(&mut self, error: Option<io::Error>) {
+        if self.completed {
+            return;
+        }
+        self.completed = true;
+        self.last_read = None;
+        self.chunks.clear();
+        let waker = {
+            let mut inner = self.shared.lock();
+            let waker = inner.state.complete_reader(error);
+            let committed = inner.state.committed;
+            inner.state.consumed = committed;
+            inner.state.examined = committed;
+            let pool = self.shared.pool.clone();
+            if inner.state.both_completed() {
+                inner.release_all_unsynchronized(&pool);
+            } else {
+                inner.release_consumed_unsynchronized(&pool);
+            }
+            waker
+        };
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+    }
+
+    /// Bytes flushed but not yet consumed, and segments held (for tests and metrics).
+    pub fn buffered(&self) -> (usize, usize) {
+        let inner = self.shared.lock();
+        (
+            (inner.state.committed - inner.state.consumed) as usize,
+            inner.segments.len(),
+        )
+    }
+}
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        self.complete(None);
+    }
+}
+
+impl fmt::Debug for PipeReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeReader")
+            .field("completed", &self.completed)
+            .finish()
+    }
+}
+
+fn invalid(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message.into())
+}
+
+/// The future of [`PipeReader::read`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Read<'a> {
+    reader: Option<&'a mut PipeReader>,
+}
+
+impl<'a> Future for Read<'a> {
+    type Output = io::Result<ReadResult<'a>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let reader = this.reader.as_mut().expect("Read polled after completion");
+        let ready = reader.shared.lock().state.poll_read(cx);
+        match ready {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(ready) => {
+                let reader = this.reader.take().expect("checked above");
+                Poll::Ready(reader.result(ready))
+            }
+        }
+    }
+}
+
+/// All unconsumed bytes of a pipe at the time of a read, as one or more contiguous chunks.
+pub struct ReadResult<'a> {
+    chunks: &'a [(*const u8, usize)],
+    len: usize,
+    completed: bool,
+    canceled: bool,
+}
+
+impl<'a> ReadResult<'a> {
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The writer completed: no bytes will follow these.
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+
+    /// The read was cancelled by [`PipeReader::cancel_pending_read`].
+    pub fn is_canceled(&self) -> bool {
+        self.canceled
+    }
+
+    /// The chunks, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.chunks.iter().map(|&(ptr, len)| {
+            // SAFETY: committed bytes inside a live block: the writer never writes them again
+            // and the block cannot be released while this result borrows the reader.
+            unsafe { std::slice::from_raw_parts(ptr, len) }
+        })
+    }
+
+    /// The bytes as one slice when they sit in a single chunk (the common case), else `None`.
+    pub fn as_contiguous(&self) -> Option<&'a [u8]> {
+        match self.chunks {
+            [] => Some(&[]),
+            // SAFETY: as in `chunks`.
+            [(ptr, len)] => Some(unsafe { std::slice::from_raw_parts(*ptr, *len) }),
+            _ => None,
+        }
+    }
+
+    /// Position of the first `byte`, searching across chunks.
+    pub fn find_byte(&self, byte: u8) -> Option<usize> {
+        let mut offset = 0;
+        for chunk in self.chunks() {
+            if let Some(i) = chunk.iter().position(|&b| b == byte) {
+                return Some(offset + i);
+            }
+            offset += chunk.len();
+        }
+        None
+    }
+
+    /// Copies bytes from `start` into `dst`; returns how many were copied.
+    pub fn copy_to(&self, start: usize, dst: &mut [u8]) -> usize {
+        let mut skip = start;
+        let mut copied = 0;
+        for chunk in self.chunks() {
+            if copied == dst.len() {
+                break;
+            }
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            let chunk = &chunk[skip..];
+            skip = 0;
+            let n = chunk.len().min(dst.len() - copied);
+            dst[copied..copied + n].copy_from_slice(&chunk[..n]);
+            copied += n;
+        }
+        copied
+    }
+
+    /// All bytes, copied into a new `Vec`.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        self.chunks().for_each(|chunk| out.extend_from_slice(chunk));
+        out
+    }
+}
+
+impl fmt::Debug for ReadResult<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadResult")
+            .field("len", &self.len)
+            .field("chunks", &self.chunks.len())
+            .field("completed", &self.completed)
+            .field("canceled", &self.canceled)
+            .finish()
+    }
+}

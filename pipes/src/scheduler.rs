@@ -1,0 +1,61 @@
+//! Where a woken pipe reader or writer continues.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+
+use ringhop_runtime::ReactorHandle;
+
+static CROSS_THREAD_WAKES: AtomicU64 = AtomicU64::new(0);
+
+/// Continuations that had to be posted to their reactor from another thread, process-wide.
+/// Same-reactor pipes never add to it.
+pub fn cross_thread_wakes() -> u64 {
+    CROSS_THREAD_WAKES.load(Ordering::Relaxed)
+}
+
+/// Decides where a pipe's waiting reader (or writer) is woken — the ReactorPipeScheduler
+/// analog.
+///
+/// - `Inline`: the side that made progress calls `wake()` directly, on its own thread.
+/// - `Reactor(handle)`: the wake runs on that reactor: directly when already there, else
+///   posted to it. A ringhop task is always polled on its own reactor anyway; `Reactor`
+///   additionally guarantees that any waker (say, of another executor) is invoked there.
+///
+/// Pipes created on a reactor default to `Reactor(current)`, elsewhere to `Inline`.
+#[derive(Clone, Default)]
+pub enum PipeScheduler {
+    /// Wake on the thread that made progress.
+    #[default]
+    Inline,
+    /// Wake on this reactor.
+    Reactor(ReactorHandle),
+}
+
+impl PipeScheduler {
+    /// `Reactor(current)` on a reactor thread, `Inline` elsewhere.
+    pub fn current() -> PipeScheduler {
+        ringhop_runtime::try_current().map_or(PipeScheduler::Inline, PipeScheduler::Reactor)
+    }
+
+    pub(crate) fn schedule(&self, waker: Waker) {
+        match self {
+            PipeScheduler::Inline => waker.wake(),
+            PipeScheduler::Reactor(handle) if handle.is_current() => waker.wake(),
+            PipeScheduler::Reactor(handle) => {
+                CROSS_THREAD_WAKES.fetch_add(1, Ordering::Relaxed);
+                // A reactor that shut down has no task left to continue: dropping is right.
+                let _ = handle.post(move || waker.wake());
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PipeScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PipeScheduler::Inline => f.write_str("Inline"),
+            PipeScheduler::Reactor(handle) => write!(f, "Reactor({})", handle.index()),
+        }
+    }
+}

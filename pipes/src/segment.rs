@@ -1,0 +1,145 @@
+//! Segment memory and the per-reactor segment pool.
+//!
+//! A [`Block`] is a fixed heap buffer shared (through `Arc`) by the pipe and by any I/O op
+//! that is sending from it, so memory the kernel reads never goes back to the pool early. Its
+//! bytes are accessed through raw pointers under the pipe's discipline: the writer only writes
+//! past the committed end of the tail segment, the reader only reads committed bytes.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+/// Segments a pool keeps at most (per reactor): beyond this, released segments are freed.
+const POOL_CAPACITY: usize = 4096;
+/// Largest segment a single `buffer_mut` call gets rounded up to; larger requests get
+/// exactly what they asked for.
+pub const MAX_SEGMENT_SIZE: usize = 1 << 20;
+
+/// A heap buffer of fixed capacity.
+pub(crate) struct Block {
+    ptr: *mut u8,
+    capacity: usize,
+}
+
+// SAFETY: a Block is plain heap memory. The pipe's protocol keeps concurrent accesses to
+// disjoint byte ranges (writer: past the committed end; reader and sends: committed bytes),
+// and hands ranges over under the pipe's mutex, which orders the accesses.
+unsafe impl Send for Block {}
+// SAFETY: as above.
+unsafe impl Sync for Block {}
+
+impl Block {
+    fn new(capacity: usize) -> Block {
+        let boxed: Box<[u8]> = vec![0u8; capacity].into_boxed_slice();
+        let ptr = Box::into_raw(boxed).cast::<u8>();
+        Block { ptr, capacity }
+    }
+
+    /// Size in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Start of the memory.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: ptr/capacity came from Box::into_raw of a boxed slice of that length.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.capacity)) });
+    }
+}
+
+/// A pool of equally sized segments, shared by the pipes of one reactor.
+///
+/// Pipes created on a reactor use that reactor's pool ([`SegmentPool::current`]), so segments
+/// are reused across requests and connections instead of freed. Safe to share across
+/// threads: a pipe whose reader runs elsewhere returns segments here.
+pub struct SegmentPool {
+    segment_size: usize,
+    free: ArrayQueue<Arc<Block>>,
+}
+
+impl std::fmt::Debug for SegmentPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentPool")
+            .field("segment_size", &self.segment_size)
+            .field("idle", &self.free.len())
+            .finish()
+    }
+}
+
+impl SegmentPool {
+    /// A pool of `segment_size`-byte segments.
+    pub fn new(segment_size: usize) -> Arc<SegmentPool> {
+        Arc::new(SegmentPool {
+            segment_size: segment_size.max(64),
+            free: ArrayQueue::new(POOL_CAPACITY),
+        })
+    }
+
+    /// This thread's pool of 4 KiB segments (one per reactor thread).
+    pub fn current() -> Arc<SegmentPool> {
+        thread_local! {
+            static POOL: RefCell<Option<Arc<SegmentPool>>> = const { RefCell::new(None) };
+        }
+        POOL.with(|pool| {
+            pool.borrow_mut()
+                .get_or_insert_with(|| SegmentPool::new(4096))
+                .clone()
+        })
+    }
+
+    /// Size of the pooled segments.
+    pub fn segment_size(&self) -> usize {
+        self.segment_size
+    }
+
+    /// Segments currently idle in the pool.
+    pub fn idle(&self) -> usize {
+        self.free.len()
+    }
+
+    /// A block of at least `min` bytes: pooled when `min` fits a pooled segment, otherwise a
+    /// fresh block rounded up to a power of two (up to [`MAX_SEGMENT_SIZE`]).
+    pub(crate) fn take(&self, min: usize) -> Arc<Block> {
+        if min <= self.segment_size {
+            return self
+                .free
+                .pop()
+                .unwrap_or_else(|| Arc::new(Block::new(self.segment_size)));
+        }
+        let size = if min <= MAX_SEGMENT_SIZE {
+            min.next_power_of_two()
+        } else {
+            min
+        };
+        Arc::new(Block::new(size))
+    }
+
+    /// Gives a block back; it is pooled only when nobody else (an in-flight send) holds it.
+    pub(crate) fn give(&self, block: Arc<Block>) {
+        if block.capacity == self.segment_size && Arc::strong_count(&block) == 1 {
+            let _ = self.free.push(block);
+        }
+    }
+}
+
+/// One segment of a pipe: a block and which bytes of it belong to the pipe.
+pub(crate) struct Segment {
+    pub(crate) block: Arc<Block>,
+    /// Pipe position of the block's first byte.
+    pub(crate) base: u64,
+    /// Bytes written into the block (committed or not).
+    pub(crate) filled: usize,
+}
+
+impl Segment {
+    pub(crate) fn end(&self) -> u64 {
+        self.base + self.filled as u64
+    }
+}

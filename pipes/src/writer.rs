@@ -1,0 +1,267 @@
+//! `PipeWriter`: fills segments in place, publishes them with `flush`, honours backpressure.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::pipe::Shared;
+use crate::segment::{Block, Segment};
+use crate::state::FlushReady;
+
+/// The outcome of a [`PipeWriter::flush`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushResult {
+    /// The reader completed: nothing written from now on will be read.
+    pub completed: bool,
+    /// The flush was cancelled by [`PipeWriter::cancel_pending_flush`].
+    pub canceled: bool,
+}
+
+/// The writable tail segment, cached so repeated `buffer_mut` calls take no lock.
+struct Tail {
+    block: Arc<Block>,
+    written: usize,
+}
+
+/// The writing end of a pipe.
+pub struct PipeWriter {
+    shared: Arc<Shared>,
+    tail: Option<Tail>,
+    completed: bool,
+}
+
+impl PipeWriter {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        PipeWriter {
+            shared,
+            tail: None,
+            completed: false,
+        }
+    }
+
+    /// A writable buffer of at least `min_len` bytes (at least 1) at the end of the pipe.
+    /// Write into it, then [`advance`](Self::advance) by what you wrote; nothing is visible
+    /// to the reader before [`flush`](Self::flush).
+    pub fn buffer_mut(&mut self, min_len: usize) -> &mut [u8] {
+        let min_len = min_len.max(1);
+        let fits = matches!(&self.tail, Some(t) if t.block.capacity() - t.written >= min_len);
+        if !fits {
+            self.acquire_tail(min_len);
+        }
+        let tail = self.tail.as_mut().expect("acquire_tail set the tail");
+        let free = tail.block.capacity() - tail.written;
+        // SAFETY: bytes past `written` in the tail block belong to the writer alone (the reader
+        // only reads committed bytes, which end at or before `written`), the block lives as
+        // long as `tail` holds its Arc, and `&mut self` makes this the only live slice.
+        unsafe { std::slice::from_raw_parts_mut(tail.block.as_ptr().add(tail.written), free) }
+    }
+
+    /// Finds or makes a tail segment with `min_len` free bytes, under the lock.
+    fn acquire_tail(&mut self, min_len: usize) {
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        // Record how far the old tail got: its bytes are committed at the next flush.
+        if let Some(tail) = self.tail.take() {
+            if let Some(last) = inner.segments.back_mut() {
+                last.filled = tail.written;
+            }
+        }
+        // Reuse the pipe's last segment when it has room (the common case after a flush).
+        if let Some(last) = inner.segments.back() {
+            if last.block.capacity() - last.filled >= min_len {
+                self.tail = Some(Tail {
+                    block: last.block.clone(),
+                    written: last.filled,
+                });
+                inner.writer_active = true;
+                return;
+            }
+        }
+        let base = inner
+            .segments
+            .back()
+            .map_or(inner.state.committed, Segment::end);
+        let block = self.shared.pool.take(min_len.max(self.shared.minimum_segment_size));
+        inner.segments.push_back(Segment {
+            block: block.clone(),
+            base,
+            filled: 0,
+        });
+        inner.writer_active = true;
+        self.tail = Some(Tail { block, written: 0 });
+    }
+
+    /// Marks `n` bytes of the last [`buffer_mut`](Self::buffer_mut) as written. Fails when
+    /// `n` exceeds what was handed out.
+    pub fn advance(&mut self, n: usize) -> io::Result<()> {
+        let available = self
+            .tail
+            .as_ref()
+            .map_or(0, |t| t.block.capacity() - t.written);
+        if n > available {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("advance({n}) exceeds the {available} bytes handed out by buffer_mut"),
+            ));
+        }
+        if let Some(tail) = self.tail.as_mut() {
+            tail.written += n;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far visible to the reader, then waits while the pipe is
+    /// at or above its pause threshold (until it drops below the resume threshold), or until
+    /// the reader completes (`completed`) or the flush is cancelled (`canceled`). Returns the
+    /// reader's completion error, if it gave one.
+    pub fn flush(&mut self) -> Flush<'_> {
+        Flush {
+            writer: self,
+            committed: false,
+        }
+    }
+
+    /// Publishes the written bytes; returns the reader's waker if it should run.
+    fn commit(&mut self) {
+        let waker = {
+            let mut inner = self.shared.lock();
+            let committed = match (&self.tail, inner.segments.back_mut()) {
+                (Some(tail), Some(last)) => {
+                    last.filled = tail.written;
+                    last.end()
+                }
+                (_, Some(last)) => last.end(),
+                (_, None) => inner.state.committed,
+            };
+            self.tail = None;
+            inner.writer_active = false;
+            let waker = inner.state.commit(committed);
+            if inner.state.reader_completed {
+                // Nobody will read: keep no memory for it.
+                let pool = self.shared.pool.clone();
+                inner.state.consumed = inner.state.committed;
+                inner.state.examined = inner.state.committed;
+                inner.release_all_unsynchronized(&pool);
+            }
+            waker
+        };
+        if let Some(waker) = waker {
+            self.shared.reader_scheduler.schedule(waker);
+        }
+    }
+
+    /// Copies `bytes` into the pipe and flushes.
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<FlushResult> {
+        self.write(bytes);
+        self.flush().await
+    }
+
+    /// Copies `bytes` into the pipe without flushing (batch several, then flush once).
+    pub fn write(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let buf = self.buffer_mut(1);
+            let n = buf.len().min(bytes.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            if let Some(tail) = self.tail.as_mut() {
+                tail.written += n;
+            }
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Makes a pending (or the next) flush return with `canceled` set.
+    pub fn cancel_pending_flush(&self) {
+        let waker = self.shared.lock().state.cancel_flush();
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+    }
+
+    /// Ends the writing side. Bytes not flushed are discarded; the reader sees completion
+    /// (with `error`, if given) after the flushed bytes.
+    pub fn complete(&mut self, error: Option<io::Error>) {
+        if self.completed {
+            return;
+        }
+        self.completed = true;
+        let waker = {
+            let mut inner = self.shared.lock();
+            // Unflushed bytes in the tail are dropped: the segment keeps only committed ones.
+            if self.tail.take().is_some() {
+                let committed = inner.state.committed;
+                while matches!(inner.segments.back(), Some(last) if last.base >= committed && last.end() > committed)
+                {
+                    if let Some(segment) = inner.segments.pop_back() {
+                        self.shared.pool.give(segment.block);
+                    }
+                }
+                if let Some(last) = inner.segments.back_mut() {
+                    last.filled = last.filled.min(committed.saturating_sub(last.base) as usize);
+                }
+            }
+            inner.writer_active = false;
+            let waker = inner.state.complete_writer(error);
+            if inner.state.both_completed() {
+                let pool = self.shared.pool.clone();
+                inner.release_all_unsynchronized(&pool);
+            }
+            waker
+        };
+        if let Some(waker) = waker {
+            self.shared.reader_scheduler.schedule(waker);
+        }
+    }
+
+    /// `true` once [`complete`](Self::complete) was called.
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+}
+
+impl Drop for PipeWriter {
+    fn drop(&mut self) {
+        self.complete(None);
+    }
+}
+
+impl fmt::Debug for PipeWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipeWriter")
+            .field("completed", &self.completed)
+            .finish()
+    }
+}
+
+/// The future of [`PipeWriter::flush`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Flush<'a> {
+    writer: &'a mut PipeWriter,
+    committed: bool,
+}
+
+impl Future for Flush<'_> {
+    type Output = io::Result<FlushResult>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if !this.committed {
+            this.committed = true;
+            this.writer.commit();
+        }
+        let ready = this.writer.shared.lock().state.poll_flush(cx);
+        match ready {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(FlushReady::Error(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(FlushReady::Done {
+                completed,
+                canceled,
+            }) => Poll::Ready(Ok(FlushResult {
+                completed,
+                canceled,
+            })),
+        }
+    }
+}
