@@ -149,3 +149,40 @@ fn connect_to_closed_port_is_an_error() {
         std::io::ErrorKind::ConnectionRefused
     );
 }
+
+#[test]
+fn multishot_recv_delivers_every_byte_and_eof() {
+    let runtime = common::runtime(1);
+    let addr = runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt::spawn_local(async move {
+            let stream = listener.accept().await.unwrap();
+            let mut chunks = stream.recv_multishot().unwrap();
+            let mut total = Vec::new();
+            loop {
+                let chunk = chunks.recv().await.unwrap();
+                if chunk.is_empty() {
+                    break;
+                }
+                total.extend_from_slice(&chunk);
+            }
+            let (res, _) = stream.send_all((total.len() as u64).to_le_bytes().to_vec()).await;
+            res.unwrap();
+            let digest: u64 = total.iter().map(|&b| b as u64).sum();
+            let (res, _) = stream.send_all(digest.to_le_bytes().to_vec()).await;
+            res.unwrap();
+        });
+        addr
+    });
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    // More than the ring holds (256 × 16 KiB), so buffers must be recycled along the way.
+    let payload: Vec<u8> = (0..8u32 << 20).map(|i| (i % 253) as u8).collect();
+    client.write_all(&payload).unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = [0u8; 16];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(u64::from_le_bytes(reply[..8].try_into().unwrap()), payload.len() as u64);
+    let digest: u64 = payload.iter().map(|&b| b as u64).sum();
+    assert_eq!(u64::from_le_bytes(reply[8..].try_into().unwrap()), digest);
+}

@@ -5,10 +5,11 @@
 //! timers only call [`Driver::submit`] / [`Driver::reap`], and ops only go through
 //! [`op::Op`]. A different completion source (an epoll fallback) would replace this module.
 
+mod buf_ring;
 mod op;
 mod setup;
 
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -17,13 +18,19 @@ use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue::Entry, types, IoUring};
 
+pub(crate) use buf_ring::BUF_GROUP;
 pub(crate) use op::{Completion, MultiOp, Op, OpKind};
 pub use setup::RingFlags;
 
 use crate::context;
 use crate::slab::Slab;
 use crate::stats::Counters;
+use buf_ring::BufRing;
 use op::Lifecycle;
+
+/// Receive buffers in the reactor's provided-buffer ring, and their size.
+const RECV_BUFFERS: u16 = 256;
+const RECV_BUFFER_SIZE: usize = 16 * 1024;
 
 /// `user_data` of the eventfd read.
 const EVENTFD_TOKEN: u64 = u64::MAX;
@@ -43,6 +50,8 @@ pub(crate) struct Driver {
     eventfd_buf: Box<UnsafeCell<u64>>,
     eventfd_armed: Cell<bool>,
     counters: Arc<Counters>,
+    /// Set up on first use; `Err` when the kernel has no provided-buffer rings.
+    buf_ring: OnceCell<Result<BufRing, io::ErrorKind>>,
 }
 
 impl Driver {
@@ -62,6 +71,7 @@ impl Driver {
             eventfd_buf: Box::new(UnsafeCell::new(0)),
             eventfd_armed: Cell::new(false),
             counters,
+            buf_ring: OnceCell::new(),
         };
         driver.arm_eventfd();
         Ok(driver)
@@ -91,6 +101,27 @@ impl Driver {
                     panic!("io_uring_enter failed while flushing a full submission queue: {err}");
                 }
             }
+        }
+    }
+
+    /// The reactor's provided-buffer ring, set up on first use (Linux 5.19+).
+    pub(crate) fn buf_ring(&self) -> io::Result<&BufRing> {
+        self.buf_ring
+            .get_or_init(|| {
+                let ring = self.ring.borrow();
+                BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)
+                    .map_err(|err| err.kind())
+            })
+            .as_ref()
+            .map_err(|kind| {
+                io::Error::new(*kind, "this kernel cannot register provided-buffer rings")
+            })
+    }
+
+    /// Gives a provided buffer back to the kernel.
+    pub(crate) fn recycle_buffer(&self, bid: u16) {
+        if let Some(Ok(ring)) = self.buf_ring.get() {
+            ring.recycle(bid);
         }
     }
 
@@ -306,7 +337,16 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        if self.eventfd_armed.get() || self.ops_in_flight() > 0 {
+        let quiescent = !self.eventfd_armed.get() && self.ops_in_flight() == 0;
+        if let Some(Ok(buf_ring)) = self.buf_ring.get() {
+            if !quiescent || buf_ring.unregister(&self.ring.borrow().submitter()).is_err() {
+                // The kernel may still write into it: it must never be freed.
+                if let Some(Ok(ring)) = self.buf_ring.take() {
+                    std::mem::forget(ring);
+                }
+            }
+        }
+        if !quiescent {
             // The kernel may still write into these: never free them.
             let ops = std::mem::replace(self.ops.get_mut(), Slab::new());
             std::mem::forget(ops);

@@ -4,7 +4,9 @@ mod addr;
 mod fd;
 mod listener;
 mod ops;
+mod recv_stream;
 mod stream;
 
 pub use listener::{Incoming, TcpListener};
+pub use recv_stream::{RecvChunk, RecvStream};
 pub use stream::TcpStream;

@@ -8,10 +8,14 @@ use std::net::{Shutdown, SocketAddr};
 use super::addr::{self, socket_addr, tcp_socket};
 use super::fd::SharedFd;
 use super::ops;
+use super::recv_stream::RecvStream;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::sys;
 
 /// A TCP connection owned by one reactor (`!Send`).
+///
+/// Cloning shares the socket (like an `Rc`): both clones may have ops in flight, and the
+/// socket closes when the last clone and the last op on it are gone.
 ///
 /// Every op takes `&self` and returns a `'static` future that owns its buffer and keeps the
 /// socket open until the kernel is done with it, so a `recv` and a `send` can be in flight at
@@ -27,6 +31,7 @@ use crate::sys;
 /// println!("got {:?}", &buf[..n?]);
 /// # Ok::<(), std::io::Error>(()) });
 /// ```
+#[derive(Clone)]
 pub struct TcpStream {
     fd: SharedFd,
 }
@@ -53,6 +58,12 @@ impl TcpStream {
         buf: B,
     ) -> impl Future<Output = (io::Result<usize>, B)> + 'static {
         ops::recv(&self.fd, buf)
+    }
+
+    /// Starts a multishot receive into the reactor's provided-buffer ring (Linux 5.19+;
+    /// errors on kernels without buffer rings). Idle connections pin no receive buffer.
+    pub fn recv_multishot(&self) -> io::Result<RecvStream> {
+        RecvStream::new(self.fd.clone())
     }
 
     /// Sends from `buf` once; returns how many bytes the kernel took, with the buffer.
