@@ -20,7 +20,10 @@ impl DuplexPipe {
     /// Creates the two ends of a connection: `(transport, application)`. The transport writes
     /// what it receives into the `inbound` pipe, which the application reads; the application
     /// writes into the `outbound` pipe, which the transport sends.
-    pub fn pair(inbound: PipeOptions, outbound: PipeOptions) -> io::Result<(DuplexPipe, DuplexPipe)> {
+    pub fn pair(
+        inbound: PipeOptions,
+        outbound: PipeOptions,
+    ) -> io::Result<(DuplexPipe, DuplexPipe)> {
         let (inbound_reader, inbound_writer) = Pipe::new(inbound)?;
         let (outbound_reader, outbound_writer) = Pipe::new(outbound)?;
         Ok((

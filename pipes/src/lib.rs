@@ -23,12 +23,14 @@ mod reader;
 mod scheduler;
 mod segment;
 mod state;
+mod transport;
 mod writer;
 
 pub use duplex::DuplexPipe;
 pub use options::PipeOptions;
 pub use pipe::Pipe;
-pub use reader::{PipeReader, Read, ReadResult};
+pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};
-pub use segment::{SegmentPool, MAX_SEGMENT_SIZE};
+pub use segment::{live_segments, SegmentPool, MAX_SEGMENT_SIZE};
+pub use transport::{connect, connect_with, Transport, TransportOptions};
 pub use writer::{Flush, FlushResult, PipeWriter};

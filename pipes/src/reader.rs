@@ -8,22 +8,37 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use ringhop_runtime::IoBuf;
+
 use crate::pipe::Shared;
+use crate::segment::Block;
 use crate::state::ReadReady;
 
 /// The reading end of a pipe.
 pub struct PipeReader {
     shared: Arc<Shared>,
     /// The chunks of the last read result; reused, so reads allocate nothing once warm.
-    chunks: Vec<(*const u8, usize)>,
+    chunks: Vec<Chunk>,
     /// Position and length of the last read result, for `advance_to`.
     last_read: Option<(u64, usize)>,
     completed: bool,
 }
 
-// SAFETY: the raw chunk pointers point into blocks kept alive by the shared pipe state, which
-// is itself Send + Sync; they are only dereferenced through a `ReadResult` borrowing `self`.
-unsafe impl Send for PipeReader {}
+/// A run of committed bytes inside one block.
+struct Chunk {
+    block: Arc<Block>,
+    offset: usize,
+    len: usize,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: committed bytes inside a live block (this Arc keeps it alive): the writer
+        // never writes them again, and the pipe releases them only in `advance_to`, which
+        // needs the `&mut PipeReader` a `ReadResult` borrows.
+        unsafe { std::slice::from_raw_parts(self.block.as_ptr().add(self.offset), self.len) }
+    }
+}
 
 impl PipeReader {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
@@ -60,10 +75,11 @@ impl PipeReader {
                 let from = segment.base.max(state.consumed);
                 let to = segment.end().min(state.committed);
                 if from < to {
-                    let offset = (from - segment.base) as usize;
-                    // SAFETY: offset < filled ≤ capacity: the pointer stays in the block.
-                    let ptr = unsafe { segment.block.as_ptr().add(offset) };
-                    self.chunks.push((ptr as *const u8, (to - from) as usize));
+                    self.chunks.push(Chunk {
+                        block: segment.block.clone(),
+                        offset: (from - segment.base) as usize,
+                        len: (to - from) as usize,
+                    });
                 }
             }
             (
@@ -214,7 +230,7 @@ impl<'a> Future for Read<'a> {
 
 /// All unconsumed bytes of a pipe at the time of a read, as one or more contiguous chunks.
 pub struct ReadResult<'a> {
-    chunks: &'a [(*const u8, usize)],
+    chunks: &'a [Chunk],
     len: usize,
     completed: bool,
     canceled: bool,
@@ -242,11 +258,17 @@ impl<'a> ReadResult<'a> {
     }
 
     /// The chunks, in order.
-    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.chunks.iter().map(|&(ptr, len)| {
-            // SAFETY: committed bytes inside a live block: the writer never writes them again
-            // and the block cannot be released while this result borrows the reader.
-            unsafe { std::slice::from_raw_parts(ptr, len) }
+    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.chunks.iter().map(Chunk::bytes)
+    }
+
+    /// The chunks as owned [`SegmentSlice`]s, for handing to a send: each keeps its segment's
+    /// memory alive (and out of the pool) until dropped, even after `advance_to`.
+    pub fn segments(&self) -> impl Iterator<Item = SegmentSlice> + 'a {
+        self.chunks.iter().map(|chunk| SegmentSlice {
+            block: chunk.block.clone(),
+            offset: chunk.offset,
+            len: chunk.len,
         })
     }
 
@@ -254,8 +276,7 @@ impl<'a> ReadResult<'a> {
     pub fn as_contiguous(&self) -> Option<&'a [u8]> {
         match self.chunks {
             [] => Some(&[]),
-            // SAFETY: as in `chunks`.
-            [(ptr, len)] => Some(unsafe { std::slice::from_raw_parts(*ptr, *len) }),
+            [chunk] => Some(chunk.bytes()),
             _ => None,
         }
     }
@@ -308,6 +329,53 @@ impl fmt::Debug for ReadResult<'_> {
             .field("chunks", &self.chunks.len())
             .field("completed", &self.completed)
             .field("canceled", &self.canceled)
+            .finish()
+    }
+}
+
+/// Bytes of a pipe segment, owned: an [`IoBuf`] a send op can hold until its completion.
+pub struct SegmentSlice {
+    block: Arc<Block>,
+    offset: usize,
+    len: usize,
+}
+
+impl SegmentSlice {
+    /// Drops the first `n` bytes (after a partial send).
+    pub fn skip(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.offset += n;
+        self.len -= n;
+    }
+
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when no bytes are left.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+// SAFETY: the bytes live in a heap block this slice keeps alive through its Arc; they are
+// committed, so nobody writes them while the slice exists.
+unsafe impl IoBuf for SegmentSlice {
+    fn stable_ptr(&self) -> *const u8 {
+        // SAFETY: offset + len ≤ the block's filled length ≤ its capacity.
+        unsafe { self.block.as_ptr().add(self.offset) }
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+}
+
+impl fmt::Debug for SegmentSlice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegmentSlice")
+            .field("len", &self.len)
             .finish()
     }
 }

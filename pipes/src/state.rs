@@ -224,7 +224,10 @@ mod tests {
     fn writer_pauses_at_threshold_and_resumes_below_resume_threshold() {
         let mut state = State::new(100, 50);
         let _ = state.commit(99);
-        assert!(state.poll_flush(&mut cx()).is_ready(), "below pause: no wait");
+        assert!(
+            state.poll_flush(&mut cx()).is_ready(),
+            "below pause: no wait"
+        );
         let _ = state.commit(100);
         assert!(state.poll_flush(&mut cx()).is_pending(), "at pause: wait");
         // Examining down to 51 buffered bytes is not enough (hysteresis)...
@@ -262,7 +265,10 @@ mod tests {
     fn completion_error_reaches_the_other_side_once() {
         let mut state = State::new(0, 0);
         let _ = state.complete_writer(Some(io::Error::other("boom")));
-        assert!(matches!(state.poll_read(&mut cx()), Poll::Ready(ReadReady::Error(_))));
+        assert!(matches!(
+            state.poll_read(&mut cx()),
+            Poll::Ready(ReadReady::Error(_))
+        ));
         assert!(matches!(
             state.poll_read(&mut cx()),
             Poll::Ready(ReadReady::Data { canceled: false })
@@ -270,7 +276,10 @@ mod tests {
         let _ = state.complete_reader(None);
         assert!(matches!(
             state.poll_flush(&mut cx()),
-            Poll::Ready(FlushReady::Done { completed: true, .. })
+            Poll::Ready(FlushReady::Done {
+                completed: true,
+                ..
+            })
         ));
     }
 

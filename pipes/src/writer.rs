@@ -84,7 +84,10 @@ impl PipeWriter {
             .segments
             .back()
             .map_or(inner.state.committed, Segment::end);
-        let block = self.shared.pool.take(min_len.max(self.shared.minimum_segment_size));
+        let block = self
+            .shared
+            .pool
+            .take(min_len.max(self.shared.minimum_segment_size));
         inner.segments.push_back(Segment {
             block: block.clone(),
             base,
@@ -199,7 +202,9 @@ impl PipeWriter {
                     }
                 }
                 if let Some(last) = inner.segments.back_mut() {
-                    last.filled = last.filled.min(committed.saturating_sub(last.base) as usize);
+                    last.filled = last
+                        .filled
+                        .min(committed.saturating_sub(last.base) as usize);
                 }
             }
             inner.writer_active = false;

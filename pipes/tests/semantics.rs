@@ -82,7 +82,10 @@ fn flush_pauses_at_threshold_with_hysteresis() {
     assert!(poll_once(&mut flush).is_pending());
     block_on(reader.read()).unwrap();
     reader.advance_to(60, 60).unwrap();
-    assert_eq!(poll_once(&mut flush).map(|r| r.unwrap().completed), Poll::Ready(false));
+    assert_eq!(
+        poll_once(&mut flush).map(|r| r.unwrap().completed),
+        Poll::Ready(false)
+    );
 }
 
 #[test]
@@ -110,7 +113,10 @@ fn completion_with_and_without_error() {
     assert!(result.is_completed() && result.is_empty());
 
     let (mut reader, mut writer) = pipe(0, 0);
-    writer.complete(Some(io::Error::new(io::ErrorKind::ConnectionReset, "peer reset")));
+    writer.complete(Some(io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "peer reset",
+    )));
     let err = block_on(reader.read()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     assert!(block_on(reader.read()).unwrap().is_completed());
@@ -126,7 +132,10 @@ fn completion_with_and_without_error() {
     }
     drop(flush);
     let result = block_on(writer.write_all(b"ignored")).unwrap();
-    assert!(result.completed, "writes after the reader completed report completed");
+    assert!(
+        result.completed,
+        "writes after the reader completed report completed"
+    );
 }
 
 #[test]

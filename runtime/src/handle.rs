@@ -186,9 +186,12 @@ where
             return;
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory)) {
-            Ok(future) => context::expect("ReactorHandle::spawn")
-                .executor
-                .insert(header, future),
+            Ok(future) => {
+                let reactor = context::expect("ReactorHandle::spawn");
+                reactor
+                    .executor
+                    .insert(header, future, &reactor.shared.counters);
+            }
             Err(payload) => header.finish_unstarted(Err(crate::JoinError::Panicked(payload))),
         }
     }

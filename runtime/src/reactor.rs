@@ -162,7 +162,7 @@ impl Reactor {
     pub(crate) fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
         loop {
-            self.executor.cancel_all();
+            self.executor.cancel_all(&self.shared.counters);
             // Posted closures that never ran are dropped here (spawns resolve as cancelled).
             let mut drained = false;
             while let Some(remote) = self.shared.remote.pop() {

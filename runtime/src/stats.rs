@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub(crate) eventfd_writes: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) enters: AtomicU64,
+    pub(crate) tasks_spawned: AtomicU64,
+    pub(crate) tasks_finished: AtomicU64,
 }
 
 impl Counters {
@@ -33,6 +35,7 @@ impl Counters {
             eventfd_writes: get(&self.eventfd_writes),
             parks: get(&self.parks),
             enters: get(&self.enters),
+            live_tasks: get(&self.tasks_spawned).saturating_sub(get(&self.tasks_finished)),
         }
     }
 }
@@ -56,4 +59,6 @@ pub struct ReactorStats {
     pub parks: u64,
     /// `io_uring_enter` calls.
     pub enters: u64,
+    /// Tasks spawned on this reactor and not finished yet.
+    pub live_tasks: u64,
 }

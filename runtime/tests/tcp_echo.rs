@@ -167,7 +167,9 @@ fn multishot_recv_delivers_every_byte_and_eof() {
                 }
                 total.extend_from_slice(&chunk);
             }
-            let (res, _) = stream.send_all((total.len() as u64).to_le_bytes().to_vec()).await;
+            let (res, _) = stream
+                .send_all((total.len() as u64).to_le_bytes().to_vec())
+                .await;
             res.unwrap();
             let digest: u64 = total.iter().map(|&b| b as u64).sum();
             let (res, _) = stream.send_all(digest.to_le_bytes().to_vec()).await;
@@ -182,7 +184,10 @@ fn multishot_recv_delivers_every_byte_and_eof() {
     client.shutdown(std::net::Shutdown::Write).unwrap();
     let mut reply = [0u8; 16];
     client.read_exact(&mut reply).unwrap();
-    assert_eq!(u64::from_le_bytes(reply[..8].try_into().unwrap()), payload.len() as u64);
+    assert_eq!(
+        u64::from_le_bytes(reply[..8].try_into().unwrap()),
+        payload.len() as u64
+    );
     let digest: u64 = payload.iter().map(|&b| b as u64).sum();
     assert_eq!(u64::from_le_bytes(reply[8..].try_into().unwrap()), digest);
 }

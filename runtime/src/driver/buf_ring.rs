@@ -26,8 +26,15 @@ pub(crate) struct BufRing {
 
 impl BufRing {
     /// Allocates `count` buffers of `buf_size` bytes and registers them (Linux 5.19+).
-    pub(crate) fn new(submitter: &Submitter<'_>, count: u16, buf_size: usize) -> io::Result<BufRing> {
-        assert!(count.is_power_of_two(), "buffer count must be a power of two");
+    pub(crate) fn new(
+        submitter: &Submitter<'_>,
+        count: u16,
+        buf_size: usize,
+    ) -> io::Result<BufRing> {
+        assert!(
+            count.is_power_of_two(),
+            "buffer count must be a power of two"
+        );
         let ring_layout = Layout::from_size_align(count as usize * 16, 4096)
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let buffers_layout = Layout::from_size_align(count as usize * buf_size, 4096)

@@ -339,7 +339,11 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let quiescent = !self.eventfd_armed.get() && self.ops_in_flight() == 0;
         if let Some(Ok(buf_ring)) = self.buf_ring.get() {
-            if !quiescent || buf_ring.unregister(&self.ring.borrow().submitter()).is_err() {
+            if !quiescent
+                || buf_ring
+                    .unregister(&self.ring.borrow().submitter())
+                    .is_err()
+            {
                 // The kernel may still write into it: it must never be freed.
                 if let Some(Ok(ring)) = self.buf_ring.take() {
                     std::mem::forget(ring);

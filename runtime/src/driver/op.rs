@@ -166,6 +166,12 @@ impl MultiOp {
         MultiOp { driver, key }
     }
 
+    /// Asks the kernel to end this multishot. Completions already on their way still arrive
+    /// (through [`MultiOp::poll_next`]) before the final one.
+    pub(crate) fn cancel(&self) {
+        self.driver.cancel(self.key);
+    }
+
     /// The next completion. `Ready(None)` once the kernel ended the multishot (re-submit).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         let mut ops = self.driver.ops.borrow_mut();

@@ -21,6 +21,8 @@ pub struct RecvStream {
     fd: SharedFd,
     driver: Rc<Driver>,
     op: Option<MultiOp>,
+    /// The current multishot was asked to stop; its last completions are still delivered.
+    stopping: bool,
 }
 
 impl RecvStream {
@@ -31,6 +33,7 @@ impl RecvStream {
             fd,
             driver,
             op: None,
+            stopping: false,
         })
     }
 
@@ -49,6 +52,7 @@ impl RecvStream {
                 Poll::Ready(None) => {
                     // The kernel ended the multishot: arm a new one.
                     self.op = None;
+                    self.stopping = false;
                     continue;
                 }
                 Poll::Ready(Some(completion)) => completion,
@@ -58,6 +62,10 @@ impl RecvStream {
                 self.op = None;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
+            }
+            if completion.result == -libc::ECANCELED {
+                // The end of a multishot stopped by `pause`; the next poll re-arms.
+                continue;
             }
             if completion.result < 0 {
                 return Poll::Ready(Err(io::Error::from_raw_os_error(-completion.result)));
@@ -69,6 +77,18 @@ impl RecvStream {
                 bid,
                 len,
             }));
+        }
+    }
+
+    /// Stops receiving without losing data: the in-flight multishot is cancelled, chunks the
+    /// kernel already received are still returned by the next polls, and the poll after them
+    /// arms a new multishot. Call it when the consumer cannot keep up (backpressure).
+    pub fn pause(&mut self) {
+        if let Some(op) = &self.op {
+            if !self.stopping {
+                self.stopping = true;
+                op.cancel();
+            }
         }
     }
 

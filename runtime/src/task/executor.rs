@@ -80,7 +80,7 @@ impl Executor {
     }
 
     /// Stores a spawned future under its (already created) header and queues its first poll.
-    pub(crate) fn insert<F>(&self, header: Arc<Header<F::Output>>, future: F)
+    pub(crate) fn insert<F>(&self, header: Arc<Header<F::Output>>, future: F, counters: &Counters)
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -90,6 +90,7 @@ impl Executor {
             future,
         });
         let key = self.tasks.borrow_mut().insert(Some(task));
+        Counters::bump_local(&counters.tasks_spawned);
         header.set_key(key);
         self.run_queue.borrow_mut().push_back(header);
     }
@@ -136,12 +137,14 @@ impl Executor {
         if snapshot.is_aborted() {
             self.tasks.borrow_mut().remove(key);
             future.cancel();
+            Counters::bump_local(&counters.tasks_finished);
             return true;
         }
         // The slab is not borrowed while the task runs: it may spawn or wake other tasks.
         let done = future.as_mut().poll_task().is_ready();
         if done {
             self.tasks.borrow_mut().remove(key);
+            Counters::bump_local(&counters.tasks_finished);
             let _ = catch_unwind(AssertUnwindSafe(move || drop(future)));
         } else if let Some(slot) = self.tasks.borrow_mut().get_mut(key) {
             *slot = Some(future);
@@ -151,7 +154,7 @@ impl Executor {
 
     /// Cancels every task (reactor shutdown): futures are dropped, join handles see
     /// `Cancelled`.
-    pub(crate) fn cancel_all(&self) {
+    pub(crate) fn cancel_all(&self, counters: &Counters) {
         loop {
             let tasks: Vec<Slot> = self.tasks.borrow_mut().drain().collect();
             if tasks.is_empty() {
@@ -160,6 +163,7 @@ impl Executor {
             // Dropping a future may spawn more tasks; the loop catches those too.
             for task in tasks.into_iter().flatten() {
                 task.cancel();
+                Counters::bump_local(&counters.tasks_finished);
             }
         }
         self.run_queue.borrow_mut().clear();

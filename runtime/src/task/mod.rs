@@ -37,7 +37,9 @@ where
     let reactor = context::expect("spawn_local");
     let header = Arc::new(Header::new(reactor.shared.clone()));
     let handle = JoinHandle::new(header.clone());
-    reactor.executor.insert(header, future);
+    reactor
+        .executor
+        .insert(header, future, &reactor.shared.counters);
     handle
 }
 
