@@ -1,4 +1,5 @@
-//! loom models of ringhop's cross-thread hand-offs.
+//! loom models of ringhop's cross-thread hand-offs: the reactor's park flag and remote
+//! queue, task scheduling and join, and the pipe's reader/writer wake protocol.
 //!
 //! The modules under test are the runtime's own source files, included by path, so the models
 //! check the code that ships, not a copy. They are written against `crate::sync`, which under
@@ -22,6 +23,10 @@ mod park;
 mod remote;
 
 mod task;
+
+/// The pipe's state machine, included from the pipes crate.
+#[path = "../../pipes/src/state.rs"]
+mod pipe_state;
 
 #[cfg(test)]
 mod models;

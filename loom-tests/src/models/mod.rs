@@ -1,5 +1,6 @@
 mod join_handle;
 mod park;
+mod pipe;
 mod post;
 mod schedule;
 
