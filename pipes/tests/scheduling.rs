@@ -35,7 +35,11 @@ fn reader_task(
 
 #[test]
 fn reader_continuations_stay_on_their_reactor_with_a_plain_thread_writer() {
-    let runtime = Runtime::builder().reactors(1).pin_cores(false).build().unwrap();
+    let runtime = Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
     let reactor = runtime.handles()[0].clone();
     let (reader, mut writer) = Pipe::new(
         PipeOptions::default()
@@ -63,7 +67,10 @@ fn reader_continuations_stay_on_their_reactor_with_a_plain_thread_writer() {
     let (bytes, off_thread) = runtime.block_on(task);
     assert_eq!(bytes, MESSAGES * 8);
     assert_eq!(off_thread, 0, "a reader continuation ran off its reactor");
-    assert!(cross_thread_wakes() > before, "the writer's wakes were not posted to the reactor");
+    assert!(
+        cross_thread_wakes() > before,
+        "the writer's wakes were not posted to the reactor"
+    );
     assert_eq!(reactor.stats().off_reactor_polls, 0);
 }
 
@@ -79,7 +86,11 @@ use std::future::Future;
 
 #[test]
 fn reader_on_one_reactor_writer_on_another() {
-    let runtime = Runtime::builder().reactors(2).pin_cores(false).build().unwrap();
+    let runtime = Runtime::builder()
+        .reactors(2)
+        .pin_cores(false)
+        .build()
+        .unwrap();
     let reader_reactor = runtime.handles()[0].clone();
     let (reader, writer) = Pipe::new(
         PipeOptions::default().reader_scheduler(PipeScheduler::Reactor(reader_reactor.clone())),

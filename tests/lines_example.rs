@@ -1,0 +1,82 @@
+//! The `lines` example's protocol over a raw TcpStream, byte by byte: every line straddles
+//! reads and segments.
+
+#[allow(dead_code)]
+#[path = "../examples/lines.rs"]
+mod lines;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use ringhop::pipes;
+use ringhop::rt::{self, net::TcpListener};
+
+#[test]
+fn lines_protocol_across_split_writes() {
+    let runtime = rt::Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let addr = runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt::spawn_local(async move {
+            let store = lines::Store::default();
+            while let Ok(stream) = listener.accept().await {
+                rt::spawn_local(lines::serve(pipes::connect(stream).unwrap(), store.clone()));
+            }
+        });
+        addr
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    let request =
+        b"SET greeting hello world\nGET greeting\nGET missing\nDEL greeting\nGET greeting\nBOGUS\n";
+    for byte in request {
+        stream.write_all(&[*byte]).unwrap();
+    }
+    stream.write_all(b"QUIT\n").unwrap();
+    let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+    assert_eq!(
+        replies,
+        [
+            "OK",
+            "hello world",
+            "NOT_FOUND",
+            "OK",
+            "NOT_FOUND",
+            "ERR unknown command",
+            "BYE"
+        ]
+    );
+}
+
+#[test]
+fn an_overlong_line_is_a_protocol_error() {
+    let runtime = rt::Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let addr = runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt::spawn_local(async move {
+            let stream = listener.accept().await.unwrap();
+            lines::serve(pipes::connect(stream).unwrap(), lines::Store::default()).await;
+        });
+        addr
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(&vec![b'x'; 20_000]).unwrap();
+    let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+    assert_eq!(replies, ["ERR line too long"]);
+}
