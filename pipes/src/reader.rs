@@ -118,6 +118,8 @@ impl PipeReader {
                 "advance_to: examined ({examined}) beyond the {len} bytes read"
             )));
         }
+        // Drop our references first, so released segments can go back to the pool.
+        self.chunks.clear();
         let waker = {
             let mut inner = self.shared.lock();
             let examined_at = start + examined as u64;
@@ -134,7 +136,6 @@ impl PipeReader {
             waker
         };
         self.last_read = None;
-        self.chunks.clear();
         if let Some(waker) = waker {
             self.shared.writer_scheduler.schedule(waker);
         }
