@@ -64,10 +64,7 @@ fn main() -> std::io::Result<()> {
 
 pub(crate) async fn serve(mut pipe: DuplexPipe, store: Store) {
     let mut line = Vec::with_capacity(256);
-    loop {
-        let Ok(result) = pipe.input.read().await else {
-            break;
-        };
+    while let Ok(result) = pipe.input.read().await {
         let (len, completed) = (result.len(), result.is_completed());
         let mut consumed = 0;
         let mut quit = false;
