@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 use ringhop_pipes::{connect, live_segments, DuplexPipe, SegmentPool};
 use ringhop_runtime::{self as rt, net::TcpListener, Runtime};
 
+/// `live_segments()` is process-wide: tests in this file run one at a time so each one's
+/// segment count is its own.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn runtime(reactors: usize) -> Runtime {
     Runtime::builder()
         .reactors(reactors)
@@ -76,6 +86,7 @@ impl Lcg {
 
 #[test]
 fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
+    let _serial = serial();
     let runtime = runtime(1);
     let addr = start_echo_servers(&runtime, Arc::new(AtomicUsize::new(0)));
     let mut rng = Lcg(42);
@@ -113,6 +124,7 @@ fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
 
 #[test]
 fn many_connections_on_several_reactors_leak_nothing() {
+    let _serial = serial();
     let runtime = runtime(2);
     let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -169,6 +181,7 @@ fn many_connections_on_several_reactors_leak_nothing() {
 
 #[test]
 fn a_slow_reader_pushes_back_on_the_peer() {
+    let _serial = serial();
     let runtime = runtime(1);
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
@@ -233,4 +246,60 @@ fn a_slow_reader_pushes_back_on_the_peer() {
     go_tx.send(()).unwrap();
     sender.join().unwrap();
     assert_eq!(runtime.block_on(server), TOTAL);
+}
+
+#[test]
+fn aborting_a_transport_frees_tasks_segments_and_the_socket() {
+    let _serial = serial();
+    let runtime = runtime(1);
+    let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = runtime.handles()[0].spawn(move || async move {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        addr_tx.send(listener.local_addr().unwrap()).unwrap();
+        let stream = listener.accept().await.unwrap();
+        drop(listener);
+        let mut transport =
+            ringhop_pipes::Transport::start(stream, ringhop_pipes::TransportOptions::default())
+                .unwrap();
+        // Take some bytes in, leave a response half-written, then abort mid-connection.
+        let result = transport.pipe.input.read().await.unwrap();
+        let len = result.len();
+        transport.pipe.input.advance_to(0, len).unwrap();
+        transport.pipe.output.write(&[9u8; 100_000]);
+        transport.abort();
+        let recv = transport.recv_pump.try_join().await;
+        let send = transport.send_pump.try_join().await;
+        assert!(recv.unwrap_err().is_cancelled());
+        assert!(send.unwrap_err().is_cancelled());
+        drop(transport.pipe);
+        len
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.write_all(b"hello").unwrap();
+    assert_eq!(runtime.block_on(server), 5);
+    // The peer sees the connection end.
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let tasks = runtime.handles()[0].stats().live_tasks;
+        let pooled = runtime
+            .block_on(runtime.handles()[0].spawn(|| async { SegmentPool::current().idle() }));
+        // One more fd: the client socket this test still holds.
+        if tasks == 0 && fds <= fds_before + 1 && live_segments() == pooled {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leak after abort: tasks {tasks}, fds {fds} (was {fds_before}), segments {} live vs {pooled} pooled",
+            live_segments()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

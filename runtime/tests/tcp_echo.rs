@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use ringhop_runtime::{self as rt, net::TcpListener, net::TcpStream};
 
+/// The fd-count check is process-wide: tests in this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Connections accepted per reactor.
 static ACCEPTED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
@@ -35,6 +44,7 @@ async fn echo_server(listener: TcpListener) {
 
 #[test]
 fn echo_many_connections_on_several_reactors() {
+    let _serial = serial();
     let runtime = common::runtime(2);
     let fds_before = common::open_fds();
     // Reactor 0 binds port 0; the others bind the same port (SO_REUSEPORT).
@@ -97,6 +107,7 @@ fn echo_many_connections_on_several_reactors() {
 
 #[test]
 fn ringhop_client_to_ringhop_server_with_writev_and_shutdown() {
+    let _serial = serial();
     let runtime = common::runtime(1);
     let received = runtime.block_on_local(|| async {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -135,6 +146,7 @@ fn ringhop_client_to_ringhop_server_with_writev_and_shutdown() {
 
 #[test]
 fn connect_to_closed_port_is_an_error() {
+    let _serial = serial();
     let runtime = common::runtime(1);
     let result = runtime.block_on_local(|| async {
         // Bind then drop to get a port nobody listens on.
@@ -152,6 +164,7 @@ fn connect_to_closed_port_is_an_error() {
 
 #[test]
 fn multishot_recv_delivers_every_byte_and_eof() {
+    let _serial = serial();
     let runtime = common::runtime(1);
     let addr = runtime.block_on_local(|| async {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
