@@ -238,6 +238,7 @@ fn a_slow_reader_pushes_back_on_the_peer() {
         "the peer was never pushed back ({last} bytes sent)"
     );
     let buffered = max_buffered.load(Ordering::Relaxed);
+    println!("sender stalled after {last} bytes; inbound pipe peaked at {buffered} bytes");
     // Pause threshold (1 MiB) plus one flushed batch of receive completions.
     assert!(
         buffered <= (1 << 20) + (4 << 20),
