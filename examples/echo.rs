@@ -35,7 +35,15 @@ fn main() -> std::io::Result<()> {
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     loop {
-        let stream = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(err) => {
+                // Out of fds or a connection that died in the backlog: keep serving the rest.
+                eprintln!("echo: accept failed: {err}");
+                rt::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         rt::spawn_local(async move {
             let mut buf = Vec::with_capacity(16 * 1024);
             loop {

@@ -51,8 +51,14 @@ fn main() -> std::io::Result<()> {
         let listener = TcpListener::bind(addr)?;
         let store: Store = Rc::default();
         loop {
-            let pipe = pipes::connect(listener.accept().await?)?;
-            rt::spawn_local(serve(pipe, store.clone()));
+            match listener.accept().await.and_then(pipes::connect) {
+                Ok(pipe) => drop(rt::spawn_local(serve(pipe, store.clone()))),
+                Err(err) => {
+                    // Out of fds or a connection that died in the backlog: keep serving.
+                    eprintln!("lines: accept failed: {err}");
+                    rt::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
         }
         #[allow(unreachable_code)]
         Ok::<(), std::io::Error>(())
