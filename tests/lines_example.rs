@@ -12,8 +12,9 @@ use std::time::Duration;
 use ringhop::pipes;
 use ringhop::rt::{self, net::TcpListener};
 
-#[test]
-fn lines_protocol_across_split_writes() {
+/// Serves the example's protocol on a one-reactor runtime; returns the runtime (keep it
+/// alive) and a client connected to it.
+fn start() -> (rt::Runtime, TcpStream) {
     let runtime = rt::Runtime::builder()
         .reactors(1)
         .pin_cores(false)
@@ -30,10 +31,16 @@ fn lines_protocol_across_split_writes() {
         });
         addr
     });
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    (runtime, stream)
+}
+
+#[test]
+fn lines_protocol_across_split_writes() {
+    let (_runtime, mut stream) = start();
     stream.set_nodelay(true).unwrap();
     let request =
         b"SET greeting hello world\nGET greeting\nGET missing\nDEL greeting\nGET greeting\nBOGUS\n";
@@ -58,24 +65,7 @@ fn lines_protocol_across_split_writes() {
 
 #[test]
 fn an_overlong_line_is_a_protocol_error() {
-    let runtime = rt::Runtime::builder()
-        .reactors(1)
-        .pin_cores(false)
-        .build()
-        .unwrap();
-    let addr = runtime.block_on_local(|| async {
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt::spawn_local(async move {
-            let stream = listener.accept().await.unwrap();
-            lines::serve(pipes::connect(stream).unwrap(), lines::Store::default()).await;
-        });
-        addr
-    });
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let (_runtime, mut stream) = start();
     stream.write_all(&vec![b'x'; 20_000]).unwrap();
     let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
     assert_eq!(replies, ["ERR line too long"]);

@@ -111,17 +111,13 @@ impl ReactorHandle {
     /// assert_eq!(rx.recv().unwrap(), 0);
     /// ```
     pub fn post(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        self.post_boxed(Box::new(f))
-    }
-
-    pub(crate) fn post_boxed(&self, f: Box<dyn FnOnce() + Send>) -> io::Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 format!("reactor {} has shut down", self.shared.index),
             ));
         }
-        self.shared.remote.push(Remote::Post(f));
+        self.shared.remote.push(Remote::Post(Box::new(f)));
         Ok(())
     }
 
