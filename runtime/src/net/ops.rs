@@ -80,35 +80,86 @@ impl<B: IoBuf> OpKind for Send<B> {
 pub(crate) struct SendMsg<B> {
     _fd: SharedFd,
     bufs: Vec<B>,
-    _iovecs: Vec<libc::iovec>,
-    _msg: Box<libc::msghdr>,
+    _msg: PooledMsg,
+}
+
+/// A `msghdr` and its iovec array: what a `sendmsg` SQE points at.
+struct MsgBuf {
+    msg: libc::msghdr,
+    iovecs: Vec<libc::iovec>,
+}
+
+/// A [`MsgBuf`] borrowed from this thread's pool and returned to it on drop, so gather
+/// writes allocate nothing once warm.
+struct PooledMsg(Option<Box<MsgBuf>>);
+
+/// Message headers a reactor keeps for reuse.
+const MSG_POOL_CAPACITY: usize = 256;
+
+thread_local! {
+    static MSG_POOL: std::cell::RefCell<Vec<Box<MsgBuf>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl PooledMsg {
+    fn take() -> PooledMsg {
+        let pooled = MSG_POOL
+            .try_with(|pool| pool.borrow_mut().pop())
+            .ok()
+            .flatten();
+        PooledMsg(Some(pooled.unwrap_or_else(|| {
+            Box::new(MsgBuf {
+                // SAFETY: all-zero is a valid msghdr (no name, no iovecs, no control data).
+                msg: unsafe { std::mem::zeroed() },
+                iovecs: Vec::new(),
+            })
+        })))
+    }
+
+    fn get(&mut self) -> &mut MsgBuf {
+        self.0
+            .as_mut()
+            .expect("a PooledMsg holds its buffer until dropped")
+    }
+}
+
+impl Drop for PooledMsg {
+    fn drop(&mut self) {
+        if let Some(mut msg) = self.0.take() {
+            msg.iovecs.clear();
+            let _ = MSG_POOL.try_with(|pool| {
+                let mut pool = pool.borrow_mut();
+                if pool.len() < MSG_POOL_CAPACITY {
+                    pool.push(msg);
+                }
+            });
+        }
+    }
 }
 
 /// Sends all of `bufs` with one `sendmsg`.
 pub(crate) fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> Op<SendMsg<B>> {
-    let mut iovecs: Vec<libc::iovec> = bufs
-        .iter()
-        .map(|buf| libc::iovec {
-            iov_base: buf.stable_ptr() as *mut libc::c_void,
-            iov_len: buf.bytes_init(),
-        })
-        .collect();
+    let mut pooled = PooledMsg::take();
+    let msg = pooled.get();
+    msg.iovecs.extend(bufs.iter().map(|buf| libc::iovec {
+        iov_base: buf.stable_ptr() as *mut libc::c_void,
+        iov_len: buf.bytes_init(),
+    }));
     // SAFETY: all-zero is a valid msghdr (no name, no control data).
-    let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
-    msg.msg_iov = iovecs.as_mut_ptr();
-    msg.msg_iovlen = iovecs.len() as _;
-    let entry = opcode::SendMsg::new(types::Fd(fd.raw()), &*msg)
+    msg.msg = unsafe { std::mem::zeroed() };
+    msg.msg.msg_iov = msg.iovecs.as_mut_ptr();
+    msg.msg.msg_iovlen = msg.iovecs.len() as _;
+    let entry = opcode::SendMsg::new(types::Fd(fd.raw()), &msg.msg)
         .flags(libc::MSG_NOSIGNAL as u32)
         .build();
     // SAFETY: the entry points at the boxed msghdr, which points at the iovec Vec's heap
-    // memory, which points into the buffers' stable memory: the op owns all three.
+    // memory (not resized while the op lives), which points into the buffers' stable memory:
+    // the op owns all three.
     unsafe {
         Op::submit(
             SendMsg {
                 _fd: fd.clone(),
                 bufs,
-                _iovecs: iovecs,
-                _msg: msg,
+                _msg: pooled,
             },
             entry,
         )
