@@ -97,6 +97,9 @@ struct PooledMsg(Option<Box<MsgBuf>>);
 const MSG_POOL_CAPACITY: usize = 256;
 
 thread_local! {
+    // Boxed on purpose: an in-flight SQE points at the msghdr, so it must not move when the
+    // pool's Vec grows.
+    #[allow(clippy::vec_box)]
     static MSG_POOL: std::cell::RefCell<Vec<Box<MsgBuf>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
