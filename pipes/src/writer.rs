@@ -127,7 +127,15 @@ impl PipeWriter {
         }
     }
 
-    /// Publishes the written bytes; returns the reader's waker if it should run.
+    /// Poll form of [`flush`](Self::flush): publishes what was written, then reports whether
+    /// the flush may complete. For adapters that cannot hold a `Flush` future (e.g.
+    /// `poll_flush` of an I/O trait); each call publishes anew.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<FlushResult>> {
+        self.commit();
+        flush_outcome(self.shared.lock().state.poll_flush(cx))
+    }
+
+    /// Publishes the written bytes and wakes the reader if it now has something to do.
     fn commit(&mut self) {
         let waker = {
             let mut inner = self.shared.lock();
@@ -256,17 +264,20 @@ impl Future for Flush<'_> {
             this.committed = true;
             this.writer.commit();
         }
-        let ready = this.writer.shared.lock().state.poll_flush(cx);
-        match ready {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(FlushReady::Error(err)) => Poll::Ready(Err(err)),
-            Poll::Ready(FlushReady::Done {
-                completed,
-                canceled,
-            }) => Poll::Ready(Ok(FlushResult {
-                completed,
-                canceled,
-            })),
-        }
+        flush_outcome(this.writer.shared.lock().state.poll_flush(cx))
+    }
+}
+
+fn flush_outcome(ready: Poll<FlushReady>) -> Poll<io::Result<FlushResult>> {
+    match ready {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(FlushReady::Error(err)) => Poll::Ready(Err(err)),
+        Poll::Ready(FlushReady::Done {
+            completed,
+            canceled,
+        }) => Poll::Ready(Ok(FlushResult {
+            completed,
+            canceled,
+        })),
     }
 }

@@ -1,0 +1,258 @@
+//! Request bodies: `Content-Length` and chunked framing decoded straight from the input
+//! pipe, as a stream of borrowed chunks.
+
+use std::cell::RefCell;
+use std::io;
+
+use ringhop_pipes::{PipeReader, PipeWriter};
+
+use crate::parse::Framing;
+use crate::status::Status;
+
+/// Longest chunk-size line (size, extensions) or trailer line accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+
+#[derive(Debug)]
+enum State {
+    Length { remaining: u64 },
+    ChunkSize,
+    ChunkData { remaining: u64 },
+    ChunkDataEnd,
+    Trailers,
+    Done,
+}
+
+/// Decoding state of the current request's body, owned by the connection.
+#[derive(Debug)]
+pub(crate) struct BodyDecoder {
+    state: State,
+    /// Bytes of the last returned chunk, consumed at the next call.
+    pending: usize,
+    /// `Expect: 100-continue` was asked and not answered yet.
+    pub(crate) continue_pending: bool,
+    received: u64,
+    max_body: u64,
+    /// Why the body could not be read (the connection answers with it and closes).
+    pub(crate) failed: Option<Status>,
+}
+
+impl BodyDecoder {
+    pub(crate) fn new() -> Self {
+        BodyDecoder {
+            state: State::Done,
+            pending: 0,
+            continue_pending: false,
+            received: 0,
+            max_body: 0,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn reset(&mut self, framing: Framing, expect_continue: bool, max_body: u64) {
+        self.state = match framing {
+            Framing::Length(0) => State::Done,
+            Framing::Length(remaining) => State::Length { remaining },
+            Framing::Chunked => State::ChunkSize,
+        };
+        self.pending = 0;
+        self.continue_pending = expect_continue && !matches!(self.state, State::Done);
+        self.received = 0;
+        self.max_body = max_body;
+        self.failed = None;
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Body bytes still expected, when known.
+    pub(crate) fn known_remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length { remaining } => Some(remaining),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    fn fail(&mut self, status: Status, message: &str) -> io::Error {
+        self.failed = Some(status);
+        self.state = State::Done;
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{message} ({})", status.0),
+        )
+    }
+}
+
+/// The body of a request: an async stream of byte chunks read straight from the connection.
+///
+/// ```no_run
+/// # async fn demo(body: &mut ringhop_http::Body<'_>) -> std::io::Result<()> {
+/// let mut total = 0;
+/// while let Some(chunk) = body.chunk().await? {
+///     total += chunk.len();
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Body<'a> {
+    pub(crate) input: &'a mut PipeReader,
+    pub(crate) output: &'a RefCell<PipeWriter>,
+    pub(crate) decoder: &'a mut BodyDecoder,
+}
+
+impl Body<'_> {
+    /// The next chunk of body bytes, `None` at the end. Framing errors (bad chunk sizes, a
+    /// body over the limit, a peer that closed early) are errors; the server then answers
+    /// 400/413 and closes the connection.
+    pub async fn chunk(&mut self) -> io::Result<Option<&[u8]>> {
+        let len = match self.next_len().await? {
+            Some(len) => len,
+            None => return Ok(None),
+        };
+        let result = self
+            .input
+            .try_read()
+            .expect("bytes found by next_len are still unexamined")?;
+        let chunk = result.chunks().next().unwrap_or_default();
+        Ok(Some(&chunk[..len]))
+    }
+
+    /// Reads the whole remaining body into `out`.
+    pub async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let start = out.len();
+        while let Some(chunk) = self.chunk().await? {
+            out.extend_from_slice(chunk);
+        }
+        Ok(out.len() - start)
+    }
+
+    /// Advances the framing until body bytes are available; returns how many of them (in the
+    /// first chunk of the pipe) belong to the body, or `None` at the end.
+    async fn next_len(&mut self) -> io::Result<Option<usize>> {
+        let decoder = &mut *self.decoder;
+        if decoder.pending > 0 {
+            let pending = std::mem::take(&mut decoder.pending);
+            self.input.advance_to(pending, pending)?;
+        }
+        if decoder.continue_pending {
+            decoder.continue_pending = false;
+            self.output
+                .borrow_mut()
+                .write(b"HTTP/1.1 100 Continue\r\n\r\n");
+            crate::response::flush(self.output).await?;
+        }
+        loop {
+            match decoder.state {
+                State::Done => return Ok(None),
+                State::Length { remaining } | State::ChunkData { remaining } => {
+                    let result = self.input.read().await?;
+                    let first = result.chunks().next().unwrap_or_default().len();
+                    if first == 0 {
+                        if result.is_completed() {
+                            return Err(decoder.fail(Status::BAD_REQUEST, "body ended early"));
+                        }
+                        continue;
+                    }
+                    let len = (first as u64).min(remaining) as usize;
+                    let remaining = remaining - len as u64;
+                    decoder.state = match decoder.state {
+                        State::Length { .. } if remaining == 0 => State::Done,
+                        State::Length { .. } => State::Length { remaining },
+                        _ if remaining == 0 => State::ChunkDataEnd,
+                        _ => State::ChunkData { remaining },
+                    };
+                    decoder.pending = len;
+                    return Ok(Some(len));
+                }
+                State::ChunkSize | State::ChunkDataEnd | State::Trailers => {
+                    let mut line = [0u8; MAX_CHUNK_LINE];
+                    let result = self.input.read().await?;
+                    let len = result.len();
+                    let end = result.find_byte(b'\n');
+                    let Some(end) = end.filter(|&end| end < MAX_CHUNK_LINE) else {
+                        let completed = result.is_completed();
+                        if len >= MAX_CHUNK_LINE {
+                            return Err(decoder.fail(Status::BAD_REQUEST, "chunk line too long"));
+                        }
+                        if completed {
+                            return Err(decoder.fail(Status::BAD_REQUEST, "body ended early"));
+                        }
+                        // An incomplete line: wait for more bytes.
+                        self.input.advance_to(0, len)?;
+                        continue;
+                    };
+                    result.copy_to(0, &mut line[..end + 1]);
+                    self.input.advance_to(end + 1, end + 1)?;
+                    let Some(line) = line[..end + 1].strip_suffix(b"\r\n") else {
+                        return Err(decoder.fail(Status::BAD_REQUEST, "chunk line without CRLF"));
+                    };
+                    decoder.state = match decoder.state {
+                        State::ChunkSize => match parse_chunk_size(line) {
+                            Some(0) => State::Trailers,
+                            Some(size) => {
+                                decoder.received = decoder.received.saturating_add(size);
+                                if decoder.received > decoder.max_body {
+                                    return Err(decoder.fail(
+                                        Status::CONTENT_TOO_LARGE,
+                                        "chunked body over the limit",
+                                    ));
+                                }
+                                State::ChunkData { remaining: size }
+                            }
+                            None => return Err(decoder.fail(Status::BAD_REQUEST, "bad chunk size")),
+                        },
+                        State::ChunkDataEnd if line.is_empty() => State::ChunkSize,
+                        State::ChunkDataEnd => {
+                            return Err(decoder.fail(Status::BAD_REQUEST, "chunk data too long"))
+                        }
+                        // Trailer fields are read and dropped; an empty line ends the body.
+                        _ if line.is_empty() => State::Done,
+                        _ => State::Trailers,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// `1*HEXDIG [ chunk-ext ]`: the size, or `None` when malformed or over 2^60.
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, rest) = line.split_at(digits_end);
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    // Extensions (`;name=value`) are allowed and ignored; anything else is not.
+    let rest = rest.trim_ascii_start();
+    if !rest.is_empty() && rest[0] != b';' {
+        return None;
+    }
+    if rest.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let digit = (d as char).to_digit(16)? as u64;
+        Some(n * 16 + digit)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_chunk_size;
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(parse_chunk_size(b"1a"), Some(26));
+        assert_eq!(parse_chunk_size(b"0"), Some(0));
+        assert_eq!(parse_chunk_size(b"A;name=value"), Some(10));
+        assert_eq!(parse_chunk_size(b"ff ;ext"), Some(255));
+        assert_eq!(parse_chunk_size(b""), None);
+        assert_eq!(parse_chunk_size(b"-1"), None);
+        assert_eq!(parse_chunk_size(b"1x"), None);
+        assert_eq!(parse_chunk_size(b"0x10"), None);
+        assert_eq!(parse_chunk_size(b"1234567890abcdef0"), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! Limits and timeouts of the HTTP server.
+
+use std::time::Duration;
+
+/// Limits and timeouts; the defaults suit a server on the internet.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = ringhop_http::Config::default()
+///     .max_body(1 << 20)
+///     .header_timeout(Duration::from_secs(10));
+/// assert_eq!(config.max_headers, 100);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Longest request line (method, target, version): beyond it, 414. Default 8 KiB.
+    pub max_request_line: usize,
+    /// Largest header section (request line included): beyond it, 431. Default 32 KiB.
+    pub max_head: usize,
+    /// Most header fields: beyond it, 431. Default 100 (at most 256).
+    pub max_headers: usize,
+    /// Largest request body: a larger declared length gets 413 before anything is read, a
+    /// larger chunked body 413 when it gets there. Default 16 MiB.
+    pub max_body: u64,
+    /// Time from a request's first byte to the end of its header section: beyond it, 408.
+    /// Default 30 s.
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may sit idle between requests before it is closed.
+    /// Default 120 s.
+    pub idle_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take before their connections are
+    /// dropped. Default 10 s.
+    pub drain_timeout: Duration,
+    /// Unread request body the server reads and discards after a handler to keep the
+    /// connection; more than this, and the connection is closed instead. Default 256 KiB.
+    pub max_drain: u64,
+}
+
+/// The header array httparse fills lives on the stack; this is its size.
+pub(crate) const HEADER_CAPACITY: usize = 256;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_request_line: 8 * 1024,
+            max_head: 32 * 1024,
+            max_headers: 100,
+            max_body: 16 * 1024 * 1024,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            drain_timeout: Duration::from_secs(10),
+            max_drain: 256 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::max_request_line`].
+    pub fn max_request_line(mut self, bytes: usize) -> Self {
+        self.max_request_line = bytes;
+        self
+    }
+    /// Sets [`Config::max_head`].
+    pub fn max_head(mut self, bytes: usize) -> Self {
+        self.max_head = bytes;
+        self
+    }
+    /// Sets [`Config::max_headers`] (clamped to 256).
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count.clamp(1, HEADER_CAPACITY);
+        self
+    }
+    /// Sets [`Config::max_body`].
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
+    /// Sets [`Config::header_timeout`].
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+    /// Sets [`Config::idle_timeout`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+    /// Sets [`Config::drain_timeout`].
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,280 @@
+//! One connection: read a head, run the handler, frame the response, repeat — all on the
+//! connection's reactor. Responses to pipelined requests are batched: the output is flushed
+//! only when no further request is already buffered (or before waiting for more bytes).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
+use ringhop_runtime::time;
+
+use crate::body::{Body, BodyDecoder};
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::parse::{parse_head, Head};
+use crate::request::Request;
+use crate::response::{flush, Response};
+use crate::shutdown;
+use crate::status::Status;
+
+/// Per-connection buffers, reused for every request (no allocation per request).
+struct Buffers {
+    head_buf: Vec<u8>,
+    head: Head,
+    decoder: BodyDecoder,
+}
+
+enum HeadOutcome {
+    Ready,
+    /// Peer closed, idle timeout, or shutdown between requests: close quietly.
+    Close,
+    Reject(Status),
+}
+
+/// Serves requests on `pipe` until the connection ends.
+pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Config) {
+    let DuplexPipe { mut input, output } = pipe;
+    let output = RefCell::new(output);
+    let mut buffers = Buffers {
+        head_buf: Vec::with_capacity(1024),
+        head: Head::default(),
+        decoder: BodyDecoder::new(),
+    };
+    buffers.head.headers.reserve(config.max_headers);
+    let mut unflushed = false;
+    loop {
+        match read_head(&mut input, &output, &mut buffers, config, &mut unflushed).await {
+            HeadOutcome::Ready => {}
+            HeadOutcome::Close => break,
+            HeadOutcome::Reject(status) => {
+                reject(&output, status);
+                break;
+            }
+        }
+        let Buffers {
+            head_buf,
+            head,
+            decoder,
+        } = &mut buffers;
+        decoder.reset(head.framing(), head.expect_continue, config.max_body);
+        let head_request = &head_buf[head.method.clone()] == b"HEAD";
+        let close = !head.keep_alive || shutdown::is_triggered();
+        let mut res = Response::new(&output, head.minor_version, head_request, close);
+        let outcome = {
+            let mut req = Request {
+                buf: head_buf,
+                head,
+                body: Body {
+                    input: &mut input,
+                    output: &output,
+                    decoder,
+                },
+            };
+            CatchUnwind(handler.call(&mut req, &mut res)).await
+        };
+        let handler_failed = !matches!(outcome, Ok(Ok(())));
+        if let Some(status) = decoder.failed {
+            if !res.is_started() {
+                res.status(status)
+                    .close_connection()
+                    .header("Content-Type", "text/plain")
+                    .body(status.reason().as_bytes());
+            }
+            res.close_connection();
+        } else if handler_failed {
+            if res.is_started() {
+                // Part of a response is out; the only honest end is to cut the connection.
+                res.close_connection();
+            } else {
+                res.status(Status::INTERNAL_SERVER_ERROR)
+                    .close_connection()
+                    .header("Content-Type", "text/plain")
+                    .body(b"Internal Server Error");
+            }
+        }
+        res.finish();
+        let mut close = res.close;
+        if !close && !decoder.is_done() {
+            close = !drain_body(&mut input, &output, decoder, config).await;
+        }
+        unflushed = true;
+        if close {
+            break;
+        }
+    }
+    let mut output = output.into_inner();
+    if unflushed {
+        let _ = output.flush().await;
+    }
+    output.complete(None);
+    input.complete(None);
+}
+
+/// Writes an error response for a request that could not be parsed.
+fn reject(output: &RefCell<PipeWriter>, status: Status) {
+    let mut res = Response::new(output, 1, false, true);
+    res.status(status)
+        .header("Content-Type", "text/plain")
+        .body(status.reason().as_bytes());
+}
+
+/// Reads and discards what the handler left of the body. `false`: too much, close instead.
+async fn drain_body(
+    input: &mut PipeReader,
+    output: &RefCell<PipeWriter>,
+    decoder: &mut BodyDecoder,
+    config: &Config,
+) -> bool {
+    if decoder
+        .known_remaining()
+        .is_some_and(|remaining| remaining > config.max_drain)
+    {
+        return false;
+    }
+    // Nobody asked for the body: do not invite the client to send it.
+    if decoder.continue_pending {
+        return false;
+    }
+    let mut body = Body {
+        input,
+        output,
+        decoder,
+    };
+    let mut drained = 0u64;
+    loop {
+        match body.chunk().await {
+            Ok(Some(chunk)) => {
+                drained += chunk.len() as u64;
+                if drained > config.max_drain {
+                    return false;
+                }
+            }
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Waits for a complete head and parses it into `buffers`.
+async fn read_head(
+    input: &mut PipeReader,
+    output: &RefCell<PipeWriter>,
+    buffers: &mut Buffers,
+    config: &Config,
+    unflushed: &mut bool,
+) -> HeadOutcome {
+    let mut started: Option<Instant> = None;
+    loop {
+        let available = match input.try_read() {
+            Some(Ok(result)) => Some((result.len(), result.is_completed())),
+            Some(Err(_)) => return HeadOutcome::Close,
+            None => None,
+        };
+        if let Some((len, completed)) = available.filter(|&(len, _)| len > 0) {
+            started.get_or_insert_with(Instant::now);
+            match parse_available(input, buffers, config, len) {
+                Ok(true) => return HeadOutcome::Ready,
+                Ok(false) if completed => return HeadOutcome::Close,
+                Ok(false) => {}
+                Err(status) => return HeadOutcome::Reject(status),
+            }
+        } else if available.is_some_and(|(_, completed)| completed) {
+            return HeadOutcome::Close;
+        }
+        // About to wait: answers to earlier requests go out first.
+        if *unflushed {
+            *unflushed = false;
+            if flush(output).await.is_err() {
+                return HeadOutcome::Close;
+            }
+        }
+        if started.is_none() && shutdown::is_triggered() {
+            return HeadOutcome::Close;
+        }
+        let limit = match started {
+            Some(at) => config.header_timeout.saturating_sub(at.elapsed()),
+            None => config.idle_timeout,
+        };
+        let waited = shutdown::unless_shutdown(time::timeout(limit, input.read())).await;
+        match waited {
+            Some(Ok(Ok(_))) => {}
+            Some(Ok(Err(_))) => return HeadOutcome::Close,
+            Some(Err(_elapsed)) if started.is_some() => {
+                return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
+            }
+            // Idle keep-alive timeout, or shutdown while idle.
+            Some(Err(_)) | None if started.is_none() => return HeadOutcome::Close,
+            // Shutdown while a head is arriving: give it the header timeout.
+            None => {}
+            Some(Err(_)) => return HeadOutcome::Close,
+        }
+    }
+}
+
+/// Parses the head from the unconsumed bytes (in place when contiguous, else from a copy),
+/// and on success leaves a copy of it in `head_buf` and consumes it from the pipe.
+fn parse_available(
+    input: &mut PipeReader,
+    buffers: &mut Buffers,
+    config: &Config,
+    len: usize,
+) -> Result<bool, Status> {
+    let result = input
+        .try_read()
+        .and_then(Result::ok)
+        .expect("bytes just seen are still there");
+    let head_len = if let Some(bytes) = result.as_contiguous() {
+        if !parse_head(bytes, config, &mut buffers.head)? {
+            None
+        } else {
+            let head_len = buffers.head.len;
+            buffers.head_buf.clear();
+            buffers.head_buf.extend_from_slice(&bytes[..head_len]);
+            Some(head_len)
+        }
+    } else {
+        // The head straddles segments: parse a copy (bounded by the head limit).
+        let take = len.min(config.max_head + 1);
+        buffers.head_buf.resize(take, 0);
+        result.copy_to(0, &mut buffers.head_buf);
+        if parse_head(&buffers.head_buf, config, &mut buffers.head)? {
+            buffers.head_buf.truncate(buffers.head.len);
+            Some(buffers.head.len)
+        } else {
+            None
+        }
+    };
+    let _ = result;
+    match head_len {
+        Some(head_len) => {
+            let _ = input.advance_to(head_len, head_len);
+            Ok(true)
+        }
+        None => {
+            // Incomplete: everything was examined, so the next read waits for more bytes.
+            let _ = input.advance_to(0, len);
+            Ok(false)
+        }
+    }
+}
+
+/// Catches a panicking handler, so one bad request costs one connection, not the reactor.
+struct CatchUnwind<F>(F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        let future = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}

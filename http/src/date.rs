@@ -1,0 +1,92 @@
+//! The `Date` header value, rendered at most once per second per reactor thread.
+
+use std::cell::RefCell;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+struct Cached {
+    rendered_at: Option<Instant>,
+    value: [u8; 29],
+}
+
+thread_local! {
+    static DATE: RefCell<Cached> = const {
+        RefCell::new(Cached { rendered_at: None, value: [b' '; 29] })
+    };
+}
+
+/// Calls `f` with the current IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    DATE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        let now = ringhop_runtime::time::now();
+        let stale = cached
+            .rendered_at
+            .is_none_or(|at| now.saturating_duration_since(at).as_millis() >= 1000);
+        if stale {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            cached.value = render(secs);
+            cached.rendered_at = Some(now);
+        }
+        f(&cached.value)
+    })
+}
+
+/// Formats seconds since the epoch as an IMF-fixdate (RFC 9110 §5.6.7).
+pub(crate) fn render(secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+
+    let mut out = [0u8; 29];
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[3..5].copy_from_slice(b", ");
+    two(&mut out[5..7], day as u64);
+    out[7] = b' ';
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    out[11] = b' ';
+    let year = year as u64;
+    two(&mut out[12..14], year / 100);
+    two(&mut out[14..16], year % 100);
+    out[16] = b' ';
+    two(&mut out[17..19], hour);
+    out[19] = b':';
+    two(&mut out[20..22], minute);
+    out[22] = b':';
+    two(&mut out[23..25], second);
+    out[25..29].copy_from_slice(b" GMT");
+    out
+}
+
+fn two(out: &mut [u8], value: u64) {
+    out[0] = b'0' + (value / 10 % 10) as u8;
+    out[1] = b'0' + (value % 10) as u8;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn renders_imf_fixdate() {
+        assert_eq!(&render(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&render(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(&render(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+}

@@ -1,0 +1,247 @@
+//! Handlers and the router.
+//!
+//! A handler is any `async` function of `(&mut Request, &mut Response)`; it runs on the
+//! connection's reactor, so it may be `!Send`. Routes are a statically typed chain, so
+//! dispatch is a few string compares and no boxed future.
+
+use std::future::Future;
+use std::io;
+
+use crate::request::Request;
+use crate::response::Response;
+use crate::status::Status;
+
+/// Answers requests.
+///
+/// Implemented for every `async` closure or function taking `(&mut Request, &mut Response)`
+/// and returning `io::Result<()>`:
+///
+/// ```
+/// use ringhop_http::{Request, Response};
+/// let hello = async |_req: &mut Request<'_>, res: &mut Response<'_>| {
+///     res.header("Content-Type", "text/plain").body(b"Hello, World!");
+///     Ok(())
+/// };
+/// # fn is_handler(_: impl ringhop_http::Handler) {}
+/// # is_handler(hello);
+/// ```
+pub trait Handler {
+    /// Handles one request. An error (or a panic) before the response started is answered
+    /// with 500, after it with closing the connection.
+    fn call(
+        &self,
+        req: &mut Request<'_>,
+        res: &mut Response<'_>,
+    ) -> impl Future<Output = io::Result<()>>;
+}
+
+impl<F> Handler for F
+where
+    F: AsyncFn(&mut Request<'_>, &mut Response<'_>) -> io::Result<()>,
+{
+    fn call(
+        &self,
+        req: &mut Request<'_>,
+        res: &mut Response<'_>,
+    ) -> impl Future<Output = io::Result<()>> {
+        self(req, res)
+    }
+}
+
+/// The default fallback: 404 with a short body.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotFound;
+
+impl Handler for NotFound {
+    async fn call(&self, _req: &mut Request<'_>, res: &mut Response<'_>) -> io::Result<()> {
+        res.status(Status::NOT_FOUND)
+            .header("Content-Type", "text/plain")
+            .body(b"Not Found");
+        Ok(())
+    }
+}
+
+/// Methods allowed on a path (for `405` + `Allow`), collected without allocating.
+#[derive(Default)]
+pub struct Allow {
+    methods: [&'static str; 8],
+    len: usize,
+}
+
+impl Allow {
+    fn add(&mut self, method: &'static str) {
+        if self.len < self.methods.len() && !self.methods[..self.len].contains(&method) {
+            self.methods[self.len] = method;
+            self.len += 1;
+        }
+    }
+}
+
+/// A chain of routes (built by [`Router`]).
+pub trait Routes {
+    /// Index of the route for `method` and `path`; collects the methods allowed on `path`.
+    fn find(&self, method: &str, path: &str, allow: &mut Allow) -> Option<usize>;
+    /// Calls route number `index`.
+    fn call_at(
+        &self,
+        index: usize,
+        req: &mut Request<'_>,
+        res: &mut Response<'_>,
+    ) -> impl Future<Output = io::Result<()>>;
+}
+
+/// The end of a route chain.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct End;
+
+impl Routes for End {
+    fn find(&self, _: &str, _: &str, _: &mut Allow) -> Option<usize> {
+        None
+    }
+    async fn call_at(&self, _: usize, _: &mut Request<'_>, _: &mut Response<'_>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One route and the rest of the chain.
+#[derive(Clone, Debug)]
+pub struct Route<H, N> {
+    method: &'static str,
+    path: &'static str,
+    handler: H,
+    next: N,
+}
+
+impl<H: Handler, N: Routes> Routes for Route<H, N> {
+    fn find(&self, method: &str, path: &str, allow: &mut Allow) -> Option<usize> {
+        if path == self.path {
+            allow.add(self.method);
+            if self.method == "GET" {
+                allow.add("HEAD");
+            }
+            if method == self.method || (method == "HEAD" && self.method == "GET") {
+                return Some(0);
+            }
+        }
+        self.next.find(method, path, allow).map(|i| i + 1)
+    }
+
+    async fn call_at(
+        &self,
+        index: usize,
+        req: &mut Request<'_>,
+        res: &mut Response<'_>,
+    ) -> io::Result<()> {
+        if index == 0 {
+            self.handler.call(req, res).await
+        } else {
+            self.next.call_at(index - 1, req, res).await
+        }
+    }
+}
+
+/// Routes by method and exact path, with a fallback for other paths (404 by default) and
+/// `405 Method Not Allowed` (with `Allow`) for known paths. `GET` routes answer `HEAD` too.
+///
+/// ```
+/// use ringhop_http::{Request, Response, Router};
+/// let router = Router::new()
+///     .get("/", async |_: &mut Request<'_>, res: &mut Response<'_>| {
+///         res.body(b"hi");
+///         Ok(())
+///     })
+///     .post("/echo", async |req: &mut Request<'_>, res: &mut Response<'_>| {
+///         let mut body = Vec::new();
+///         req.body().read_to_end(&mut body).await?;
+///         res.body(&body);
+///         Ok(())
+///     });
+/// # fn is_handler(_: impl ringhop_http::Handler) {}
+/// # is_handler(router);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Router<R, F> {
+    routes: R,
+    fallback: F,
+}
+
+impl Router<End, NotFound> {
+    /// An empty router: every request gets 404.
+    pub fn new() -> Self {
+        Router {
+            routes: End,
+            fallback: NotFound,
+        }
+    }
+}
+
+impl Default for Router<End, NotFound> {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl<R: Routes, F: Handler> Router<R, F> {
+    /// Adds a route for `method` (upper case, e.g. `"PUT"`) and exact `path`.
+    pub fn route<H: Handler>(
+        self,
+        method: &'static str,
+        path: &'static str,
+        handler: H,
+    ) -> Router<Route<H, R>, F> {
+        Router {
+            routes: Route {
+                method,
+                path,
+                handler,
+                next: self.routes,
+            },
+            fallback: self.fallback,
+        }
+    }
+
+    /// Adds a `GET` (and `HEAD`) route.
+    pub fn get<H: Handler>(self, path: &'static str, handler: H) -> Router<Route<H, R>, F> {
+        self.route("GET", path, handler)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post<H: Handler>(self, path: &'static str, handler: H) -> Router<Route<H, R>, F> {
+        self.route("POST", path, handler)
+    }
+
+    /// Replaces the handler for paths no route knows.
+    pub fn fallback<G: Handler>(self, fallback: G) -> Router<R, G> {
+        Router {
+            routes: self.routes,
+            fallback,
+        }
+    }
+}
+
+impl<R: Routes, F: Handler> Handler for Router<R, F> {
+    async fn call(&self, req: &mut Request<'_>, res: &mut Response<'_>) -> io::Result<()> {
+        let mut allow = Allow::default();
+        match self.routes.find(req.method(), req.path(), &mut allow) {
+            Some(index) => self.routes.call_at(index, req, res).await,
+            None if allow.len > 0 => {
+                let mut value = [0u8; 128];
+                let mut len = 0;
+                for (i, method) in allow.methods[..allow.len].iter().enumerate() {
+                    let sep: &[u8] = if i == 0 { b"" } else { b", " };
+                    for part in [sep, method.as_bytes()] {
+                        let end = (len + part.len()).min(value.len());
+                        value[len..end].copy_from_slice(&part[..end - len]);
+                        len = end;
+                    }
+                }
+                res.status(Status::METHOD_NOT_ALLOWED)
+                    .header("Allow", &value[..len])
+                    .header("Content-Type", "text/plain")
+                    .body(b"Method Not Allowed");
+                Ok(())
+            }
+            None => self.fallback.call(req, res).await,
+        }
+    }
+}

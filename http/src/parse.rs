@@ -1,0 +1,333 @@
+//! The request head: parsed by httparse, then checked against RFC 9112's framing rules.
+//!
+//! Everything here is pure (bytes in, offsets or a status out) so the strictness rules are
+//! unit-tested without sockets, and the fuzz target can drive it directly.
+
+use std::ops::Range;
+
+use crate::config::{Config, HEADER_CAPACITY};
+use crate::status::Status;
+
+/// How the request body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length` bytes (0 when absent).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed head, as offsets into the buffer it was parsed from.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    /// Bytes of the head, final empty line included.
+    pub(crate) len: usize,
+    pub(crate) method: Range<usize>,
+    pub(crate) target: Range<usize>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) minor_version: u8,
+    /// Name and value of every header field, in order.
+    pub(crate) headers: Vec<(Range<usize>, Range<usize>)>,
+    pub(crate) framing: Option<Framing>,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+}
+
+impl Head {
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing.unwrap_or(Framing::Length(0))
+    }
+}
+
+/// Parses the head at the start of `buf` into `head` (whose header Vec is reused).
+/// `Ok(false)`: more bytes needed. `Err(status)`: reject the request with `status`.
+pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result<bool, Status> {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    match line_end {
+        None if buf.len() > config.max_request_line => return Err(Status::URI_TOO_LONG),
+        Some(end) if end > config.max_request_line => return Err(Status::URI_TOO_LONG),
+        _ => {}
+    }
+    let mut storage = [httparse::EMPTY_HEADER; HEADER_CAPACITY];
+    let limit = config.max_headers.clamp(1, HEADER_CAPACITY);
+    let mut request = httparse::Request::new(&mut storage[..limit]);
+    let len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > config.max_head {
+                return Err(Status::HEADERS_TOO_LARGE);
+            }
+            return Ok(false);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(Status::HEADERS_TOO_LARGE),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(_) => return Err(Status::BAD_REQUEST),
+    };
+    if len > config.max_head {
+        return Err(Status::HEADERS_TOO_LARGE);
+    }
+    let offset = |s: &[u8]| {
+        let start = s.as_ptr() as usize - buf.as_ptr() as usize;
+        start..start + s.len()
+    };
+    let (Some(method), Some(target), Some(minor_version)) =
+        (request.method, request.path, request.version)
+    else {
+        return Err(Status::BAD_REQUEST);
+    };
+    head.len = len;
+    head.method = offset(method.as_bytes());
+    head.target = offset(target.as_bytes());
+    head.minor_version = minor_version;
+    head.headers.clear();
+    head.framing = None;
+    head.expect_continue = false;
+    let mut hosts = 0;
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for header in request.headers.iter() {
+        let (name, value) = (header.name.as_bytes(), header.value);
+        head.headers.push((offset(name), offset(value)));
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let length = parse_content_length(value)?;
+            if content_length.is_some_and(|previous| previous != length) {
+                return Err(Status::BAD_REQUEST);
+            }
+            content_length = Some(length);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Each field's last coding is what counts for the field list as a whole.
+            chunked = match last_token(value) {
+                Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => true,
+                Some(_) => return Err(Status::NOT_IMPLEMENTED),
+                None => return Err(Status::BAD_REQUEST),
+            };
+            if tokens(value)
+                .filter(|t| t.eq_ignore_ascii_case(b"chunked"))
+                .count()
+                > 1
+            {
+                return Err(Status::BAD_REQUEST);
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in tokens(value) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    if hosts > 1 || (minor_version == 1 && hosts == 0) {
+        return Err(Status::BAD_REQUEST);
+    }
+    if chunked && content_length.is_some() {
+        // Both framings: a smuggling attempt or a broken intermediary (RFC 9112 §6.3).
+        return Err(Status::BAD_REQUEST);
+    }
+    if chunked && minor_version == 0 {
+        return Err(Status::BAD_REQUEST);
+    }
+    if let Some(length) = content_length {
+        if length > config.max_body {
+            return Err(Status::CONTENT_TOO_LARGE);
+        }
+        head.framing = Some(Framing::Length(length));
+    } else if chunked {
+        head.framing = Some(Framing::Chunked);
+    }
+    head.keep_alive = if minor_version == 1 {
+        !close
+    } else {
+        keep_alive_token && !close
+    };
+    head.expect_continue &= minor_version == 1;
+    Ok(true)
+}
+
+/// `HTTP/2.0` and friends: well-formed but unsupported (505); anything else is malformed.
+fn version_error(buf: &[u8]) -> Status {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line.rsplit(|&b| b == b' ').next() {
+        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Status::VERSION_NOT_SUPPORTED
+        }
+        Some([b'H', b'T', b'T', b'P', b'/', major]) if major.is_ascii_digit() => {
+            Status::VERSION_NOT_SUPPORTED
+        }
+        _ => Status::BAD_REQUEST,
+    }
+}
+
+/// A plain decimal, at most 18 digits (no sign, no list, no whitespace inside).
+fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return Err(Status::BAD_REQUEST);
+    }
+    Ok(value
+        .iter()
+        .fold(0u64, |n, &digit| n * 10 + u64::from(digit - b'0')))
+}
+
+/// The comma-separated tokens of a field value, trimmed.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|token| token.trim_ascii())
+        .filter(|token| !token.is_empty())
+}
+
+fn last_token(value: &[u8]) -> Option<&[u8]> {
+    tokens(value).last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(request: &str) -> Result<Head, Status> {
+        let mut head = Head::default();
+        match parse_head(request.as_bytes(), &Config::default(), &mut head) {
+            Ok(true) => Ok(head),
+            Ok(false) => Err(Status(0)),
+            Err(status) => Err(status),
+        }
+    }
+
+    fn status(request: &str) -> u16 {
+        parse(request).err().map_or(200, |s| s.0)
+    }
+
+    #[test]
+    fn accepts_a_plain_request() {
+        let head = parse("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(head.minor_version, 1);
+        assert!(head.keep_alive);
+        assert_eq!(head.framing(), Framing::Length(0));
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            200
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"),
+            413
+        );
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            501
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            501
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            200
+        );
+        assert_eq!(
+            status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n"), 200);
+    }
+
+    #[test]
+    fn malformed_heads_are_400() {
+        for bad in [
+            "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n",
+            "GET / HTTP/1.1\r\nHo\rst: x\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn versions_and_limits() {
+        assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+        assert_eq!(status(&long_uri), 414);
+        let many = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+            "A: b\r\n".repeat(100)
+        );
+        assert_eq!(status(&many), 431);
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n\r\n",
+            "b".repeat(40_000)
+        );
+        assert_eq!(status(&big), 431);
+    }
+
+    #[test]
+    fn connection_semantics() {
+        assert!(
+            !parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+        assert!(!parse("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
+        assert!(
+            parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            parse(
+                "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"
+            )
+            .unwrap()
+            .expect_continue
+        );
+    }
+
+    #[test]
+    fn partial_heads_wait() {
+        let mut head = Head::default();
+        assert_eq!(
+            parse_head(b"GET / HTTP/1.1\r\nHo", &Config::default(), &mut head),
+            Ok(false)
+        );
+    }
+}

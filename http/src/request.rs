@@ -1,0 +1,93 @@
+//! `Request`: a view of the request head (borrowing the connection's buffer) and its body.
+
+use std::fmt;
+
+use crate::body::Body;
+use crate::parse::{Framing, Head};
+
+/// An HTTP request as the handler sees it. The head borrows the connection's buffer; the
+/// body reads straight from the connection.
+pub struct Request<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) head: &'a Head,
+    pub(crate) body: Body<'a>,
+}
+
+impl<'a> Request<'a> {
+    fn slice(&self, range: &std::ops::Range<usize>) -> &'a [u8] {
+        &self.buf[range.clone()]
+    }
+
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &'a str {
+        std::str::from_utf8(self.slice(&self.head.method)).unwrap_or_default()
+    }
+
+    /// The request target as sent (origin-form `/a?b`, absolute-form `http://h/a?b`, ...).
+    pub fn target(&self) -> &'a str {
+        std::str::from_utf8(self.slice(&self.head.target)).unwrap_or_default()
+    }
+
+    /// The path: the target without query, and without scheme and authority for
+    /// absolute-form targets.
+    pub fn path(&self) -> &'a str {
+        let target = self.target();
+        let target = match target.split_once("://") {
+            Some((scheme, rest)) if !scheme.contains('/') => {
+                rest.find('/').map_or("/", |slash| &rest[slash..])
+            }
+            _ => target,
+        };
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The query string after `?`, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target().split_once('?').map(|(_, query)| query)
+    }
+
+    /// `(1, 0)` or `(1, 1)`.
+    pub fn version(&self) -> (u8, u8) {
+        (1, self.head.minor_version)
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// All header fields, in order, as `(name, value)`.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.head.headers.iter().map(|(name, value)| {
+            (
+                std::str::from_utf8(self.slice(name)).unwrap_or_default(),
+                self.slice(value),
+            )
+        })
+    }
+
+    /// The declared body length (`None` for chunked bodies).
+    pub fn content_length(&self) -> Option<u64> {
+        match self.head.framing() {
+            Framing::Length(length) => Some(length),
+            Framing::Chunked => None,
+        }
+    }
+
+    /// The body, to read as a stream of chunks.
+    pub fn body(&mut self) -> &mut Body<'a> {
+        &mut self.body
+    }
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version())
+            .finish()
+    }
+}

@@ -1,0 +1,256 @@
+//! `Response`: writes status, headers and body straight into the connection's output pipe.
+
+use std::cell::RefCell;
+use std::io;
+
+use ringhop_pipes::PipeWriter;
+
+use crate::date;
+use crate::status::Status;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing written yet.
+    Idle,
+    /// Status line and some headers written.
+    Headers,
+    /// Chunked (or, for HTTP/1.0, close-delimited) body in progress.
+    Streaming,
+    /// Complete.
+    Done,
+}
+
+/// The response to one request. Write the status, then headers, then either a whole body
+/// ([`Response::body`], with a correct `Content-Length`) or a stream
+/// ([`Response::start_stream`], [`Response::write_chunk`], [`Response::finish`]).
+/// `Server`, `Date`, `Content-Length` / `Transfer-Encoding` and `Connection` are written by
+/// the server; such headers given by the handler are ignored.
+pub struct Response<'a> {
+    out: &'a RefCell<PipeWriter>,
+    status: Status,
+    stage: Stage,
+    minor_version: u8,
+    head_request: bool,
+    /// The connection closes after this response.
+    pub(crate) close: bool,
+    /// A keep-alive HTTP/1.0 client must be told so.
+    keep_alive_10: bool,
+}
+
+impl<'a> Response<'a> {
+    pub(crate) fn new(
+        out: &'a RefCell<PipeWriter>,
+        minor_version: u8,
+        head_request: bool,
+        close: bool,
+    ) -> Self {
+        Response {
+            out,
+            status: Status::OK,
+            stage: Stage::Idle,
+            minor_version,
+            head_request,
+            close,
+            keep_alive_10: minor_version == 0 && !close,
+        }
+    }
+
+    /// Sets the status (default 200). Ignored once headers were written.
+    pub fn status(&mut self, status: Status) -> &mut Self {
+        if self.stage == Stage::Idle {
+            self.status = status;
+        }
+        self
+    }
+
+    /// The status that is (or will be) sent.
+    pub fn current_status(&self) -> Status {
+        self.status
+    }
+
+    /// `true` once the status line was written.
+    pub fn is_started(&self) -> bool {
+        self.stage != Stage::Idle
+    }
+
+    /// Asks to close the connection after this response.
+    pub fn close_connection(&mut self) -> &mut Self {
+        self.close = true;
+        self
+    }
+
+    /// Adds a header. Names the server manages, and names or values containing CR, LF or
+    /// NUL (response splitting), are ignored.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        let managed = [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "date",
+            "server",
+        ]
+        .iter()
+        .any(|m| name.eq_ignore_ascii_case(m));
+        let unsafe_bytes = |b: &u8| matches!(b, b'\r' | b'\n' | 0);
+        if managed
+            || name.is_empty()
+            || name
+                .bytes()
+                .any(|b| unsafe_bytes(&b) || b == b':' || b == b' ')
+            || value.iter().any(unsafe_bytes)
+            || !matches!(self.stage, Stage::Idle | Stage::Headers)
+        {
+            return self;
+        }
+        self.start();
+        let mut out = self.out.borrow_mut();
+        out.write(name.as_bytes());
+        out.write(b": ");
+        out.write(value);
+        out.write(b"\r\n");
+        self
+    }
+
+    fn start(&mut self) {
+        if self.stage != Stage::Idle {
+            return;
+        }
+        self.stage = Stage::Headers;
+        let mut out = self.out.borrow_mut();
+        out.write(if self.minor_version == 0 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
+        write_decimal(&mut out, u64::from(self.status.0));
+        out.write(b" ");
+        out.write(self.status.reason().as_bytes());
+        out.write(b"\r\nServer: ringhop\r\nDate: ");
+        date::with_date(|date| out.write(date));
+        out.write(b"\r\n");
+    }
+
+    fn end_head(&mut self, out: &mut PipeWriter) {
+        if self.close {
+            out.write(b"Connection: close\r\n");
+        } else if self.keep_alive_10 {
+            out.write(b"Connection: keep-alive\r\n");
+        }
+        out.write(b"\r\n");
+    }
+
+    /// Writes a complete body with its `Content-Length` (no body bytes for HEAD requests, and
+    /// none for 1xx/204/304 statuses). Ignored if the body was already started.
+    pub fn body(&mut self, bytes: &[u8]) {
+        if !matches!(self.stage, Stage::Idle | Stage::Headers) {
+            return;
+        }
+        self.start();
+        self.stage = Stage::Done;
+        let mut out = self.out.borrow_mut();
+        if !self.status.forbids_body() {
+            out.write(b"Content-Length: ");
+            write_decimal(&mut out, bytes.len() as u64);
+            out.write(b"\r\n");
+        }
+        self.end_head(&mut out);
+        if !self.head_request && !self.status.forbids_body() {
+            out.write(bytes);
+        }
+    }
+
+    /// Starts a streamed body: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
+    pub fn start_stream(&mut self) {
+        if !matches!(self.stage, Stage::Idle | Stage::Headers) {
+            return;
+        }
+        self.start();
+        self.stage = Stage::Streaming;
+        if self.minor_version == 0 {
+            self.close = true;
+        }
+        let mut out = self.out.borrow_mut();
+        if self.minor_version == 1 && !self.head_request && !self.status.forbids_body() {
+            out.write(b"Transfer-Encoding: chunked\r\n");
+        }
+        self.end_head(&mut out);
+    }
+
+    /// Writes one chunk of a streamed body and flushes (waiting while the peer is slow).
+    pub async fn write_chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.stage != Stage::Streaming {
+            self.start_stream();
+        }
+        if bytes.is_empty() || self.head_request || self.status.forbids_body() {
+            return Ok(());
+        }
+        {
+            let mut out = self.out.borrow_mut();
+            if self.minor_version == 1 {
+                write_hex(&mut out, bytes.len() as u64);
+                out.write(b"\r\n");
+                out.write(bytes);
+                out.write(b"\r\n");
+            } else {
+                out.write(bytes);
+            }
+        }
+        let result = flush(self.out).await?;
+        if result.completed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the connection is closed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends a streamed body (the last chunk). Done by the server if the handler does not.
+    pub fn finish(&mut self) {
+        match self.stage {
+            Stage::Idle | Stage::Headers => self.body(b""),
+            Stage::Streaming => {
+                self.stage = Stage::Done;
+                if self.minor_version == 1 && !self.head_request && !self.status.forbids_body() {
+                    self.out.borrow_mut().write(b"0\r\n\r\n");
+                }
+            }
+            Stage::Done => {}
+        }
+    }
+}
+
+/// Writes `value` in decimal without allocating.
+pub(crate) fn write_decimal(out: &mut PipeWriter, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.write(&digits[i..]);
+}
+
+fn write_hex(out: &mut PipeWriter, mut value: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(value % 16) as usize];
+        value /= 16;
+        if value == 0 {
+            break;
+        }
+    }
+    out.write(&digits[i..]);
+}
+
+/// Flushes the shared output without holding its `RefCell` borrow across the wait.
+pub(crate) async fn flush(out: &RefCell<PipeWriter>) -> io::Result<ringhop_pipes::FlushResult> {
+    std::future::poll_fn(|cx| out.borrow_mut().poll_flush(cx)).await
+}

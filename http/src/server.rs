@@ -1,0 +1,124 @@
+//! `Server`: binds on every reactor (SO_REUSEPORT), serves connections locally, shuts down
+//! gracefully on SIGINT/SIGTERM.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
+
+use crate::config::Config;
+use crate::conn;
+use crate::handler::Handler;
+use crate::shutdown;
+
+/// An HTTP/1.1 server: every reactor of the runtime binds its own listener on the same
+/// address and serves the connections it accepts, start to end, on its own thread.
+///
+/// ```no_run
+/// use ringhop_http::{Request, Response, Server};
+/// let runtime = ringhop_runtime::Runtime::builder().build()?;
+/// Server::bind("127.0.0.1:8080".parse().unwrap())
+///     .run(&runtime, async |_req: &mut Request<'_>, res: &mut Response<'_>| {
+///         res.header("Content-Type", "text/plain").body(b"Hello, World!");
+///         Ok(())
+///     })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    config: Config,
+    handle_signals: bool,
+}
+
+impl Server {
+    /// A server for `addr` with the default [`Config`].
+    pub fn bind(addr: SocketAddr) -> Server {
+        Server {
+            addr,
+            config: Config::default(),
+            handle_signals: true,
+        }
+    }
+
+    /// Replaces the limits and timeouts.
+    pub fn config(mut self, config: Config) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// Whether `run` installs the SIGINT/SIGTERM handler (default `true`).
+    pub fn handle_signals(mut self, handle: bool) -> Server {
+        self.handle_signals = handle;
+        self
+    }
+
+    /// Serves with `handler` (cloned onto every reactor) until SIGINT or SIGTERM, then stops
+    /// accepting, lets in-flight requests finish (up to the drain timeout), closes idle
+    /// connections and returns. Fails if a reactor cannot bind.
+    pub fn run<H>(&self, runtime: &Runtime, handler: H) -> io::Result<()>
+    where
+        H: Handler + Clone + Send + 'static,
+    {
+        let signals = if self.handle_signals {
+            Some(crate::signals::Watcher::install(runtime)?)
+        } else {
+            None
+        };
+        let config = self.config.clone();
+        let addr = self.addr;
+        let results = runtime.run(move || {
+            let handler = handler.clone();
+            let config = config.clone();
+            async move { serve_reactor(addr, handler, config).await }
+        });
+        drop(signals);
+        results.into_iter().collect()
+    }
+}
+
+/// Triggers shutdown on every reactor of `runtime` (what the signal handler does).
+pub fn trigger_shutdown(runtime: &Runtime) {
+    for handle in runtime.handles() {
+        let _ = handle.post(shutdown::trigger);
+    }
+}
+
+async fn serve_reactor<H: Handler + 'static>(
+    addr: SocketAddr,
+    handler: H,
+    config: Config,
+) -> io::Result<()> {
+    shutdown::reset();
+    let listener = TcpListener::bind(addr)?;
+    let shared = std::rc::Rc::new((handler, config));
+    let live = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    while let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await {
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(err) => {
+                // EMFILE, ECONNABORTED, ...: keep serving the others.
+                eprintln!("ringhop-http: accept failed: {err}");
+                time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(pipe) = ringhop_pipes::connect(stream) else {
+            continue;
+        };
+        let (shared, live) = (shared.clone(), live.clone());
+        live.set(live.get() + 1);
+        drop(rt::spawn_local(async move {
+            conn::serve(pipe, &shared.0, &shared.1).await;
+            live.set(live.get() - 1);
+        }));
+    }
+    drop(listener);
+    // Drain: in-flight requests finish, idle connections close themselves.
+    let deadline = time::Instant::now() + shared.1.drain_timeout;
+    while live.get() > 0 && time::Instant::now() < deadline {
+        time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}

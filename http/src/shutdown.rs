@@ -1,0 +1,106 @@
+//! Per-reactor shutdown signal: set once by the server's signal watcher (posted to each
+//! reactor), observed by the accept loop and by connections waiting between requests.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+thread_local! {
+    static TRIGGERED: Cell<bool> = const { Cell::new(false) };
+    static WAITERS: RefCell<Waiters> = const { RefCell::new(Waiters { slots: Vec::new(), free: Vec::new() }) };
+}
+
+struct Waiters {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+/// Starts shutting down this reactor's servers: wakes every waiter.
+pub(crate) fn trigger() {
+    TRIGGERED.with(|t| t.set(true));
+    let wakers: Vec<Waker> = WAITERS.with(|w| {
+        let mut w = w.borrow_mut();
+        w.free.clear();
+        w.slots.drain(..).flatten().collect()
+    });
+    wakers.into_iter().for_each(Waker::wake);
+}
+
+/// Resets the flag (a new server run on this reactor).
+pub(crate) fn reset() {
+    TRIGGERED.with(|t| t.set(false));
+}
+
+pub(crate) fn is_triggered() -> bool {
+    TRIGGERED.with(Cell::get)
+}
+
+/// Resolves once shutdown is triggered on this reactor.
+pub(crate) struct Triggered {
+    slot: Option<usize>,
+}
+
+pub(crate) fn triggered() -> Triggered {
+    Triggered { slot: None }
+}
+
+impl Future for Triggered {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if is_triggered() {
+            return Poll::Ready(());
+        }
+        let slot = self.slot;
+        self.slot = Some(WAITERS.with(|w| {
+            let mut w = w.borrow_mut();
+            match slot {
+                Some(i) if i < w.slots.len() => {
+                    w.slots[i] = Some(cx.waker().clone());
+                    i
+                }
+                _ => match w.free.pop() {
+                    Some(i) => {
+                        w.slots[i] = Some(cx.waker().clone());
+                        i
+                    }
+                    None => {
+                        w.slots.push(Some(cx.waker().clone()));
+                        w.slots.len() - 1
+                    }
+                },
+            }
+        }));
+        Poll::Pending
+    }
+}
+
+impl Drop for Triggered {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            let _ = WAITERS.try_with(|w| {
+                let mut w = w.borrow_mut();
+                if i < w.slots.len() && w.slots[i].take().is_some() {
+                    w.free.push(i);
+                }
+            });
+        }
+    }
+}
+
+/// Polls `primary`, and resolves to `None` if shutdown is triggered first.
+pub(crate) async fn unless_shutdown<F: Future>(primary: F) -> Option<F::Output> {
+    let mut primary = std::pin::pin!(primary);
+    let mut stop = triggered();
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(output) = primary.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        match Pin::new(&mut stop).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
