@@ -101,15 +101,14 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
         if !close && !decoder.is_done() {
             close = !drain_body(&mut input, &output, decoder, config).await;
         }
-        unflushed = true;
         if close {
             break;
         }
+        unflushed = true;
     }
+    // Whatever is still buffered (a last response, an error answer) goes out before the end.
     let mut output = output.into_inner();
-    if unflushed {
-        let _ = output.flush().await;
-    }
+    let _ = output.flush().await;
     output.complete(None);
     input.complete(None);
 }

@@ -1,0 +1,60 @@
+//! The native HTTP/1.1 server: `cargo run --release --example hello`, then
+//! `curl -i http://127.0.0.1:8080/plaintext`.
+//!
+//! `ADDR` (default `127.0.0.1:8080`) and `REACTORS` (default: all cores) configure it. Routes:
+//! `GET /` and `GET /plaintext` → "Hello, World!", `GET /json` → a JSON greeting,
+//! `POST /echo` → the request body with its Content-Type; HEAD on each GET route, 404
+//! elsewhere, 405 with `Allow` for a wrong method. SIGINT/SIGTERM drain and exit 0.
+
+use std::net::SocketAddr;
+
+use ringhop::http::{Request, Response, Router, Server};
+use ringhop::rt::Runtime;
+
+async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.header("Content-Type", "text/plain")
+        .body(b"Hello, World!");
+    Ok(())
+}
+
+async fn json(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.header("Content-Type", "application/json")
+        .body(br#"{"message":"Hello, World!"}"#);
+    Ok(())
+}
+
+async fn echo(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    if let Some(content_type) = req.header("content-type") {
+        res.header("Content-Type", content_type);
+    }
+    res.start_stream();
+    while let Some(chunk) = req.body().chunk().await? {
+        res.write_chunk(chunk).await?;
+    }
+    res.finish();
+    Ok(())
+}
+
+fn main() -> std::io::Result<()> {
+    let addr: SocketAddr = std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+        .parse()
+        .map_err(|err| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
+        })?;
+    let mut builder = Runtime::builder();
+    if let Some(reactors) = std::env::var("REACTORS").ok().and_then(|n| n.parse().ok()) {
+        builder.reactors(reactors);
+    }
+    let runtime = builder.build()?;
+    let router = Router::new()
+        .get("/", plaintext)
+        .get("/plaintext", plaintext)
+        .get("/json", json)
+        .post("/echo", echo);
+    println!(
+        "hello listening on http://{addr} with {} reactors",
+        runtime.handles().len()
+    );
+    Server::bind(addr).run(&runtime, router)
+}
