@@ -77,26 +77,21 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             CatchUnwind(handler.call(&mut req, &mut res)).await
         };
         let handler_failed = !matches!(outcome, Ok(Ok(())));
-        if let Some(status) = decoder.failed {
-            if !res.is_started() {
+        let failure = decoder
+            .failed
+            .or(handler_failed.then_some(Status::INTERNAL_SERVER_ERROR));
+        match failure {
+            Some(status) if !res.is_started() => {
                 res.status(status)
                     .close_connection()
                     .header("Content-Type", "text/plain")
                     .body(status.reason().as_bytes());
             }
-            res.close_connection();
-        } else if handler_failed {
-            if res.is_started() {
-                // Part of a response is out; the only honest end is to cut the connection.
-                res.close_connection();
-            } else {
-                res.status(Status::INTERNAL_SERVER_ERROR)
-                    .close_connection()
-                    .header("Content-Type", "text/plain")
-                    .body(b"Internal Server Error");
-            }
+            // Part of a response is out: leave it unfinished and cut the connection, so the
+            // client sees a truncated response instead of a complete-looking one.
+            Some(_) => break,
+            None => res.finish(),
         }
-        res.finish();
         let mut close = res.close;
         if !close && !decoder.is_done() {
             close = !drain_body(&mut input, &output, decoder, config).await;

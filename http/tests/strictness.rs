@@ -1,0 +1,106 @@
+//! Every strictness rule over a raw TcpStream: the expected status, then the connection is
+//! closed, and the server keeps serving others.
+
+mod support;
+
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+use ringhop_http::Config;
+use support::{read_reply, TestServer};
+
+fn status_then_closed(server: &TestServer, request: &[u8]) -> u16 {
+    let response = server.exchange(request);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no response to {:?}", String::from_utf8_lossy(request)));
+    assert!(
+        response.contains("Connection: close"),
+        "error response without Connection: close: {response}"
+    );
+    status.parse().unwrap()
+}
+
+#[test]
+fn each_violation_gets_its_status_and_a_closed_connection() {
+    let server = TestServer::start(Config::default(), support::app::router());
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("malformed request line", b"GET/ HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("missing Host", b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
+        ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), 400),
+        ("space before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n".to_vec(), 400),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n".to_vec(), 400),
+        ("NUL in value", b"GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n".to_vec(), 400),
+        ("bare CR", b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n".to_vec(), 400),
+        ("CL not decimal", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n".to_vec(), 400),
+        ("CL negative", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n".to_vec(), 400),
+        ("CL overflow", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 184467440737095516160\r\n\r\n".to_vec(), 400),
+        ("CL conflict", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".to_vec(), 400),
+        ("CL with TE", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 400),
+        ("unknown TE", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 501),
+        ("bad chunk size", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(), 400),
+        ("chunk framing", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n".to_vec(), 400),
+        ("URI too long", format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000)).into_bytes(), 414),
+        ("header section too large", format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "b".repeat(40_000)).into_bytes(), 431),
+        ("too many headers", format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X: y\r\n".repeat(101)).into_bytes(), 431),
+        ("declared body too large", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999\r\n\r\n".to_vec(), 413),
+        ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(), 505),
+    ];
+    for (name, request, expected) in cases {
+        assert_eq!(status_then_closed(&server, &request), expected, "{name}");
+    }
+    // And the server still serves a well-formed request.
+    let response = server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+}
+
+#[test]
+fn chunked_body_over_the_limit_is_413() {
+    let server = TestServer::start(Config::default().max_body(10), support::app::router());
+    let status = status_then_closed(
+        &server,
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n",
+    );
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn slow_header_gets_408_and_idle_connection_is_closed() {
+    let config = Config::default()
+        .header_timeout(Duration::from_millis(200))
+        .idle_timeout(Duration::from_millis(200));
+    let server = TestServer::start(config, support::app::router());
+    // A head that never completes.
+    let response = server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    // An idle keep-alive connection is closed without a response.
+    let mut stream = server.connect();
+    let mut reader = BufReader::new(&mut stream);
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    std::io::Read::read_to_end(&mut reader, &mut out).unwrap();
+    assert!(out.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_panicking_handler_gets_500_and_others_are_unaffected() {
+    let server = TestServer::start(Config::default(), support::app::router());
+    let mut bystander = server.connect();
+    bystander
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut bystander), false);
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        status_then_closed(&server, b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n"),
+        500
+    );
+    // The keep-alive bystander on the same reactor is still served.
+    bystander
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut bystander), false);
+    assert_eq!(reply.body, b"Hello, World!");
+}

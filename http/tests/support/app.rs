@@ -1,0 +1,55 @@
+//! The handlers of the README's main example plus a few for failure cases.
+#![allow(dead_code)]
+
+use ringhop_http::{Request, Response, Router};
+
+pub async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.header("Content-Type", "text/plain")
+        .body(b"Hello, World!");
+    Ok(())
+}
+
+pub async fn echo(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    if let Some(content_type) = req.header("content-type") {
+        res.header("Content-Type", content_type);
+    }
+    // The stream starts with the first chunk, so a malformed body is still answered 400.
+    while let Some(chunk) = req.body().chunk().await? {
+        res.write_chunk(chunk).await?;
+    }
+    res.finish();
+    Ok(())
+}
+
+pub async fn slow(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    ringhop_runtime::time::sleep(std::time::Duration::from_millis(300)).await;
+    res.body(b"slow done");
+    Ok(())
+}
+
+pub async fn boom(_req: &mut Request<'_>, _res: &mut Response<'_>) -> std::io::Result<()> {
+    panic!("handler panicked on purpose");
+}
+
+pub async fn upload(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let mut body = Vec::new();
+    req.body().read_to_end(&mut body).await?;
+    res.body(format!("{} bytes", body.len()).as_bytes());
+    Ok(())
+}
+
+pub async fn ignore_body(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.body(b"ignored");
+    Ok(())
+}
+
+pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
+    Router::new()
+        .get("/", plaintext)
+        .get("/plaintext", plaintext)
+        .post("/echo", echo)
+        .get("/slow", slow)
+        .get("/boom", boom)
+        .post("/ignore", ignore_body)
+        .post("/upload", upload)
+}
