@@ -132,6 +132,8 @@ impl<'a> Response<'a> {
     }
 
     fn end_head(&mut self, out: &mut PipeWriter) {
+        // A shutdown that began while the handler ran closes the connection after this.
+        self.close |= crate::shutdown::is_triggered();
         if self.close {
             out.write(b"Connection: close\r\n");
         } else if self.keep_alive_10 {

@@ -1,0 +1,190 @@
+//! HTTP/1.1 semantics over raw sockets: pipelining, byte-by-byte requests, large chunked
+//! echo, keep-alive, HTTP/1.0, HEAD, absolute-form, 100-continue, graceful shutdown.
+
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::time::Duration;
+
+use ringhop_http::Config;
+use support::{read_reply, TestServer};
+
+fn server() -> TestServer {
+    TestServer::start(Config::default(), support::app::router())
+}
+
+#[test]
+fn sixteen_pipelined_requests_in_one_write_are_answered_in_order() {
+    let server = server();
+    let mut stream = server.connect();
+    let mut batch = Vec::new();
+    for i in 0..16 {
+        let path = if i % 2 == 0 { "/" } else { "/nope" };
+        batch.extend_from_slice(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    }
+    stream.write_all(&batch).unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    for i in 0..16 {
+        let reply = read_reply(&mut reader, false);
+        assert_eq!(
+            reply.status,
+            if i % 2 == 0 { 200 } else { 404 },
+            "response {i}"
+        );
+    }
+}
+
+#[test]
+fn a_request_sent_byte_by_byte() {
+    let server = server();
+    let mut stream = server.connect();
+    stream.set_nodelay(true).unwrap();
+    for byte in b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" {
+        stream.write_all(&[*byte]).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.body, b"hello");
+}
+
+#[test]
+fn eight_mib_chunked_echo() {
+    let server = server();
+    let mut stream = server.connect();
+    let body: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        let body = body.clone();
+        std::thread::spawn(move || {
+            stream
+                .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .unwrap();
+            for piece in body.chunks(100_003) {
+                stream
+                    .write_all(format!("{:x};ext=1\r\n", piece.len()).as_bytes())
+                    .unwrap();
+                stream.write_all(piece).unwrap();
+                stream.write_all(b"\r\n").unwrap();
+            }
+            stream.write_all(b"0\r\nTrailer: x\r\n\r\n").unwrap();
+        })
+    };
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    writer.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(reply.body.len(), body.len());
+    assert!(reply.body == body);
+}
+
+#[test]
+fn keep_alive_reuses_the_connection_and_http_1_0_closes() {
+    let server = server();
+    let mut stream = server.connect();
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut BufReader::new(&mut stream), false);
+        assert_eq!(reply.body, b"Hello, World!");
+        assert!(reply.header("date").is_some_and(|d| d.ends_with(" GMT")));
+        assert_eq!(reply.header("server"), Some("ringhop"));
+    }
+    // HTTP/1.0 without keep-alive: answered, then closed.
+    let response = server.exchange(b"GET / HTTP/1.0\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.0 200 OK"), "{response}");
+    assert!(response.contains("Connection: close"));
+    // HTTP/1.0 with keep-alive: the connection stays.
+    let mut stream = server.connect();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut BufReader::new(&mut stream), false);
+        assert_eq!(reply.header("connection"), Some("keep-alive"));
+    }
+    // Connection: close in 1.1.
+    let response = server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(response.ends_with("Hello, World!"), "{response}");
+}
+
+#[test]
+fn head_and_absolute_form() {
+    let server = server();
+    let mut stream = server.connect();
+    stream.write_all(b"HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET http://a/plaintext?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    let head = read_reply(&mut reader, true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("13"));
+    let get = read_reply(&mut reader, false);
+    assert_eq!(
+        get.body, b"Hello, World!",
+        "the HEAD response carried no body"
+    );
+}
+
+#[test]
+fn expect_100_continue_only_when_the_body_is_read() {
+    let server = server();
+    let mut stream = server.connect();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        )
+        .unwrap();
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"ping").unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.body, b"ping");
+
+    // A handler that never reads the body: no 100, a final answer, and the connection
+    // closes (the client must not send the body on it).
+    let response = server.exchange(
+        b"POST /ignore HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(!response.contains("100 Continue"));
+}
+
+#[test]
+fn unread_bodies_are_drained_to_keep_the_connection() {
+    let server = server();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    assert_eq!(read_reply(&mut reader, false).body, b"ignored");
+    assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
+}
+
+#[test]
+fn graceful_shutdown_lets_an_in_flight_request_finish() {
+    let server = server();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut idle = server.connect();
+    std::thread::sleep(Duration::from_millis(50));
+    let addr = server.addr;
+    let stopper = std::thread::spawn(move || server.stop());
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.body, b"slow done");
+    assert_eq!(reply.header("connection"), Some("close"));
+    // The idle connection is closed without a response.
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    stopper.join().unwrap().unwrap();
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
+}
