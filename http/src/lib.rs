@@ -17,6 +17,9 @@ mod body;
 mod config;
 mod conn;
 mod date;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod parse;
 mod request;
