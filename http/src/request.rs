@@ -82,6 +82,25 @@ impl<'a> Request<'a> {
     }
 }
 
+impl Request<'_> {
+    /// Copies the head into an [`http::Request`] (method, URI, version, headers), for code
+    /// written against the `http` crate. Allocates; the body stays in [`Request::body`].
+    pub fn to_http(&self) -> Result<http::Request<()>, http::Error> {
+        let mut builder = http::Request::builder()
+            .method(self.method())
+            .uri(self.target())
+            .version(if self.head.minor_version == 0 {
+                http::Version::HTTP_10
+            } else {
+                http::Version::HTTP_11
+            });
+        for (name, value) in self.headers() {
+            builder = builder.header(name, value);
+        }
+        builder.body(())
+    }
+}
+
 impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")

@@ -162,6 +162,17 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// Sends an [`http::Response`] built with the `http` crate: its status, headers (those the
+    /// server manages excepted) and whole body.
+    pub fn send_http<B: AsRef<[u8]>>(&mut self, response: http::Response<B>) {
+        let (parts, body) = response.into_parts();
+        self.status(Status(parts.status.as_u16()));
+        for (name, value) in &parts.headers {
+            self.header(name.as_str(), value.as_bytes());
+        }
+        self.body(body.as_ref());
+    }
+
     /// Starts a streamed body: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
     pub fn start_stream(&mut self) {
         if !matches!(self.stage, Stage::Idle | Stage::Headers) {

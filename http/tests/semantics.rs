@@ -188,3 +188,18 @@ fn graceful_shutdown_lets_an_in_flight_request_finish() {
         "still accepting after shutdown"
     );
 }
+
+#[test]
+fn conversions_to_and_from_the_http_crate() {
+    let server = server();
+    let response = server.exchange(
+        b"PUT /via-http?q=1 HTTP/1.1\r\nHost: a\r\nX-Probe: hello\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 201 Created\r\n"),
+        "{response}"
+    );
+    assert!(response.contains("x-method: PUT\r\n"), "{response}");
+    assert!(response.contains("Content-Length: 5\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nhello"), "{response}");
+}

@@ -38,6 +38,23 @@ pub async fn upload(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::R
     Ok(())
 }
 
+/// Built with the `http` crate: reflects the request's method and a header.
+pub async fn via_http(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let request = req.to_http().map_err(std::io::Error::other)?;
+    let reflected = request
+        .headers()
+        .get("x-probe")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let response = http::Response::builder()
+        .status(http::StatusCode::CREATED)
+        .header("x-method", request.method().as_str())
+        .body(reflected)
+        .map_err(std::io::Error::other)?;
+    res.send_http(response);
+    Ok(())
+}
+
 pub async fn ignore_body(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
     res.body(b"ignored");
     Ok(())
@@ -52,4 +69,5 @@ pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .get("/boom", boom)
         .post("/ignore", ignore_body)
         .post("/upload", upload)
+        .route("PUT", "/via-http", via_http)
 }
