@@ -52,9 +52,10 @@ fn main() -> std::io::Result<()> {
         .get("/plaintext", plaintext)
         .get("/json", json)
         .post("/echo", echo);
-    println!(
-        "hello listening on http://{addr} with {} reactors",
-        runtime.handles().len()
-    );
-    Server::bind(addr).run(&runtime, router)
+    let reactors = runtime.handles().len();
+    Server::bind(addr)
+        .on_listening(move |addr| {
+            println!("hello listening on http://{addr} with {reactors} reactors")
+        })
+        .run(&runtime, router)
 }

@@ -25,11 +25,26 @@ use crate::shutdown;
 ///     })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug)]
 pub struct Server {
     addr: SocketAddr,
     config: Config,
     handle_signals: bool,
+    on_listening: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("config", &self.config)
+            .field("handle_signals", &self.handle_signals)
+            .finish()
+    }
+}
+
+thread_local! {
+    /// The listener a reactor bound in `run`'s first phase, taken by its second.
+    static LISTENER: std::cell::RefCell<Option<TcpListener>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Server {
@@ -39,7 +54,14 @@ impl Server {
             addr,
             config: Config::default(),
             handle_signals: true,
+            on_listening: None,
         }
+    }
+
+    /// Calls `callback` with the address once every reactor listens (before serving).
+    pub fn on_listening(mut self, callback: impl FnOnce(SocketAddr) + Send + 'static) -> Server {
+        self.on_listening = Some(Box::new(callback));
+        self
     }
 
     /// Replaces the limits and timeouts.
@@ -57,10 +79,22 @@ impl Server {
     /// Serves with `handler` (cloned onto every reactor) until SIGINT or SIGTERM, then stops
     /// accepting, lets in-flight requests finish (up to the drain timeout), closes idle
     /// connections and returns. Fails if a reactor cannot bind.
-    pub fn run<H>(&self, runtime: &Runtime, handler: H) -> io::Result<()>
+    pub fn run<H>(mut self, runtime: &Runtime, handler: H) -> io::Result<()>
     where
         H: Handler + Clone + Send + 'static,
     {
+        // Bind everywhere first, so a bad address fails before anything is served.
+        let addr = self.addr;
+        for bound in runtime.run(move || async move {
+            let listener = TcpListener::bind(addr)?;
+            LISTENER.with(|slot| *slot.borrow_mut() = Some(listener));
+            io::Result::Ok(())
+        }) {
+            bound?;
+        }
+        if let Some(callback) = self.on_listening.take() {
+            callback(addr);
+        }
         let signals = if self.handle_signals {
             Some(crate::signals::Watcher::install(runtime)?)
         } else {
@@ -91,7 +125,10 @@ async fn serve_reactor<H: Handler + 'static>(
     config: Config,
 ) -> io::Result<()> {
     shutdown::reset();
-    let listener = TcpListener::bind(addr)?;
+    let listener = match LISTENER.with(|slot| slot.borrow_mut().take()) {
+        Some(listener) => listener,
+        None => TcpListener::bind(addr)?,
+    };
     let shared = std::rc::Rc::new((handler, config));
     let live = std::rc::Rc::new(std::cell::Cell::new(0usize));
     while let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await {

@@ -1,0 +1,141 @@
+//! Runs the README's main example (`examples/hello`, built by `cargo test` before the tests
+//! run) as a separate process: its routes, then SIGTERM → drain → exit 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example_binary() -> PathBuf {
+    // target/<profile>/deps/hello_example-<hash> → target/<profile>/examples/hello
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join("hello");
+    {
+        // A filtered run (`cargo test --test hello_example`) does not build examples, and a
+        // stale one may be lying there: make sure it is current (a no-op when it is).
+        let release = profile_dir.ends_with("release");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--example", "hello"]);
+        if release {
+            cargo.arg("--release");
+        }
+        assert!(
+            cargo.status().unwrap().success(),
+            "building examples/hello failed"
+        );
+    }
+    binary
+}
+
+struct Killer(Child);
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn exchange(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn hello_serves_its_routes_and_exits_0_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Killer(
+        Command::new(example_binary())
+            .env("ADDR", format!("127.0.0.1:{port}"))
+            .env("REACTORS", "2")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("examples/hello is built by cargo test"),
+    );
+    let mut banner = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
+
+    let plain = exchange(
+        port,
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        plain.starts_with("HTTP/1.1 200 OK\r\n") && plain.ends_with("Hello, World!"),
+        "{plain}"
+    );
+    let json = exchange(
+        port,
+        b"GET /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        json.contains("Content-Type: application/json\r\n"),
+        "{json}"
+    );
+    assert!(json.ends_with(r#"{"message":"Hello, World!"}"#), "{json}");
+    let echo = exchange(
+        port,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nping",
+    );
+    assert!(
+        echo.contains("Content-Type: text/x\r\n") && echo.contains("\r\n4\r\nping\r\n0\r\n\r\n"),
+        "{echo}"
+    );
+    let head = exchange(
+        port,
+        b"HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        head.starts_with("HTTP/1.1 200") && !head.contains("Hello"),
+        "{head}"
+    );
+    let missing = exchange(
+        port,
+        b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let wrong = exchange(
+        port,
+        b"POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        wrong.starts_with("HTTP/1.1 405") && wrong.contains("Allow: GET, HEAD\r\n"),
+        "{wrong}"
+    );
+
+    // An idle keep-alive connection, then SIGTERM: it is closed and the process exits 0.
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // SAFETY: sends SIGTERM to our child process.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hello did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+}
