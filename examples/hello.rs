@@ -5,6 +5,7 @@
 //! `GET /` and `GET /plaintext` → "Hello, World!", `GET /json` → a JSON greeting,
 //! `POST /echo` → the request body with its Content-Type; HEAD on each GET route, 404
 //! elsewhere, 405 with `Allow` for a wrong method. SIGINT/SIGTERM drain and exit 0.
+//! `RINGHOP_DEFER_TASKRUN=0` runs the rings without `IORING_SETUP_DEFER_TASKRUN`.
 
 use std::net::SocketAddr;
 
@@ -43,6 +44,10 @@ fn main() -> std::io::Result<()> {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
         })?;
     let mut builder = Runtime::builder();
+    // RINGHOP_DEFER_TASKRUN=0 sets the ring up without DEFER_TASKRUN (for measurements).
+    if std::env::var("RINGHOP_DEFER_TASKRUN").as_deref() == Ok("0") {
+        builder.defer_taskrun(false);
+    }
     if let Some(reactors) = std::env::var("REACTORS").ok().and_then(|n| n.parse().ok()) {
         builder.reactors(reactors);
     }
