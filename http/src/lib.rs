@@ -21,6 +21,8 @@ mod date;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handler;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod parse;
 mod request;
 mod response;

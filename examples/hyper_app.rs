@@ -1,0 +1,138 @@
+//! One hyper service, two transports: `TRANSPORT=ringhop` (default) serves it over ringhop's
+//! reactors and pipes, `TRANSPORT=tokio` over tokio's stock TcpListener, everything else
+//! equal. HTTP/1.1 and HTTP/2 (prior knowledge) on both.
+//!
+//! ```text
+//! cargo run --release --example hyper_app                    # ADDR=127.0.0.1:8080
+//! curl http://127.0.0.1:8080/json
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/plaintext
+//! TRANSPORT=tokio REACTORS=1 cargo run --release --example hyper_app
+//! ```
+//!
+//! Routes: `GET /` and `/plaintext` → "Hello, World!", `GET /json`, `POST /echo` (streams the
+//! request body back). `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
+//! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+
+type Body = Either<Full<Bytes>, Incoming>;
+
+fn full(status: StatusCode, content_type: &'static str, body: &'static [u8]) -> Response<Body> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from_static(body))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The service both transports serve.
+async fn app(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/" | "/plaintext") => {
+            full(StatusCode::OK, "text/plain", b"Hello, World!")
+        }
+        (&Method::GET | &Method::HEAD, "/json") => full(
+            StatusCode::OK,
+            "application/json",
+            br#"{"message":"Hello, World!"}"#,
+        ),
+        (&Method::POST, "/echo") => {
+            let content_type = req.headers().get(CONTENT_TYPE).cloned();
+            let mut response = Response::new(Either::Right(req.into_body()));
+            if let Some(content_type) = content_type {
+                response.headers_mut().insert(CONTENT_TYPE, content_type);
+            }
+            response
+        }
+        (_, "/" | "/plaintext" | "/json" | "/echo") => full(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            b"Method Not Allowed",
+        ),
+        _ => full(StatusCode::NOT_FOUND, "text/plain", b"Not Found"),
+    })
+}
+
+fn main() -> std::io::Result<()> {
+    let addr: SocketAddr = std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+        .parse()
+        .map_err(|err| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
+        })?;
+    let threads: Option<usize> = std::env::var("REACTORS").ok().and_then(|n| n.parse().ok());
+    match std::env::var("TRANSPORT").as_deref().unwrap_or("ringhop") {
+        "ringhop" => ringhop_transport(addr, threads),
+        "tokio" => tokio_transport(addr, threads),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("TRANSPORT={other}: use ringhop or tokio"),
+        )),
+    }
+}
+
+fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Result<()> {
+    let mut builder = ringhop::rt::Runtime::builder();
+    if let Some(reactors) = reactors {
+        builder.reactors(reactors);
+    }
+    let runtime = builder.build()?;
+    println!(
+        "hyper on ringhop listening on http://{addr} with {} reactors",
+        runtime.handles().len()
+    );
+    ringhop::http::hyper::HyperServer::bind(addr)
+        .run(&runtime, || hyper::service::service_fn(app))?;
+    let off: u64 = runtime
+        .handles()
+        .iter()
+        .map(|h| h.stats().off_reactor_polls)
+        .sum();
+    let polls: u64 = runtime.handles().iter().map(|h| h.stats().polls).sum();
+    println!(
+        "polls: {polls}, off-reactor polls: {off}, pipe wakes posted across threads: {}",
+        ringhop::pipes::cross_thread_wakes()
+    );
+    Ok(())
+}
+
+fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<()> {
+    let runtime = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        _ => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = threads {
+                builder.worker_threads(threads);
+            }
+            builder.enable_all().build()?
+        }
+    };
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("hyper on tokio listening on http://{addr}");
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper::service::service_fn(app),
+                )
+                .await;
+            });
+        }
+    })
+}

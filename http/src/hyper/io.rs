@@ -1,0 +1,147 @@
+//! `PipeIo`: an application-side `DuplexPipe` as `hyper::rt::Read + Write`.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+use ringhop_pipes::DuplexPipe;
+
+/// A connection's pipes, as hyper's I/O traits.
+///
+/// Reads copy from the input pipe's segments into hyper's buffer (consuming what was
+/// copied); writes copy into the output pipe, and `poll_flush` publishes them to the send
+/// pump, waiting while the pipe is over its pause threshold (backpressure).
+#[derive(Debug)]
+pub struct PipeIo {
+    pipe: DuplexPipe,
+}
+
+impl PipeIo {
+    /// Wraps the application end of a connection.
+    pub fn new(pipe: DuplexPipe) -> PipeIo {
+        PipeIo { pipe }
+    }
+
+    /// `true` when the first bytes are the HTTP/2 connection preface; reads (without
+    /// consuming) until that is decided.
+    pub async fn starts_with_h2_preface(&mut self) -> io::Result<bool> {
+        const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        loop {
+            let result = self.pipe.input.read().await?;
+            let len = result.len();
+            let mut head = [0u8; PREFACE.len()];
+            let n = result.copy_to(0, &mut head);
+            let completed = result.is_completed();
+            if head[..n] != PREFACE[..n] {
+                // Leave the bytes unexamined: the next read returns them at once.
+                self.pipe.input.advance_to(0, 0)?;
+                return Ok(false);
+            }
+            if n == PREFACE.len() {
+                self.pipe.input.advance_to(0, 0)?;
+                return Ok(true);
+            }
+            if completed {
+                self.pipe.input.advance_to(0, 0)?;
+                return Ok(false);
+            }
+            // A prefix of the preface so far: wait for more bytes.
+            self.pipe.input.advance_to(0, len)?;
+        }
+    }
+}
+
+impl Read for PipeIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let input = &mut self.get_mut().pipe.input;
+        let copied = {
+            let mut read = input.read();
+            let result = match std::future::Future::poll(Pin::new(&mut read), cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Ready(Ok(result)) => result,
+            };
+            let mut copied = 0;
+            for chunk in result.chunks() {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                copied += n;
+                if buf.remaining() == 0 {
+                    break;
+                }
+            }
+            copied
+        };
+        // Nothing copied means end of stream (the writer completed): hyper reads EOF.
+        if copied > 0 {
+            input.advance_to(copied, copied)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Write for PipeIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let output = &mut self.get_mut().pipe.output;
+        if output.is_completed() {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        output.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let output = &mut self.get_mut().pipe.output;
+        if output.is_completed() {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let mut total = 0;
+        for buf in bufs {
+            output.write(buf);
+            total += buf.len();
+        }
+        Poll::Ready(Ok(total))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let output = &mut self.get_mut().pipe.output;
+        if output.is_completed() {
+            return Poll::Ready(Ok(()));
+        }
+        match output.poll_flush(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(result)) if result.completed => {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.as_mut().poll_flush(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => {
+                self.get_mut().pipe.output.complete(None);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
