@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
-type Body = Either<Full<Bytes>, Incoming>;
+pub(crate) type Body = Either<Full<Bytes>, Incoming>;
 
 fn full(status: StatusCode, content_type: &'static str, body: &'static [u8]) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::from_static(body))));
@@ -34,7 +34,7 @@ fn full(status: StatusCode, content_type: &'static str, body: &'static [u8]) -> 
 }
 
 /// The service both transports serve.
-async fn app(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn app(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/" | "/plaintext") => {
             full(StatusCode::OK, "text/plain", b"Hello, World!")

@@ -1,0 +1,218 @@
+//! hyper over ringhop with real clients: curl (HTTP/1.1 and HTTP/2 prior knowledge), hyper's
+//! own clients (keep-alive, 8 MiB streaming both ways, many concurrent HTTP/2 streams), a raw
+//! socket (pipelining, early disconnect) and h2load; then no poll ran off its reactor.
+
+#[allow(dead_code)]
+#[path = "../examples/hyper_app.rs"]
+mod hyper_app;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use ringhop::http::hyper::HyperServer;
+use ringhop::rt::Runtime;
+
+struct Server {
+    addr: SocketAddr,
+    runtime: Arc<Runtime>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let runtime = Arc::new(
+            Runtime::builder()
+                .reactors(2)
+                .pin_cores(false)
+                .build()
+                .unwrap(),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let rt = runtime.clone();
+        let thread = std::thread::spawn(move || {
+            HyperServer::bind(addr)
+                .handle_signals(false)
+                .run(&rt, || hyper::service::service_fn(hyper_app::app))
+        });
+        while std::net::TcpStream::connect(addr).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Server {
+            addr,
+            runtime,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        ringhop::http::trigger_shutdown(&self.runtime);
+        self.thread.take().unwrap().join().unwrap().unwrap();
+        self.runtime
+            .handles()
+            .iter()
+            .map(|h| h.stats().off_reactor_polls)
+            .sum()
+    }
+}
+
+fn curl(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(output.status.success(), "curl {args:?}: {output:?}");
+    output.stdout
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn hyper_on_ringhop_with_real_clients() {
+    let server = Server::start();
+    let base = format!("http://{}", server.addr);
+
+    // curl, HTTP/1.1 and HTTP/2 with prior knowledge.
+    assert_eq!(curl(&[&format!("{base}/plaintext")]), b"Hello, World!");
+    assert_eq!(
+        curl(&["--http2-prior-knowledge", &format!("{base}/json")]),
+        br#"{"message":"Hello, World!"}"#
+    );
+    let version = curl(&[
+        "--http2-prior-knowledge",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version}",
+        &format!("{base}/"),
+    ]);
+    assert_eq!(version, b"2");
+    assert_eq!(
+        curl(&[
+            "--http2-prior-knowledge",
+            "--data-binary",
+            "h2 body",
+            &format!("{base}/echo")
+        ]),
+        b"h2 body"
+    );
+
+    let big: Bytes = (0..8u32 << 20)
+        .map(|i| (i % 253) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let addr = server.addr;
+    tokio_rt().block_on(async {
+        // hyper's HTTP/1.1 client: keep-alive reuse and an 8 MiB echo on one connection.
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        for _ in 0..3 {
+            let req = hyper::Request::get("/plaintext")
+                .header("host", "a")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(
+                res.into_body().collect().await.unwrap().to_bytes(),
+                "Hello, World!"
+            );
+        }
+        let req = hyper::Request::post("/echo")
+            .header("host", "a")
+            .body(Full::new(big.clone()))
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert!(res.into_body().collect().await.unwrap().to_bytes() == big);
+
+        // hyper's HTTP/2 client: 200 concurrent streams on one connection.
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let mut streams = Vec::new();
+        for i in 0..200u32 {
+            let mut sender = sender.clone();
+            streams.push(tokio::spawn(async move {
+                let req = hyper::Request::post(format!("http://{addr}/echo"))
+                    .body(Full::new(Bytes::from(i.to_string())))
+                    .unwrap();
+                let res = sender.send_request(req).await.unwrap();
+                res.into_body().collect().await.unwrap().to_bytes() == i.to_string()
+            }));
+        }
+        for stream in streams {
+            assert!(stream.await.unwrap());
+        }
+        let req = hyper::Request::post(format!("http://{addr}/echo"))
+            .body(Full::new(big.clone()))
+            .unwrap();
+        let res = sender.clone().send_request(req).await.unwrap();
+        assert!(
+            res.into_body().collect().await.unwrap().to_bytes() == big,
+            "h2 8 MiB echo"
+        );
+    });
+
+    // Pipelining over a raw socket, then an early disconnect mid-body.
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.write_all(&b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n".repeat(16))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while seen.windows(13).filter(|w| w == b"Hello, World!").count() < 16 {
+        let n = raw.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before 16 pipelined responses");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut early = std::net::TcpStream::connect(addr).unwrap();
+    early
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\npartial")
+        .unwrap();
+    drop(early);
+    assert_eq!(curl(&[&format!("{base}/plaintext")]), b"Hello, World!");
+
+    // h2load, when installed (.ci/run installs nghttp2-client).
+    if Command::new("h2load").arg("--version").output().is_ok() {
+        let output = Command::new("h2load")
+            .args([
+                "-n",
+                "10000",
+                "-c",
+                "10",
+                "-m",
+                "10",
+                &format!("{base}/plaintext"),
+            ])
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            report.contains("10000 succeeded, 0 failed, 0 errored, 0 timeout"),
+            "{report}"
+        );
+    }
+
+    assert_eq!(server.stop(), 0, "a poll ran off its owning reactor");
+}
