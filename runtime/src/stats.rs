@@ -46,7 +46,8 @@ impl Counters {
 pub struct ReactorStats {
     /// Task polls on this reactor.
     pub polls: u64,
-    /// Polls of a task owned by another reactor. Invariant: always 0.
+    /// Tasks of another reactor that reached this reactor's run queue (they are not polled
+    /// here but handed back to their owner). Invariant: always 0.
     pub off_reactor_polls: u64,
     /// Tasks woken from other threads, drained from the remote queue.
     pub remote_wakes: u64,

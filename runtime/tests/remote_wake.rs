@@ -209,3 +209,26 @@ fn post_never_runs_inline_even_on_its_own_reactor() {
     });
     assert_eq!(order, vec!["caller", "posted"]);
 }
+
+#[test]
+fn the_off_reactor_counter_catches_a_hop() {
+    let runtime = common::runtime(2);
+    let task = runtime.handles()[0].spawn(std::future::pending::<()>);
+    runtime.block_on(async {}); // let the task start
+    assert_eq!(runtime.handles()[1].stats().off_reactor_polls, 0);
+    task.debug_misroute_wake(&runtime.handles()[1]);
+    assert!(
+        common::eventually(Duration::from_secs(5), || runtime.handles()[1]
+            .stats()
+            .off_reactor_polls
+            == 1),
+        "a wake delivered to the wrong reactor went unnoticed"
+    );
+    // It was never polled there, and its owner still runs it.
+    assert_eq!(runtime.handles()[0].stats().off_reactor_polls, 0);
+    task.abort();
+    assert!(runtime
+        .block_on(task.try_join())
+        .unwrap_err()
+        .is_cancelled());
+}

@@ -126,14 +126,19 @@ impl Executor {
         if snapshot.is_complete() {
             return false;
         }
+        if !Arc::ptr_eq(task.owner(), shared) {
+            // A task of another reactor reached this run queue: a routing bug. Count it,
+            // never poll it here, and hand the wake to its owner so it is not lost.
+            Counters::bump_local(&counters.off_reactor_polls);
+            let owner = task.owner().clone();
+            owner.remote.push(crate::handle::Remote::Wake(task));
+            return false;
+        }
         let key = task.key();
         let Some(mut future) = self.tasks.borrow_mut().get_mut(key).and_then(Option::take) else {
             return false;
         };
         Counters::bump_local(&counters.polls);
-        if !Arc::ptr_eq(task.owner(), shared) {
-            Counters::bump_local(&counters.off_reactor_polls);
-        }
         if snapshot.is_aborted() {
             self.tasks.borrow_mut().remove(key);
             future.cancel();

@@ -76,6 +76,19 @@ impl<T: 'static> JoinHandle<T> {
     }
 }
 
+impl<T: 'static> JoinHandle<T> {
+    /// Test hook: delivers a wake of this task to `reactor`'s queue as if the task belonged
+    /// there, to prove that [`ReactorStats::off_reactor_polls`](crate::ReactorStats) catches
+    /// a hop. Not for applications.
+    #[doc(hidden)]
+    pub fn debug_misroute_wake(&self, reactor: &crate::ReactorHandle) {
+        reactor
+            .shared
+            .remote
+            .push(crate::handle::Remote::Wake(self.header.clone()));
+    }
+}
+
 impl<T> Future for JoinHandle<T> {
     type Output = T;
 
