@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# HTTP load, side by side, in one run: the ceiling server, ringhop's native server, hyper on
+# ringhop and hyper on tokio, each with one reactor/worker pinned to the first half of the
+# cores, the load generator (wrk, h2load) on the rest, loopback only, every run bounded.
+# Each server/scenario runs ROUNDS times interleaved (A B C D A B C D ...); medians are
+# printed and written to benches/RESULTS.md with the ratios to hyper-on-tokio and to the
+# ceiling.
+#
+#   bash benches/http/run.sh                 # ROUNDS=3 DURATION=5s
+#   ROUNDS=5 DURATION=10s bash benches/http/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+H2_REQUESTS=${H2_REQUESTS:-200000}
+cores=$(nproc)
+half=$(( cores / 2 > 0 ? cores / 2 : 1 ))
+SERVER_CPUS=${SERVER_CPUS:-0-$((half - 1))}
+LOAD_CPUS=${LOAD_CPUS:-$half-$((cores - 1))}
+[ "$cores" -ge 2 ] || LOAD_CPUS=0
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet --example hello --example hyper_app --example ceiling
+ticks=$(getconf CLK_TCK)
+port=19000
+results=$(mktemp)
+
+start_server() { # name → pid on $port
+    case $1 in
+        ceiling) ADDR=127.0.0.1:$port taskset -c "$SERVER_CPUS" target/release/examples/ceiling >/dev/null & ;;
+        native) ADDR=127.0.0.1:$port REACTORS=1 taskset -c "$SERVER_CPUS" target/release/examples/hello >/dev/null & ;;
+        hyper-ringhop) TRANSPORT=ringhop ADDR=127.0.0.1:$port REACTORS=1 taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >/dev/null & ;;
+        hyper-tokio) TRANSPORT=tokio ADDR=127.0.0.1:$port REACTORS=1 taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >/dev/null & ;;
+    esac
+    pid=$!
+    for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && return; sleep 0.02; done
+    echo "server $1 did not start" >&2; exit 1
+}
+stop_server() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; port=$((port + 1)); }
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+
+# name:connections:path:extra wrk args
+scenarios=(
+    "plaintext-c64:64:/plaintext:"
+    "plaintext-c256:256:/plaintext:"
+    "plaintext-pipelined16-c256:256:/plaintext:-s benches/http/pipeline.lua"
+    "json-c64:64:/json:"
+)
+servers=(ceiling native hyper-ringhop hyper-tokio)
+for scenario in "${scenarios[@]}"; do
+    IFS=: read -r name conns path extra <<<"$scenario"
+    for round in $(seq "$ROUNDS"); do
+        for server in "${servers[@]}"; do
+            start_server "$server"
+            before=$(cpu)
+            # shellcheck disable=SC2086
+            out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$conns" -d"$DURATION" --latency $extra "http://127.0.0.1:$port$path")
+            after=$(cpu)
+            stop_server
+            requests=$(echo "$out" | awk '/requests in/ {print $1}')
+            rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+            p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+            [ -n "$extra" ] && p99="n/a"
+            us=$(awk -v t="$((after - before))" -v hz="$ticks" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+            echo "$name $server $rps $us $p99" >>"$results"
+            echo "$name round $round $server: $rps req/s, $us us CPU/request, p99 $p99"
+        done
+    done
+done
+for round in $(seq "$ROUNDS"); do
+    for server in hyper-ringhop hyper-tokio; do
+        start_server "$server"
+        before=$(cpu)
+        out=$(taskset -c "$LOAD_CPUS" h2load -n "$H2_REQUESTS" -c 10 -m 10 "http://127.0.0.1:$port/plaintext")
+        after=$(cpu)
+        stop_server
+        rps=$(echo "$out" | awk '/finished in/ {print $4}')
+        errors=$(echo "$out" | awk '/^requests:/ {print $10 + $12}')
+        us=$(awk -v t="$((after - before))" -v hz="$ticks" -v r="$H2_REQUESTS" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+        echo "h2-c10-m10 $server $rps $us errors=$errors" >>"$results"
+        echo "h2 round $round $server: $rps req/s, $us us CPU/request, $errors failed+errored"
+    done
+done
+
+# Medians and ratios.
+table=$(awk '
+    { key = $1 SUBSEP $2; n[key]++; rps[key, n[key]] = $3; us[key, n[key]] = $4; p99[key, n[key]] = $5;
+      if (!($1 in seen)) { seen[$1] = 1; order[++scenarios] = $1 } servers[$2] = 1 }
+    function median(arr, key, count,   i, j, t, v) {
+        for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
+        for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return v[int((count + 1) / 2)]
+    }
+    END {
+        print "| scenario | server | req/s (median) | CPU µs/request | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling |"
+        print "|---|---|---|---|---|---|---|---|---|"
+        split("ceiling native hyper-ringhop hyper-tokio", names, " ")
+        for (s = 1; s <= scenarios; s++) {
+            sc = order[s]
+            base = sc SUBSEP "hyper-tokio"; ceil = sc SUBSEP "ceiling"
+            brps = (base in n) ? median(rps, base, n[base]) : 0; bus = (base in n) ? median(us, base, n[base]) : 0
+            crps = (ceil in n) ? median(rps, ceil, n[ceil]) : 0; cus = (ceil in n) ? median(us, ceil, n[ceil]) : 0
+            for (k = 1; k <= 4; k++) {
+                key = sc SUBSEP names[k]
+                if (!(key in n)) continue
+                r = median(rps, key, n[key]); u = median(us, key, n[key]); p = p99[key, int((n[key] + 1) / 2)]
+                printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s | %s |\n", sc, names[k], r, u, p,
+                    brps ? sprintf("%.2f", r / brps) : "-", bus ? sprintf("%.2f", u / bus) : "-",
+                    crps ? sprintf("%.2f", r / crps) : "-", cus ? sprintf("%.2f", u / cus) : "-"
+            }
+        }
+    }' "$results")
+echo
+echo "$table"
+{
+    echo "# HTTP load results"
+    echo
+    echo "Generated by \`bash benches/http/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo
+    echo "- Machine: $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')), kernel $(uname -r)."
+    echo "- Servers pinned with \`taskset -c $SERVER_CPUS\` (one reactor / one tokio current_thread worker), load generator with \`taskset -c $LOAD_CPUS\`."
+    echo "- wrk: \`wrk -t1 -c<connections> -d$DURATION --latency [-s benches/http/pipeline.lua] http://127.0.0.1:<port><path>\`; h2load: \`h2load -n $H2_REQUESTS -c 10 -m 10\`."
+    echo "- $ROUNDS rounds per server and scenario, interleaved; medians shown. CPU µs/request = (user+sys of the server process over the run) / requests served."
+    echo "- p99 is wrk's; it is not shown for pipelined runs, where wrk's per-request latency is wrong."
+    echo "- The ceiling server (\`benches/http/ceiling.rs\`) parses nothing and answers every \`\\r\\n\\r\\n\` with a canned response of the same size."
+    echo
+    echo "$table"
+} >benches/RESULTS.md
+echo "wrote benches/RESULTS.md"
+rm -f "$results"
