@@ -7,7 +7,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
 use ringhop_runtime::time;
@@ -161,23 +160,33 @@ async fn read_head(
     config: &Config,
     unflushed: &mut bool,
 ) -> HeadOutcome {
-    let mut started: Option<Instant> = None;
+    let mut started: Option<time::Instant> = None;
     loop {
-        let available = match input.try_read() {
-            Some(Ok(result)) => Some((result.len(), result.is_completed())),
+        // One look at the buffered bytes: parse them in the same borrow.
+        let parsed = match input.try_read() {
+            Some(Ok(result)) if !result.is_empty() => Some((
+                parse_result(&result, buffers, config),
+                result.len(),
+                result.is_completed(),
+            )),
+            Some(Ok(result)) if result.is_completed() => return HeadOutcome::Close,
+            Some(Ok(_)) | None => None,
             Some(Err(_)) => return HeadOutcome::Close,
-            None => None,
         };
-        if let Some((len, completed)) = available.filter(|&(len, _)| len > 0) {
-            started.get_or_insert_with(Instant::now);
-            match parse_available(input, buffers, config, len) {
-                Ok(true) => return HeadOutcome::Ready,
-                Ok(false) if completed => return HeadOutcome::Close,
-                Ok(false) => {}
+        if let Some((parsed, len, completed)) = parsed {
+            started.get_or_insert_with(time::now);
+            match parsed {
+                Ok(Some(head_len)) => {
+                    let _ = input.advance_to(head_len, head_len);
+                    return HeadOutcome::Ready;
+                }
+                Ok(None) if completed => return HeadOutcome::Close,
+                // Incomplete: everything was examined, so the next read waits for more.
+                Ok(None) => {
+                    let _ = input.advance_to(0, len);
+                }
                 Err(status) => return HeadOutcome::Reject(status),
             }
-        } else if available.is_some_and(|(_, completed)| completed) {
-            return HeadOutcome::Close;
         }
         // About to wait: answers to earlier requests go out first.
         if *unflushed {
@@ -209,51 +218,31 @@ async fn read_head(
     }
 }
 
-/// Parses the head from the unconsumed bytes (in place when contiguous, else from a copy),
-/// and on success leaves a copy of it in `head_buf` and consumes it from the pipe.
-fn parse_available(
-    input: &mut PipeReader,
+/// Parses the head from the unconsumed bytes (in place when contiguous, else from a copy);
+/// on success leaves a copy of the head in `head_buf` and returns its length.
+fn parse_result(
+    result: &ringhop_pipes::ReadResult<'_>,
     buffers: &mut Buffers,
     config: &Config,
-    len: usize,
-) -> Result<bool, Status> {
-    let result = input
-        .try_read()
-        .and_then(Result::ok)
-        .expect("bytes just seen are still there");
-    let head_len = if let Some(bytes) = result.as_contiguous() {
+) -> Result<Option<usize>, Status> {
+    if let Some(bytes) = result.as_contiguous() {
         if !parse_head(bytes, config, &mut buffers.head)? {
-            None
-        } else {
-            let head_len = buffers.head.len;
-            buffers.head_buf.clear();
-            buffers.head_buf.extend_from_slice(&bytes[..head_len]);
-            Some(head_len)
+            return Ok(None);
         }
-    } else {
-        // The head straddles segments: parse a copy (bounded by the head limit).
-        let take = len.min(config.max_head + 1);
-        buffers.head_buf.resize(take, 0);
-        result.copy_to(0, &mut buffers.head_buf);
-        if parse_head(&buffers.head_buf, config, &mut buffers.head)? {
-            buffers.head_buf.truncate(buffers.head.len);
-            Some(buffers.head.len)
-        } else {
-            None
-        }
-    };
-    let _ = result;
-    match head_len {
-        Some(head_len) => {
-            let _ = input.advance_to(head_len, head_len);
-            Ok(true)
-        }
-        None => {
-            // Incomplete: everything was examined, so the next read waits for more bytes.
-            let _ = input.advance_to(0, len);
-            Ok(false)
-        }
+        let head_len = buffers.head.len;
+        buffers.head_buf.clear();
+        buffers.head_buf.extend_from_slice(&bytes[..head_len]);
+        return Ok(Some(head_len));
     }
+    // The head straddles segments: parse a copy (bounded by the head limit).
+    let take = result.len().min(config.max_head + 1);
+    buffers.head_buf.resize(take, 0);
+    result.copy_to(0, &mut buffers.head_buf);
+    if !parse_head(&buffers.head_buf, config, &mut buffers.head)? {
+        return Ok(None);
+    }
+    buffers.head_buf.truncate(buffers.head.len);
+    Ok(Some(buffers.head.len))
 }
 
 /// Catches a panicking handler, so one bad request costs one connection, not the reactor.
