@@ -1,7 +1,7 @@
-//! Quick runtime benches: local spawn+run+join cost, and remote wake → poll latency.
+//! Runtime benches, each next to tokio (current_thread + LocalSet) in the same run: local
+//! spawn + run + join cost, and remote wake → poll latency with the reactor parked and busy.
 //!
-//! `cargo bench --bench runtime`. The side-by-side comparison with tokio lives in a later
-//! bench; this one gives the raw figures the runtime is tuned against.
+//! `cargo bench --bench runtime`
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,18 +14,60 @@ use ringhop::rt::{self, Runtime};
 fn main() {
     // The reactor is pinned to the first allowed core; then the waking thread takes the last.
     // (In this order: the builder picks cores from the calling thread's affinity mask.)
-    let runtime = Runtime::builder().reactors(1).build().expect("runtime");
+    let mut builder = Runtime::builder();
+    builder.reactors(1);
+    // RINGHOP_DEFER_TASKRUN=0: compare the ring without DEFER_TASKRUN.
+    if std::env::var("RINGHOP_DEFER_TASKRUN").as_deref() == Ok("0") {
+        builder.defer_taskrun(false);
+    }
+    let runtime = builder.build().expect("runtime");
     if let Some(last) = core_affinity::get_core_ids().and_then(|ids| ids.last().copied()) {
         core_affinity::set_for_current(last);
     }
-    spawn_run_join(&runtime);
-    remote_wake_latency(&runtime, false);
-    remote_wake_latency(&runtime, true);
+    let ringhop = spawn_run_join(&runtime);
+    let tokio = tokio_spawn_run_join();
+    println!(
+        "spawn + run + join of an empty local task: ringhop {ringhop:?}, tokio {tokio:?} (ringhop/tokio {:.2})",
+        ringhop.as_secs_f64() / tokio.as_secs_f64()
+    );
+    for busy in [false, true] {
+        let (r50, r99) = remote_wake_latency(Target::Ringhop(&runtime), busy);
+        let (t50, t99) = remote_wake_latency(Target::Tokio, busy);
+        println!(
+            "remote wake -> poll ({}): ringhop p50 {r50:?} p99 {r99:?}; tokio p50 {t50:?} p99 {t99:?} (ringhop/tokio p50 {:.2}, p99 {:.2})",
+            if busy { "reactor busy" } else { "reactor parked" },
+            r50.as_secs_f64() / t50.as_secs_f64(),
+            r99.as_secs_f64() / t99.as_secs_f64(),
+        );
+    }
 }
 
-fn spawn_run_join(runtime: &Runtime) {
-    const TASKS: u32 = 1_000_000;
-    let per_task = runtime.block_on_local(|| async {
+const TASKS: u32 = 1_000_000;
+
+fn tokio_spawn_run_join() -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        for _ in 0..10_000 {
+            tokio::task::spawn_local(async {}).await.unwrap();
+        }
+        let start = Instant::now();
+        for _ in 0..TASKS {
+            tokio::task::spawn_local(async {}).await.unwrap();
+        }
+        start.elapsed() / TASKS
+    })
+}
+
+enum Target<'a> {
+    Ringhop(&'a Runtime),
+    Tokio,
+}
+
+fn spawn_run_join(runtime: &Runtime) -> Duration {
+    runtime.block_on_local(|| async {
         // Warm the slab and run queue.
         for _ in 0..10_000 {
             rt::spawn_local(async {}).await;
@@ -35,13 +77,12 @@ fn spawn_run_join(runtime: &Runtime) {
             rt::spawn_local(async {}).await;
         }
         start.elapsed() / TASKS
-    });
-    println!("spawn_local + run + join of an empty task: {per_task:?} per task");
+    })
 }
 
 /// A remote thread stamps the time and wakes a task; the task measures the delay when it is
 /// polled. With `busy`, another task keeps the reactor running (no eventfd involved).
-fn remote_wake_latency(runtime: &Runtime, busy: bool) {
+fn remote_wake_latency(target: Target<'_>, busy: bool) -> (Duration, Duration) {
     const SAMPLES: usize = 20_000;
     let base = Instant::now();
     let stamp = Arc::new(AtomicU64::new(0));
@@ -51,33 +92,58 @@ fn remote_wake_latency(runtime: &Runtime, busy: bool) {
     let (task_stamp, task_acked) = (stamp.clone(), acked.clone());
     let stop = Arc::new(AtomicU64::new(0));
     let spin_stop = stop.clone();
-    if busy {
-        drop(runtime.handles()[0].spawn(move || async move {
-            while spin_stop.load(Ordering::Relaxed) == 0 {
-                rt::yield_now().await;
+    let mut samples = Vec::with_capacity(SAMPLES);
+    let mut sent = false;
+    let probe = poll_fn(move |cx| {
+        if !sent {
+            waker_tx.send(cx.waker().clone()).unwrap();
+            sent = true;
+            return Poll::Pending;
+        }
+        let stamped = task_stamp.load(Ordering::Acquire);
+        let now = base.elapsed().as_nanos() as u64;
+        samples.push(now.saturating_sub(stamped));
+        task_acked.fetch_add(1, Ordering::Release);
+        if samples.len() == SAMPLES {
+            samples_tx.send(std::mem::take(&mut samples)).unwrap();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    });
+    let tokio_thread = match target {
+        Target::Ringhop(runtime) => {
+            if busy {
+                drop(runtime.handles()[0].spawn(move || async move {
+                    while spin_stop.load(Ordering::Relaxed) == 0 {
+                        rt::yield_now().await;
+                    }
+                }));
             }
-        }));
-    }
-    drop(runtime.handles()[0].spawn(move || {
-        let mut samples = Vec::with_capacity(SAMPLES);
-        let mut sent = false;
-        poll_fn(move |cx| {
-            if !sent {
-                waker_tx.send(cx.waker().clone()).unwrap();
-                sent = true;
-                return Poll::Pending;
+            drop(runtime.handles()[0].spawn(move || probe));
+            None
+        }
+        Target::Tokio => Some(std::thread::spawn(move || {
+            // The same core as the reactor: the first allowed one.
+            if let Some(first) = core_affinity::get_core_ids().and_then(|ids| ids.first().copied())
+            {
+                core_affinity::set_for_current(first);
             }
-            let stamped = task_stamp.load(Ordering::Acquire);
-            let now = base.elapsed().as_nanos() as u64;
-            samples.push(now.saturating_sub(stamped));
-            task_acked.fetch_add(1, Ordering::Release);
-            if samples.len() == SAMPLES {
-                samples_tx.send(std::mem::take(&mut samples)).unwrap();
-                return Poll::Ready(());
-            }
-            Poll::Pending
-        })
-    }));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                if busy {
+                    tokio::task::spawn_local(async move {
+                        while spin_stop.load(Ordering::Relaxed) == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    });
+                }
+                probe.await;
+            });
+        })),
+    };
     let waker = waker_rx.recv().unwrap();
     for i in 1..=SAMPLES as u64 {
         if !busy {
@@ -94,12 +160,8 @@ fn remote_wake_latency(runtime: &Runtime, busy: bool) {
     stop.store(1, Ordering::Relaxed);
     samples.sort_unstable();
     let pct = |p: f64| Duration::from_nanos(samples[((samples.len() - 1) as f64 * p) as usize]);
-    let stats = runtime.handles()[0].stats();
-    println!(
-        "remote wake -> poll ({}): p50 {:?}, p99 {:?} over {SAMPLES} wakes (eventfd writes so far: {})",
-        if busy { "reactor busy" } else { "reactor parked" },
-        pct(0.50),
-        pct(0.99),
-        stats.eventfd_writes,
-    );
+    if let Some(thread) = tokio_thread {
+        thread.join().unwrap();
+    }
+    (pct(0.50), pct(0.99))
 }
