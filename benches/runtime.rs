@@ -30,6 +30,16 @@ fn main() {
         "spawn + run + join of an empty local task: ringhop {ringhop:?}, tokio {tokio:?} (ringhop/tokio {:.2})",
         ringhop.as_secs_f64() / tokio.as_secs_f64()
     );
+    for producers in [1usize, 3] {
+        let ringhop = post_throughput(&runtime, producers);
+        let tokio = tokio_spawn_throughput(producers);
+        println!(
+            "post() throughput, {producers} producer(s): ringhop {:.2} M/s, tokio Handle::spawn {:.2} M/s (ringhop/tokio {:.2})",
+            ringhop / 1e6,
+            tokio / 1e6,
+            ringhop / tokio
+        );
+    }
     for busy in [false, true] {
         let (r50, r99) = remote_wake_latency(Target::Ringhop(&runtime), busy);
         let (t50, t99) = remote_wake_latency(Target::Tokio, busy);
@@ -164,4 +174,81 @@ fn remote_wake_latency(target: Target<'_>, busy: bool) -> (Duration, Duration) {
         thread.join().unwrap();
     }
     (pct(0.50), pct(0.99))
+}
+
+const POSTS: usize = 300_000;
+
+/// Closures posted from `producers` threads, per second, until the reactor ran them all.
+fn post_throughput(runtime: &Runtime, producers: usize) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..producers)
+        .map(|_| {
+            let handle = runtime.handles()[0].clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for _ in 0..POSTS {
+                    let done = done.clone();
+                    handle
+                        .post(move || {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    while done.load(Ordering::Relaxed) < (POSTS * producers) as u64 {
+        std::thread::yield_now();
+    }
+    (POSTS * producers) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The tokio counterpart: `Handle::spawn` of a trivial task onto a current_thread runtime
+/// driven by its own thread.
+fn tokio_spawn_throughput(producers: usize) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let driver = std::thread::spawn(move || {
+        if let Some(first) = core_affinity::get_core_ids().and_then(|ids| ids.first().copied()) {
+            core_affinity::set_for_current(first);
+        }
+        rt.block_on(async move {
+            while stop_rx.try_recv().is_err() {
+                tokio::task::yield_now().await;
+            }
+        });
+    });
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..producers)
+        .map(|_| {
+            let handle = handle.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for _ in 0..POSTS {
+                    let done = done.clone();
+                    drop(handle.spawn(async move {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    while done.load(Ordering::Relaxed) < (POSTS * producers) as u64 {
+        std::thread::yield_now();
+    }
+    let rate = (POSTS * producers) as f64 / start.elapsed().as_secs_f64();
+    stop_tx.send(()).unwrap();
+    driver.join().unwrap();
+    rate
 }
