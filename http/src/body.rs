@@ -165,8 +165,10 @@ impl Body<'_> {
                     return Ok(Some(len));
                 }
                 State::ChunkSize | State::ChunkDataEnd | State::Trailers => {
-                    let mut line = [0u8; MAX_CHUNK_LINE];
                     let result = self.input.read().await?;
+                    // Declared after the await, so the buffer is not part of the future's
+                    // state (which every idle connection carries).
+                    let mut line = [0u8; MAX_CHUNK_LINE];
                     let len = result.len();
                     let end = result.find_byte(b'\n');
                     let Some(end) = end.filter(|&end| end < MAX_CHUNK_LINE) else {

@@ -38,12 +38,13 @@ enum HeadOutcome {
 pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Config) {
     let DuplexPipe { mut input, output } = pipe;
     let output = RefCell::new(output);
+    // Grown on demand and then reused: an idle connection keeps only what its requests
+    // needed so far.
     let mut buffers = Buffers {
-        head_buf: Vec::with_capacity(1024),
+        head_buf: Vec::new(),
         head: Head::default(),
         decoder: BodyDecoder::new(),
     };
-    buffers.head.headers.reserve(config.max_headers);
     let mut unflushed = false;
     loop {
         match read_head(&mut input, &output, &mut buffers, config, &mut unflushed).await {

@@ -1,0 +1,99 @@
+//! RSS per idle keep-alive HTTP connection: 10,000 connections, each having completed one
+//! `/plaintext` request, then left idle; the server process's RSS growth divided by 10,000.
+//! Native server (`examples/hello`) next to hyper on tokio (`examples/hyper_tokio`), one
+//! reactor / one current_thread worker each. Target: ≤ 8 KiB.
+//!
+//! `cargo bench --bench http_idle_rss` (builds the two examples; raises RLIMIT_NOFILE).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const CONNECTIONS: usize = 10_000;
+const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+
+fn rss_kib(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--example", name])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+/// One request on a fresh connection, response read completely; the connection stays open.
+fn keep_alive_connection(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(REQUEST).unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 512];
+    while !response.ends_with(b"Hello, World!") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed a keep-alive connection");
+        response.extend_from_slice(&buf[..n]);
+    }
+    stream
+}
+
+fn measure(name: &str, binary: &PathBuf, port: u16) {
+    let mut child: Child = Command::new(binary)
+        .env("ADDR", format!("127.0.0.1:{port}"))
+        .env("REACTORS", "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut connections: Vec<TcpStream> = (0..100).map(|_| keep_alive_connection(port)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = rss_kib(child.id());
+    connections.extend((0..CONNECTIONS).map(|_| keep_alive_connection(port)));
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_kib(child.id());
+    println!(
+        "{name}: RSS {before} KiB -> {after} KiB over {CONNECTIONS} idle keep-alive connections: {:.0} bytes per connection (target <= 8192)",
+        (after.saturating_sub(before)) as f64 * 1024.0 / CONNECTIONS as f64
+    );
+    drop(connections);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    raise_fd_limit();
+    let native = example("hello");
+    let hyper = example("hyper_tokio");
+    measure("ringhop native", &native, 18200);
+    measure("hyper on tokio", &hyper, 18201);
+}
