@@ -88,8 +88,11 @@ fn remote_wakes_from_four_threads_are_never_lost() {
     let after = runtime.handles()[0].stats();
     assert_eq!(after.off_reactor_polls, 0);
     assert!(after.remote_wakes > before.remote_wakes);
-    // A wake to a running reactor writes no eventfd: at most one write per park.
-    assert!(after.eventfd_writes - before.eventfd_writes <= after.parks - before.parks);
+    // A wake to a running reactor writes no eventfd: at most one write per park (plus one
+    // for a park announced just before the `before` snapshot).
+    assert!(after.eventfd_writes - before.eventfd_writes <= after.parks - before.parks + 1);
+    // Over the reactor's whole life the bound is exact.
+    assert!(after.eventfd_writes <= after.parks);
 }
 
 #[test]
