@@ -2,13 +2,17 @@
 //! reactor) next to a tokio current_thread echo server, same clients, same run. Servers on
 //! the first core, clients (plain threads) on the last.
 //!
-//! `cargo bench --bench tcp`
+//! `cargo bench --bench tcp` (criterion; the ratios are printed at the end).
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use criterion::Throughput;
 use ringhop::rt::{self, net::TcpListener, Runtime};
+use support::{Summary, Tally};
 
 const MESSAGE: usize = 64;
 
@@ -39,28 +43,42 @@ fn main() {
         addr
     });
     let tokio_addr = tokio_echo_server();
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    if let Some(last) = cores.last().copied() {
-        core_affinity::set_for_current(last);
-    }
+    support::pin_last();
+    let mut c = support::criterion();
+    let mut summary = Summary::default();
     for connections in [1usize, 64] {
-        let (r_rate, r_p50) = round_trips(ringhop_addr, connections);
-        let (t_rate, t_p50) = round_trips(tokio_addr, connections);
-        println!(
-            "echo, {connections} connection(s): ringhop {:.0} round trips/s (p50 {r_p50:?}), tokio {:.0} (p50 {t_p50:?}); ringhop/tokio throughput {:.2}",
-            r_rate,
-            t_rate,
-            r_rate / t_rate
-        );
+        let (mut ringhop, mut tokio) = (Tally::default(), Tally::default());
+        let mut group = c.benchmark_group(format!("echo_round_trip/{connections}_connections"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("ringhop", |b| {
+            b.iter_custom(|iters| round_trips(ringhop_addr, connections, iters, &mut ringhop))
+        });
+        group.bench_function("tokio", |b| {
+            b.iter_custom(|iters| round_trips(tokio_addr, connections, iters, &mut tokio))
+        });
+        group.finish();
+        if let (Some(r), Some(t), Some(r50), Some(t50)) = (
+            ringhop.per_iter(),
+            tokio.per_iter(),
+            ringhop.percentile(0.5),
+            tokio.percentile(0.5),
+        ) {
+            summary.add(format!(
+                "echo, {connections} connection(s): ringhop {:.0} round trips/s (p50 {r50:?}), tokio {:.0} (p50 {t50:?}); ringhop/tokio throughput {:.2}",
+                1.0 / r.as_secs_f64(),
+                1.0 / t.as_secs_f64(),
+                t.as_secs_f64() / r.as_secs_f64()
+            ));
+        }
     }
+    c.final_summary();
+    summary.print();
 }
 
 fn tokio_echo_server() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        if let Some(first) = core_affinity::get_core_ids().and_then(|ids| ids.first().copied()) {
-            core_affinity::set_for_current(first);
-        }
+        support::pin_first();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -91,21 +109,26 @@ fn tokio_echo_server() -> SocketAddr {
     rx.recv().unwrap()
 }
 
-/// Round trips per second over `connections` client threads for about a second, and the
-/// median round-trip time.
-fn round_trips(addr: SocketAddr, connections: usize) -> (f64, Duration) {
-    let duration = Duration::from_secs(1);
-    let start = Instant::now();
-    let clients: Vec<_> = (0..connections)
+/// `iters` round trips of 64 B spread over `connections` client threads; returns the wall
+/// time and keeps each round trip's own time for the median.
+fn round_trips(addr: SocketAddr, connections: usize, iters: u64, tally: &mut Tally) -> Duration {
+    let per_connection = iters.div_ceil(connections as u64);
+    let streams: Vec<_> = (0..connections)
         .map(|_| {
+            let stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream
+        })
+        .collect();
+    let start = Instant::now();
+    let clients: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
             std::thread::spawn(move || {
-                let mut stream = std::net::TcpStream::connect(addr).unwrap();
-                stream.set_nodelay(true).unwrap();
                 let message = [7u8; MESSAGE];
                 let mut echoed = [0u8; MESSAGE];
-                let mut samples = Vec::with_capacity(1 << 16);
-                let end = Instant::now() + duration;
-                while Instant::now() < end {
+                let mut samples = Vec::with_capacity(per_connection as usize);
+                for _ in 0..per_connection {
                     let t = Instant::now();
                     stream.write_all(&message).unwrap();
                     stream.read_exact(&mut echoed).unwrap();
@@ -115,11 +138,13 @@ fn round_trips(addr: SocketAddr, connections: usize) -> (f64, Duration) {
             })
         })
         .collect();
-    let mut all: Vec<Duration> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let samples: Vec<Vec<Duration>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     let elapsed = start.elapsed();
-    all.sort_unstable();
-    (all.len() as f64 / elapsed.as_secs_f64(), all[all.len() / 2])
+    for latency in samples.into_iter().flatten() {
+        tally.latency(latency);
+    }
+    let done = per_connection * connections as u64;
+    tally.record(done, elapsed);
+    // Criterion asked for `iters`; the last connection's share was rounded up.
+    elapsed.mul_f64(iters as f64 / done as f64)
 }

@@ -36,6 +36,11 @@ impl<T, N: Notify> RemoteQueue<T, N> {
         self.queue.pop()
     }
 
+    /// Whether nothing is queued (a hint: a push may be in progress).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Reactor side: `Some(may_wait)` when the reactor announced it is parking (which allows
     /// at most one eventfd write), `None` when it stayed awake because it was already notified.
     /// `may_wait` is `false` when the queue turned out non-empty. Call [`RemoteQueue::unpark`]

@@ -200,6 +200,23 @@ impl Driver {
         }
     }
 
+    /// Whether a CQE is waiting or the kernel holds completions back for us (deferred task
+    /// work, CQ overflow): what a spinning reactor watches, without a syscall.
+    pub(crate) fn has_ready_work(&self) -> bool {
+        let mut ring = self.ring.borrow_mut();
+        let ready = {
+            let mut sq = ring.submission();
+            sq.sync();
+            sq.taskrun() || sq.cq_overflow()
+        };
+        if ready {
+            return true;
+        }
+        let mut cq = ring.completion();
+        cq.sync();
+        !cq.is_empty()
+    }
+
     /// Takes every available CQE and hands each to its op. Returns the number reaped.
     pub(crate) fn reap(&self) -> usize {
         let mut total = 0;
