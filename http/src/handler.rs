@@ -79,8 +79,11 @@ impl Allow {
 
 /// A chain of routes (built by [`Router`]).
 pub trait Routes {
-    /// Index of the route for `method` and `path`; collects the methods allowed on `path`.
-    fn find(&self, method: &str, path: &str, allow: &mut Allow) -> Option<usize>;
+    /// Index of the route for `method` and `path`.
+    fn find(&self, method: &str, path: &str) -> Option<usize>;
+    /// Collects the methods allowed on `path` (asked only when `find` found nothing, so
+    /// the common case pays for one comparison per route and no more).
+    fn allowed(&self, path: &str, allow: &mut Allow);
     /// Calls route number `index`.
     fn call_at(
         &self,
@@ -95,9 +98,10 @@ pub trait Routes {
 pub struct End;
 
 impl Routes for End {
-    fn find(&self, _: &str, _: &str, _: &mut Allow) -> Option<usize> {
+    fn find(&self, _: &str, _: &str) -> Option<usize> {
         None
     }
+    fn allowed(&self, _: &str, _: &mut Allow) {}
     async fn call_at(&self, _: usize, _: &mut Request<'_>, _: &mut Response<'_>) -> io::Result<()> {
         Ok(())
     }
@@ -113,17 +117,23 @@ pub struct Route<H, N> {
 }
 
 impl<H: Handler, N: Routes> Routes for Route<H, N> {
-    fn find(&self, method: &str, path: &str, allow: &mut Allow) -> Option<usize> {
+    fn find(&self, method: &str, path: &str) -> Option<usize> {
+        if path == self.path
+            && (method == self.method || (method == "HEAD" && self.method == "GET"))
+        {
+            return Some(0);
+        }
+        self.next.find(method, path).map(|i| i + 1)
+    }
+
+    fn allowed(&self, path: &str, allow: &mut Allow) {
         if path == self.path {
             allow.add(self.method);
             if self.method == "GET" {
                 allow.add("HEAD");
             }
-            if method == self.method || (method == "HEAD" && self.method == "GET") {
-                return Some(0);
-            }
         }
-        self.next.find(method, path, allow).map(|i| i + 1)
+        self.next.allowed(path, allow);
     }
 
     async fn call_at(
@@ -221,10 +231,15 @@ impl<R: Routes, F: Handler> Router<R, F> {
 
 impl<R: Routes, F: Handler> Handler for Router<R, F> {
     async fn call(&self, req: &mut Request<'_>, res: &mut Response<'_>) -> io::Result<()> {
+        let path = req.path();
+        if let Some(index) = self.routes.find(req.method(), path) {
+            return self.routes.call_at(index, req, res).await;
+        }
         let mut allow = Allow::default();
-        match self.routes.find(req.method(), req.path(), &mut allow) {
-            Some(index) => self.routes.call_at(index, req, res).await,
-            None if allow.len > 0 => {
+        self.routes.allowed(path, &mut allow);
+        match allow.len {
+            0 => self.fallback.call(req, res).await,
+            _ => {
                 let mut value = [0u8; 128];
                 let mut len = 0;
                 for (i, method) in allow.methods[..allow.len].iter().enumerate() {
@@ -241,7 +256,6 @@ impl<R: Routes, F: Handler> Handler for Router<R, F> {
                     .body(b"Method Not Allowed");
                 Ok(())
             }
-            None => self.fallback.call(req, res).await,
         }
     }
 }

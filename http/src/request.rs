@@ -32,13 +32,21 @@ impl<'a> Request<'a> {
     /// absolute-form targets.
     pub fn path(&self) -> &'a str {
         let target = self.target();
-        let target = match target.split_once("://") {
-            Some((scheme, rest)) if !scheme.contains('/') => {
-                rest.find('/').map_or("/", |slash| &rest[slash..])
+        // Origin-form (`/a?b`), by far the most common, skips the absolute-form search.
+        let target = if target.starts_with('/') {
+            target
+        } else {
+            match target.split_once("://") {
+                Some((scheme, rest)) if !scheme.contains('/') => {
+                    rest.find('/').map_or("/", |slash| &rest[slash..])
+                }
+                _ => target,
             }
-            _ => target,
         };
-        target.split_once('?').map_or(target, |(path, _)| path)
+        match target.bytes().position(|b| b == b'?') {
+            Some(query) => &target[..query],
+            None => target,
+        }
     }
 
     /// The query string after `?`, if any.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use ringhop_runtime::IoBuf;
 
-use crate::pipe::Shared;
+use crate::pipe::{Inner, Shared};
 use crate::segment::Block;
 use crate::state::ReadReady;
 
@@ -58,36 +58,22 @@ impl PipeReader {
 
     /// Like [`read`](Self::read) without waiting: `None` when a read would wait.
     pub fn try_read(&mut self) -> Option<io::Result<ReadResult<'_>>> {
-        let ready = self.shared.lock().state.try_read();
-        ready.map(|ready| self.result(ready))
+        // One lock for the readiness check and the snapshot of the segments.
+        let snapshot = {
+            let mut inner = self.shared.lock();
+            let ready = inner.state.try_read()?;
+            Snapshot::take(ready, &inner, &mut self.chunks)
+        };
+        Some(self.result(snapshot))
     }
 
-    fn result(&mut self, ready: ReadReady) -> io::Result<ReadResult<'_>> {
-        let canceled = match ready {
-            ReadReady::Error(err) => return Err(err),
-            ReadReady::Data { canceled } => canceled,
-        };
-        let (start, len, completed) = {
-            let inner = self.shared.lock();
-            let state = &inner.state;
-            self.chunks.clear();
-            for segment in &inner.segments {
-                let from = segment.base.max(state.consumed);
-                let to = segment.end().min(state.committed);
-                if from < to {
-                    self.chunks.push(Chunk {
-                        block: segment.block.clone(),
-                        offset: (from - segment.base) as usize,
-                        len: (to - from) as usize,
-                    });
-                }
-            }
-            (
-                state.consumed,
-                (state.committed - state.consumed) as usize,
-                state.writer_completed,
-            )
-        };
+    fn result(&mut self, snapshot: io::Result<Snapshot>) -> io::Result<ReadResult<'_>> {
+        let Snapshot {
+            start,
+            len,
+            completed,
+            canceled,
+        } = snapshot?;
         self.last_read = Some((start, len));
         Ok(ReadResult {
             chunks: &self.chunks,
@@ -131,8 +117,7 @@ impl PipeReader {
                 )));
             }
             let waker = inner.state.advance(start + consumed as u64, examined_at);
-            let pool = self.shared.pool.clone();
-            inner.release_consumed_unsynchronized(&pool);
+            inner.release_consumed_unsynchronized(&self.shared.pool);
             waker
         };
         self.last_read = None;
@@ -206,6 +191,43 @@ fn invalid(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message.into())
 }
 
+/// What a read saw, taken under the same lock as its readiness.
+struct Snapshot {
+    start: u64,
+    len: usize,
+    completed: bool,
+    canceled: bool,
+}
+
+impl Snapshot {
+    /// Fills `chunks` with the unconsumed committed bytes.
+    fn take(ready: ReadReady, inner: &Inner, chunks: &mut Vec<Chunk>) -> io::Result<Snapshot> {
+        let canceled = match ready {
+            ReadReady::Error(err) => return Err(err),
+            ReadReady::Data { canceled } => canceled,
+        };
+        let state = &inner.state;
+        chunks.clear();
+        for segment in &inner.segments {
+            let from = segment.base.max(state.consumed);
+            let to = segment.end().min(state.committed);
+            if from < to {
+                chunks.push(Chunk {
+                    block: segment.block.clone(),
+                    offset: (from - segment.base) as usize,
+                    len: (to - from) as usize,
+                });
+            }
+        }
+        Ok(Snapshot {
+            start: state.consumed,
+            len: (state.committed - state.consumed) as usize,
+            completed: state.writer_completed,
+            canceled,
+        })
+    }
+}
+
 /// The future of [`PipeReader::read`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Read<'a> {
@@ -218,14 +240,15 @@ impl<'a> Future for Read<'a> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let reader = this.reader.as_mut().expect("Read polled after completion");
-        let ready = reader.shared.lock().state.poll_read(cx);
-        match ready {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(ready) => {
-                let reader = this.reader.take().expect("checked above");
-                Poll::Ready(reader.result(ready))
+        let snapshot = {
+            let mut inner = reader.shared.lock();
+            match inner.state.poll_read(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(ready) => Snapshot::take(ready, &inner, &mut reader.chunks),
             }
-        }
+        };
+        let reader = this.reader.take().expect("checked above");
+        Poll::Ready(reader.result(snapshot))
     }
 }
 

@@ -47,11 +47,13 @@ impl Block {
     }
 
     /// Size in bytes.
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Start of the memory.
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }

@@ -171,7 +171,32 @@ impl PipeWriter {
     }
 
     /// Copies `bytes` into the pipe without flushing (batch several, then flush once).
-    pub fn write(&mut self, mut bytes: &[u8]) {
+    #[inline]
+    pub fn write(&mut self, bytes: &[u8]) {
+        // Fast path, inlined into callers: the bytes fit in the tail segment already held.
+        // An HTTP response is a dozen small writes; taking this path for each is what keeps
+        // them cheap.
+        if let Some(tail) = self.tail.as_mut() {
+            if tail.block.capacity() - tail.written >= bytes.len() {
+                // SAFETY: as in `buffer_mut`: bytes past `written` in the tail block belong to
+                // the writer alone, the block lives while `tail` holds its Arc, the source is
+                // a separate borrow (no overlap), and the length was just checked to fit.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        tail.block.as_ptr().add(tail.written),
+                        bytes.len(),
+                    );
+                }
+                tail.written += bytes.len();
+                return;
+            }
+        }
+        self.write_spilling(bytes);
+    }
+
+    /// The rest of [`write`](Self::write): a new tail segment, or several.
+    fn write_spilling(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let buf = self.buffer_mut(1);
             let n = buf.len().min(bytes.len());
