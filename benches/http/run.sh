@@ -24,8 +24,10 @@ command -v h2load >/dev/null || need+=(nghttp2-client)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet --example hello --example hyper_app --example ceiling
+cargo build --release --quiet --example hello --example hyper_app --example ceiling --example latency_probe
 ticks=$(getconf CLK_TCK)
+# The probe runs for the middle of each pipelined run: DURATION minus a second.
+probe_ms=$(( $(echo "$DURATION" | sed 's/s$//') * 1000 - 1000 ))
 port=19000
 results=$(mktemp)
 
@@ -57,14 +59,26 @@ for scenario in "${scenarios[@]}"; do
         for server in "${servers[@]}"; do
             start_server "$server"
             before=$(cpu)
+            probe_out=$(mktemp)
+            if [ -n "$extra" ]; then
+                # Pipelined: a probe connection times batches of 16 alongside wrk's load
+                # (starting after wrk's connections are up, ending before wrk does).
+                (sleep 0.5; taskset -c "$LOAD_CPUS" target/release/examples/latency_probe "127.0.0.1:$port" "$path" 16 "$probe_ms" >"$probe_out") &
+                probe=$!
+            fi
             # shellcheck disable=SC2086
             out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$conns" -d"$DURATION" --latency $extra "http://127.0.0.1:$port$path")
             after=$(cpu)
+            if [ -n "$extra" ]; then
+                wait "$probe" || echo "latency probe failed" >&2
+                p99="$(awk '{print $2}' "$probe_out")us"
+            else
+                p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+            fi
+            rm -f "$probe_out"
             stop_server
             requests=$(echo "$out" | awk '/requests in/ {print $1}')
             rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-            p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-            [ -n "$extra" ] && p99="n/a"
             us=$(awk -v t="$((after - before))" -v hz="$ticks" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
             echo "$name $server $rps $us $p99" >>"$results"
             echo "$name round $round $server: $rps req/s, $us us CPU/request, p99 $p99"
@@ -125,7 +139,7 @@ echo "$table"
     echo "- Servers pinned with \`taskset -c $SERVER_CPUS\` (one reactor / one tokio current_thread worker), load generator with \`taskset -c $LOAD_CPUS\`."
     echo "- wrk: \`wrk -t1 -c<connections> -d$DURATION --latency [-s benches/http/pipeline.lua] http://127.0.0.1:<port><path>\`; h2load: \`h2load -n $H2_REQUESTS -c 10 -m 10\`."
     echo "- $ROUNDS rounds per server and scenario, interleaved; medians shown. CPU µs/request = (user+sys of the server process over the run) / requests served."
-    echo "- p99 is wrk's; it is not shown for pipelined runs, where wrk's per-request latency is wrong."
+    echo "- p99: wrk's for non-pipelined runs. For pipelined runs wrk's percentiles are unreliable, so a probe connection (\`benches/http/probe.rs\`, on the load cores) sends batches of 16 pipelined requests during the run, 1 ms apart, and p99 is that of its batch round trips (the time from writing a batch to the 16th response)."
     echo "- The ceiling server (\`benches/http/ceiling.rs\`) parses nothing and answers every \`\\r\\n\\r\\n\` with a canned response of the same size."
     echo
     echo "$table"

@@ -1,7 +1,13 @@
 //! The reactor's local executor: a slab of task futures and a FIFO run queue, both touched
 //! only by the reactor thread (no lock on the local run queue).
+//!
+//! A task woken by the task being polled goes to a one-task "next" slot instead of the back
+//! of the queue (tokio's LIFO slot): a request hops from the recv pump to the connection to
+//! the send pump back to back, while its bytes are still in cache, instead of waiting three
+//! times behind every other ready connection. A streak of such hand-offs is capped, and a
+//! task that wakes itself (a yield) goes to the back, so nothing starves.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -66,8 +72,15 @@ where
 /// A slab slot: the future, or `None` while it is out being polled.
 type Slot = Option<Pin<Box<dyn Runnable>>>;
 
+/// Consecutive polls from the next slot before the queue gets a turn.
+const MAX_NEXT_STREAK: u32 = 4;
+
 pub(crate) struct Executor {
     run_queue: RefCell<VecDeque<Arc<dyn TaskRef>>>,
+    /// The task woken last by the task being polled; polled next.
+    next: RefCell<Option<Arc<dyn TaskRef>>>,
+    /// The task being polled (its header's address), null between polls.
+    polling: Cell<*const ()>,
     tasks: RefCell<Slab<Slot>>,
 }
 
@@ -75,6 +88,8 @@ impl Executor {
     pub(crate) fn new() -> Self {
         Executor {
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            next: RefCell::new(None),
+            polling: Cell::new(std::ptr::null()),
             tasks: RefCell::new(Slab::new()),
         }
     }
@@ -95,8 +110,22 @@ impl Executor {
         self.run_queue.borrow_mut().push_back(header);
     }
 
+    /// Queues a task at the back (remote wakes, completions, spawns).
     pub(crate) fn push_local(&self, task: Arc<dyn TaskRef>) {
         self.run_queue.borrow_mut().push_back(task);
+    }
+
+    /// Queues a task woken on this reactor: into the next slot when another task woke it
+    /// during its poll, else at the back.
+    pub(crate) fn wake_local(&self, task: Arc<dyn TaskRef>) {
+        let polling = self.polling.get();
+        if polling.is_null() || std::ptr::eq(Arc::as_ptr(&task).cast::<()>(), polling) {
+            self.push_local(task);
+            return;
+        }
+        if let Some(bumped) = self.next.borrow_mut().replace(task) {
+            self.push_local(bumped);
+        }
     }
 
     pub(crate) fn has_runnable(&self) -> bool {
@@ -110,13 +139,36 @@ impl Executor {
     /// Polls up to `budget` queued tasks; returns how many were polled.
     pub(crate) fn run(&self, budget: usize, shared: &Arc<Shared>, counters: &Counters) -> usize {
         let mut polled = 0;
+        let mut streak = 0;
         while polled < budget {
-            let Some(task) = self.run_queue.borrow_mut().pop_front() else {
-                break;
+            let next = self.next.borrow_mut().take();
+            let task = match next {
+                Some(task) if streak < MAX_NEXT_STREAK => {
+                    streak += 1;
+                    task
+                }
+                next => {
+                    streak = 0;
+                    let mut queue = self.run_queue.borrow_mut();
+                    if let Some(next) = next {
+                        queue.push_back(next);
+                    }
+                    let Some(task) = queue.pop_front() else {
+                        break;
+                    };
+                    task
+                }
             };
-            if self.run_task(task, shared, counters) {
+            self.polling.set(Arc::as_ptr(&task).cast::<()>());
+            let ran = self.run_task(task, shared, counters);
+            self.polling.set(std::ptr::null());
+            if ran {
                 polled += 1;
             }
+        }
+        // Out of budget with a hand-off pending: it is first in line next time.
+        if let Some(next) = self.next.borrow_mut().take() {
+            self.run_queue.borrow_mut().push_front(next);
         }
         polled
     }
@@ -171,6 +223,7 @@ impl Executor {
                 Counters::bump_local(&counters.tasks_finished);
             }
         }
+        self.next.borrow_mut().take();
         self.run_queue.borrow_mut().clear();
     }
 }

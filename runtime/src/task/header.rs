@@ -62,7 +62,7 @@ impl<T: 'static> Header<T> {
         let mut task = Some(self);
         context::with(|reactor| {
             if let Some(t) = task.take_if(|t| Arc::ptr_eq(&reactor.shared, &t.owner)) {
-                reactor.executor.push_local(t);
+                reactor.executor.wake_local(t);
             }
         });
         if let Some(task) = task {
