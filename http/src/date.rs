@@ -3,19 +3,26 @@
 use std::cell::RefCell;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Everything a response head carries after its status line and before its own headers:
+/// one write instead of four.
+const PREFIX: &[u8] = b"\r\nServer: ringhop\r\nDate: ";
+const LINES: usize = PREFIX.len() + 29 + 2;
+
 struct Cached {
     rendered_at: Option<Instant>,
-    value: [u8; 29],
+    /// `PREFIX`, the date, CRLF.
+    lines: [u8; LINES],
 }
 
 thread_local! {
     static DATE: RefCell<Cached> = const {
-        RefCell::new(Cached { rendered_at: None, value: [b' '; 29] })
+        RefCell::new(Cached { rendered_at: None, lines: [b' '; LINES] })
     };
 }
 
-/// Calls `f` with the current IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+/// Calls `f` with `\r\nServer: ringhop\r\nDate: <IMF-fixdate>\r\n`, the date being e.g.
+/// `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn with_server_and_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     DATE.with(|cached| {
         let mut cached = cached.borrow_mut();
         let now = ringhop_runtime::time::now();
@@ -26,10 +33,13 @@ pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
             let secs = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            cached.value = render(secs);
+            let lines = &mut cached.lines;
+            lines[..PREFIX.len()].copy_from_slice(PREFIX);
+            lines[PREFIX.len()..LINES - 2].copy_from_slice(&render(secs));
+            lines[LINES - 2..].copy_from_slice(b"\r\n");
             cached.rendered_at = Some(now);
         }
-        f(&cached.value)
+        f(&cached.lines)
     })
 }
 
@@ -81,7 +91,19 @@ fn two(out: &mut [u8], value: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{render, with_server_and_date};
+
+    #[test]
+    fn server_and_date_lines_are_well_formed() {
+        let lines = with_server_and_date(|lines| lines.to_vec());
+        let text = std::str::from_utf8(&lines).unwrap();
+        assert!(
+            text.starts_with("\r\nServer: ringhop\r\nDate: "),
+            "{text:?}"
+        );
+        assert!(text.ends_with(" GMT\r\n"), "{text:?}");
+        assert_eq!(text.len(), "\r\nServer: ringhop\r\nDate: ".len() + 29 + 2);
+    }
 
     #[test]
     fn renders_imf_fixdate() {

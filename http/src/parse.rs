@@ -24,6 +24,8 @@ pub(crate) struct Head {
     /// Bytes of the head, final empty line included.
     pub(crate) len: usize,
     pub(crate) method: Range<usize>,
+    /// The method when it is one of RFC 9110's (most requests): no UTF-8 check to read it.
+    pub(crate) known_method: Option<&'static str>,
     pub(crate) target: Range<usize>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub(crate) minor_version: u8,
@@ -80,6 +82,7 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     };
     head.len = len;
     head.method = offset(method.as_bytes());
+    head.known_method = known_method(method);
     head.target = offset(target.as_bytes());
     head.minor_version = minor_version;
     head.headers.clear();
@@ -149,6 +152,13 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     };
     head.expect_continue &= minor_version == 1;
     Ok(true)
+}
+
+fn known_method(method: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.into_iter().find(|known| *known == method)
 }
 
 /// `HTTP/2.0` and friends: well-formed but unsupported (505); anything else is malformed.

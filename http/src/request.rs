@@ -20,6 +20,9 @@ impl<'a> Request<'a> {
 
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &'a str {
+        if let Some(known) = self.head.known_method {
+            return known;
+        }
         std::str::from_utf8(self.slice(&self.head.method)).unwrap_or_default()
     }
 

@@ -118,17 +118,20 @@ impl<'a> Response<'a> {
         }
         self.stage = Stage::Headers;
         let mut out = self.out.borrow_mut();
-        out.write(if self.minor_version == 0 {
-            b"HTTP/1.0 "
-        } else {
-            b"HTTP/1.1 "
-        });
-        write_decimal(&mut out, u64::from(self.status.0));
-        out.write(b" ");
-        out.write(self.status.reason().as_bytes());
-        out.write(b"\r\nServer: ringhop\r\nDate: ");
-        date::with_date(|date| out.write(date));
-        out.write(b"\r\n");
+        match (self.minor_version, self.status.0) {
+            (1, 200) => out.write(b"HTTP/1.1 200 OK"),
+            (minor, _) => {
+                out.write(if minor == 0 {
+                    b"HTTP/1.0 "
+                } else {
+                    b"HTTP/1.1 "
+                });
+                write_decimal(&mut out, u64::from(self.status.0));
+                out.write(b" ");
+                out.write(self.status.reason().as_bytes());
+            }
+        }
+        date::with_server_and_date(|lines| out.write(lines));
     }
 
     fn end_head(&mut self, out: &mut PipeWriter) {
