@@ -40,8 +40,12 @@ impl PipeScheduler {
 
     pub(crate) fn schedule(&self, waker: Waker) {
         match self {
-            PipeScheduler::Inline => waker.wake(),
-            PipeScheduler::Reactor(handle) if handle.is_current() => waker.wake(),
+            // Woken here: the woken side runs right after the current task (see
+            // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
+            PipeScheduler::Inline => ringhop_runtime::hand_off(|| waker.wake()),
+            PipeScheduler::Reactor(handle) if handle.is_current() => {
+                ringhop_runtime::hand_off(|| waker.wake())
+            }
             PipeScheduler::Reactor(handle) => {
                 CROSS_THREAD_WAKES.fetch_add(1, Ordering::Relaxed);
                 // A reactor that shut down has no task left to continue: dropping is right.

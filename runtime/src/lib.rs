@@ -48,7 +48,7 @@ pub use driver::RingFlags;
 pub use handle::ReactorHandle;
 pub use runtime::{run, Builder, Runtime};
 pub use stats::ReactorStats;
-pub use task::{spawn_local, yield_now, JoinError, JoinHandle, TryJoin, YieldNow};
+pub use task::{hand_off, spawn_local, yield_now, JoinError, JoinHandle, TryJoin, YieldNow};
 
 /// The handle of the reactor running the calling thread.
 ///

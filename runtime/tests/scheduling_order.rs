@@ -1,6 +1,6 @@
-//! The order in which a reactor polls ready tasks: FIFO, except that a task woken by the task
-//! being polled runs next (the hand-off slot), with self-wakes and long hand-off chains sent
-//! to the back so that nothing starves.
+//! The order in which a reactor polls ready tasks: FIFO, except that a task the polled task
+//! wakes inside `hand_off` runs next, with self-wakes and long hand-off chains sent to the
+//! back so that nothing starves.
 
 mod common;
 
@@ -32,9 +32,20 @@ fn waiter(
 }
 
 #[test]
-fn a_task_woken_by_the_running_task_is_polled_before_older_queued_tasks() {
+fn a_task_handed_off_by_the_running_task_is_polled_before_older_queued_tasks() {
+    // FIFO alone would give a, c, b: b waits behind c although a just handed it work.
+    assert_eq!(wake_order(true), ["a", "b", "c"]);
+}
+
+#[test]
+fn a_plain_wake_is_fifo() {
+    assert_eq!(wake_order(false), ["a", "c", "b"]);
+}
+
+/// `b` waits; `a` wakes it (handing off or not) while `c` is queued behind `a`.
+fn wake_order(hand_off: bool) -> Vec<&'static str> {
     let runtime = common::runtime(1);
-    let log = runtime.block_on_local(|| async {
+    runtime.block_on_local(move || async move {
         let log: Log = Rc::default();
         let flag = Rc::new(Cell::new(false));
         let slot = Rc::new(RefCell::new(None::<Waker>));
@@ -45,7 +56,12 @@ fn a_task_woken_by_the_running_task_is_polled_before_older_queued_tasks() {
             async move {
                 log.borrow_mut().push("a");
                 flag.set(true);
-                slot.borrow_mut().take().unwrap().wake();
+                let waker = slot.borrow_mut().take().unwrap();
+                if hand_off {
+                    rt::hand_off(|| waker.wake());
+                } else {
+                    waker.wake();
+                }
             }
         });
         let c = rt::spawn_local({
@@ -59,9 +75,7 @@ fn a_task_woken_by_the_running_task_is_polled_before_older_queued_tasks() {
         b.await;
         let order = log.borrow().clone();
         order
-    });
-    // FIFO alone would give a, c, b: b waits behind c although a just handed it work.
-    assert_eq!(log, ["a", "b", "c"]);
+    })
 }
 
 #[test]
@@ -94,7 +108,7 @@ fn two_tasks_handing_off_forever_do_not_starve_a_third() {
         let stop = Rc::new(Cell::new(false));
         let hops = Rc::new(Cell::new(0u64));
         let wakers: Rc<[RefCell<Option<Waker>>; 2]> = Rc::default();
-        // Each player wakes the other during its poll: every wake is a hand-off.
+        // Each player hands off to the other during its poll.
         let player = |me: usize| {
             let (stop, hops, wakers) = (stop.clone(), hops.clone(), wakers.clone());
             rt::spawn_local(poll_fn(move |cx| {
@@ -107,7 +121,7 @@ fn two_tasks_handing_off_forever_do_not_starve_a_third() {
                 hops.set(hops.get() + 1);
                 *wakers[me].borrow_mut() = Some(cx.waker().clone());
                 if let Some(other) = wakers[1 - me].borrow_mut().take() {
-                    other.wake();
+                    rt::hand_off(|| other.wake());
                 }
                 Poll::Pending
             }))

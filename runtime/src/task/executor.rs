@@ -1,11 +1,12 @@
 //! The reactor's local executor: a slab of task futures and a FIFO run queue, both touched
 //! only by the reactor thread (no lock on the local run queue).
 //!
-//! A task woken by the task being polled goes to a one-task "next" slot instead of the back
-//! of the queue (tokio's LIFO slot): a request hops from the recv pump to the connection to
-//! the send pump back to back, while its bytes are still in cache, instead of waiting three
-//! times behind every other ready connection. A streak of such hand-offs is capped, and a
-//! task that wakes itself (a yield) goes to the back, so nothing starves.
+//! A task woken inside [`hand_off`](super::hand_off) by the task being polled goes to a
+//! one-task "next" slot instead of the back of the queue (like tokio's LIFO slot, but opt-in
+//! per wake): a request hops from the recv pump to the connection to the send pump back to
+//! back, while its bytes are still in cache, instead of waiting three times behind every
+//! other ready connection. A streak of such hand-offs is capped, and a task that wakes
+//! itself (a yield) goes to the back, so nothing starves.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -81,6 +82,8 @@ pub(crate) struct Executor {
     next: RefCell<Option<Arc<dyn TaskRef>>>,
     /// The task being polled (its header's address), null between polls.
     polling: Cell<*const ()>,
+    /// Set while a [`hand_off`](super::hand_off) closure runs.
+    hand_off: Cell<bool>,
     tasks: RefCell<Slab<Slot>>,
 }
 
@@ -90,6 +93,7 @@ impl Executor {
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             next: RefCell::new(None),
             polling: Cell::new(std::ptr::null()),
+            hand_off: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
         }
     }
@@ -115,11 +119,19 @@ impl Executor {
         self.run_queue.borrow_mut().push_back(task);
     }
 
-    /// Queues a task woken on this reactor: into the next slot when another task woke it
-    /// during its poll, else at the back.
+    /// Sets the hand-off flag; returns its previous value.
+    pub(crate) fn set_hand_off(&self, on: bool) -> bool {
+        self.hand_off.replace(on)
+    }
+
+    /// Queues a task woken on this reactor: into the next slot when another task handed it
+    /// off during its poll, else at the back.
     pub(crate) fn wake_local(&self, task: Arc<dyn TaskRef>) {
         let polling = self.polling.get();
-        if polling.is_null() || std::ptr::eq(Arc::as_ptr(&task).cast::<()>(), polling) {
+        if !self.hand_off.get()
+            || polling.is_null()
+            || std::ptr::eq(Arc::as_ptr(&task).cast::<()>(), polling)
+        {
             self.push_local(task);
             return;
         }
