@@ -100,6 +100,10 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
+# RSS per idle keep-alive connection (10,000 connections), native and hyper on tokio.
+rss=$(cargo bench --quiet --bench http_idle_rss 2>/dev/null | grep "bytes per connection" || echo "http_idle_rss failed")
+echo "$rss"
+
 # Medians and ratios.
 table=$(awk '
     { key = $1 SUBSEP $2; n[key]++; rps[key, n[key]] = $3; us[key, n[key]] = $4; p99[key, n[key]] = $5;
@@ -143,6 +147,10 @@ echo "$table"
     echo "- The ceiling server (\`benches/http/ceiling.rs\`) parses nothing and answers every \`\\r\\n\\r\\n\` with a canned response of the same size."
     echo
     echo "$table"
+    echo
+    echo "RSS per idle keep-alive connection (\`cargo bench --bench http_idle_rss\`: 10,000 connections, each after one \`/plaintext\` request; server RSS growth / 10,000):"
+    echo
+    echo "$rss" | sed 's/^/- /'
 } >benches/RESULTS.md
 echo "wrote benches/RESULTS.md"
 rm -f "$results"

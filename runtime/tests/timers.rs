@@ -3,6 +3,7 @@
 mod common;
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -92,4 +93,68 @@ fn coarse_clock_advances() {
         time::now() - before >= Duration::from_millis(5)
     });
     assert!(advanced);
+}
+
+/// Drives `future` on the calling plain thread (no reactor), parking between polls.
+fn block_on_plain_thread<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Arms a sleep on reactor 0 (first poll) and hands it out.
+fn armed_sleep(runtime: &rt::Runtime, duration: Duration) -> time::Sleep {
+    runtime.block_on(runtime.handles()[0].spawn(move || async move {
+        let mut sleep = time::sleep(duration);
+        let armed = std::future::poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut sleep).poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        });
+        armed.await;
+        sleep
+    }))
+}
+
+#[test]
+fn a_sleep_is_send_and_completes_when_awaited_on_another_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<time::Sleep>();
+    let runtime = common::runtime(1);
+    let start = Instant::now();
+    let sleep = armed_sleep(&runtime, Duration::from_millis(50));
+    // Its reactor fires the timer and reports to this thread.
+    std::thread::spawn(move || block_on_plain_thread(sleep))
+        .join()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(50),
+        "fired early: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "fired late: {elapsed:?}");
+}
+
+#[test]
+fn a_sleep_dropped_on_another_thread_removes_its_timer() {
+    let runtime = common::runtime(1);
+    let sleep = armed_sleep(&runtime, Duration::from_secs(3600));
+    std::thread::spawn(move || drop(sleep)).join().unwrap();
+    // The removal is posted to the reactor; after it ran, no timer is left to wait for.
+    let next = runtime.block_on(runtime.handles()[0].spawn(|| async {
+        rt::yield_now().await;
+        time::debug_next_deadline()
+    }));
+    assert_eq!(next, None, "the dropped sleep's timer is still armed");
 }

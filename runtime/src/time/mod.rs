@@ -1,6 +1,6 @@
 //! Timers: [`sleep`], [`sleep_until`], [`timeout`], and a coarse clock.
 //!
-//! Timers belong to the reactor that polls them. Each reactor keeps a heap of deadlines and
+//! Timers belong to the reactor that first polls them. Each reactor keeps a heap of deadlines and
 //! folds the nearest one into the timeout of its single `io_uring_enter`, so arming a timer
 //! costs no syscall.
 
@@ -9,7 +9,8 @@ mod timers;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use timers::TimerKey;
 pub(crate) use timers::Timers;
 
 use crate::context;
-use crate::reactor::Reactor;
+use crate::handle::{ReactorHandle, Shared};
 
 /// The current reactor's clock, refreshed once per loop iteration: free to read, and at most
 /// one loop iteration old. Off a reactor thread it is `Instant::now()`.
@@ -46,11 +47,24 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-/// The future returned by [`sleep`] and [`sleep_until`]. Must be polled on a reactor thread.
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// It arms a timer on the reactor that first polls it, and is `Send + Sync`, so it can live
+/// inside futures that must be (hyper's timer, for one). Polled or dropped on another thread,
+/// it asks its reactor to check or remove the timer through the reactor's queue: correct,
+/// only slower.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    timer: Option<(Rc<Reactor>, TimerKey)>,
+    timer: Option<Armed>,
+}
+
+/// A timer registered with a reactor.
+struct Armed {
+    owner: Arc<Shared>,
+    key: TimerKey,
+    /// Only for polls from another thread: where the owner reports that the timer fired.
+    fired_elsewhere: Option<Arc<AtomicBool>>,
 }
 
 impl Sleep {
@@ -65,31 +79,90 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if let Some((reactor, key)) = &this.timer {
-            if reactor.timers.borrow_mut().update(*key, cx.waker()) {
+        let Some(armed) = &mut this.timer else {
+            if Instant::now() >= this.deadline {
                 return Poll::Ready(());
             }
+            let reactor = context::expect("time::sleep");
+            let key = reactor
+                .timers
+                .borrow_mut()
+                .insert(this.deadline, cx.waker().clone());
+            this.timer = Some(Armed {
+                owner: reactor.shared.clone(),
+                key,
+                fired_elsewhere: None,
+            });
             return Poll::Pending;
+        };
+        let on_owner = context::with(|reactor| {
+            Arc::ptr_eq(&reactor.shared, &armed.owner)
+                .then(|| reactor.timers.borrow_mut().update(armed.key, cx.waker()))
+        })
+        .flatten();
+        match on_owner {
+            Some(true) => Poll::Ready(()),
+            Some(false) => Poll::Pending,
+            None => armed.poll_elsewhere(cx),
         }
-        if Instant::now() >= this.deadline {
+    }
+}
+
+impl Armed {
+    /// Polled off the owning reactor: the owner refreshes the waker, or reports the firing.
+    fn poll_elsewhere(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let fired = self.fired_elsewhere.get_or_insert_with(Default::default);
+        if fired.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        let reactor = context::expect("time::sleep");
-        let key = reactor
-            .timers
-            .borrow_mut()
-            .insert(this.deadline, cx.waker().clone());
-        this.timer = Some((reactor, key));
-        Poll::Pending
+        let (key, waker, fired) = (self.key, cx.waker().clone(), fired.clone());
+        let handle = ReactorHandle {
+            shared: self.owner.clone(),
+        };
+        let posted = handle.post(move || {
+            let done = context::with(|reactor| reactor.timers.borrow_mut().update(key, &waker));
+            if done.unwrap_or(true) {
+                fired.store(true, Ordering::Release);
+                waker.wake();
+            }
+        });
+        match posted {
+            Ok(()) => Poll::Pending,
+            // The reactor is gone and its timers with it: waiting would never end.
+            Err(_) => Poll::Ready(()),
+        }
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((reactor, key)) = self.timer.take() {
-            reactor.timers.borrow_mut().remove(key);
+        let Some(armed) = self.timer.take() else {
+            return;
+        };
+        let removed = context::with(|reactor| {
+            let here = Arc::ptr_eq(&reactor.shared, &armed.owner);
+            if here {
+                reactor.timers.borrow_mut().remove(armed.key);
+            }
+            here
+        });
+        if removed != Some(true) {
+            let key = armed.key;
+            let handle = ReactorHandle {
+                shared: armed.owner,
+            };
+            // A reactor that is gone took its timers with it: nothing left to remove.
+            let _ = handle.post(move || {
+                context::with(|reactor| reactor.timers.borrow_mut().remove(key));
+            });
         }
     }
+}
+
+/// The current reactor's earliest live timer deadline (a test hook; `None` off a reactor).
+#[doc(hidden)]
+pub fn debug_next_deadline() -> Option<Instant> {
+    context::with(|reactor| reactor.timers.borrow_mut().next_deadline()).flatten()
 }
 
 impl fmt::Debug for Sleep {
