@@ -114,7 +114,8 @@ fn block_on_plain_thread<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Arms a sleep on reactor 0 (first poll) and hands it out.
+/// Arms a sleep on reactor 0 (first poll) and hands it out, not awaited on purpose.
+#[allow(clippy::async_yields_async)]
 fn armed_sleep(runtime: &rt::Runtime, duration: Duration) -> time::Sleep {
     runtime.block_on(runtime.handles()[0].spawn(move || async move {
         let mut sleep = time::sleep(duration);
