@@ -79,8 +79,9 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Adds a header. Names the server manages, and names or values containing CR, LF or
-    /// NUL (response splitting), are ignored.
+    /// Adds a header. Names the server manages, names that are not RFC 9110 tokens, and
+    /// values with control characters other than tab (CR and LF would split the response)
+    /// are ignored.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         let managed = [
@@ -92,13 +93,9 @@ impl<'a> Response<'a> {
         ]
         .iter()
         .any(|m| name.eq_ignore_ascii_case(m));
-        let unsafe_bytes = |b: &u8| matches!(b, b'\r' | b'\n' | 0);
         if managed
-            || name.is_empty()
-            || name
-                .bytes()
-                .any(|b| unsafe_bytes(&b) || b == b':' || b == b' ')
-            || value.iter().any(unsafe_bytes)
+            || !is_token(name.as_bytes())
+            || has_control(value)
             || !matches!(self.stage, Stage::Idle | Stage::Headers)
         {
             return self;
@@ -238,6 +235,47 @@ impl<'a> Response<'a> {
 }
 
 /// Writes `value` in decimal without allocating.
+/// RFC 9110 `token` (a header name): one or more of `!#$%&'*+-.^_`|~`, digits, letters.
+/// Written without early exit so that the loop vectorizes; names are short.
+fn is_token(bytes: &[u8]) -> bool {
+    const fn table() -> [bool; 256] {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                );
+            b += 1;
+        }
+        table
+    }
+    const TCHAR: [bool; 256] = table();
+    !bytes.is_empty() && bytes.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
+}
+
+/// Whether a header value holds a control character other than tab (CR, LF, NUL, DEL...).
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    })
+}
+
 pub(crate) fn write_decimal(out: &mut PipeWriter, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -269,4 +307,61 @@ fn write_hex(out: &mut PipeWriter, mut value: u64) {
 /// Flushes the shared output without holding its `RefCell` borrow across the wait.
 pub(crate) async fn flush(out: &RefCell<PipeWriter>) -> io::Result<ringhop_pipes::FlushResult> {
     std::future::poll_fn(|cx| out.borrow_mut().poll_flush(cx)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use ringhop_pipes::{Pipe, PipeOptions};
+
+    use super::{has_control, is_token, Response};
+
+    #[test]
+    fn header_names_must_be_tokens_and_values_free_of_controls() {
+        assert!(is_token(b"Content-Type"));
+        assert!(is_token(b"X-a.b_c~1!"));
+        for bad in [
+            &b""[..],
+            b"X Y",
+            b"X:Y",
+            b"X\r\nY",
+            b"X\0",
+            b"\xc3\xa9",
+            b"X(Y)",
+        ] {
+            assert!(!is_token(bad), "{bad:?}");
+        }
+        assert!(!has_control(b"text/plain; charset=utf-8\tx"));
+        for bad in [&b"a\rb"[..], b"a\nb", b"a\0", b"a\x7f", b"\x1b[0m"] {
+            assert!(has_control(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unsafe_headers_never_reach_the_wire() {
+        let (mut reader, writer) = Pipe::new(PipeOptions::default()).unwrap();
+        let out = RefCell::new(writer);
+        let mut res = Response::new(&out, 1, false, false);
+        res.header("X-Ok", "fine")
+            .header("X-Split", "a\r\nSet-Cookie: evil=1")
+            .header("Bad Name", "v")
+            .header("content-length", "999")
+            .body(b"hi");
+        let mut writer = out.borrow_mut();
+        let mut flush = pin!(writer.flush());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(flush.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+        let result = reader.try_read().expect("flushed").unwrap();
+        let text = String::from_utf8(result.to_vec()).unwrap();
+        assert!(text.contains("\r\nX-Ok: fine\r\n"), "{text}");
+        assert!(!text.contains("evil"), "{text}");
+        assert!(!text.contains("Bad Name"), "{text}");
+        assert!(text.contains("\r\nContent-Length: 2\r\n"), "{text}");
+        assert!(!text.contains("999"), "{text}");
+        assert!(text.ends_with("\r\n\r\nhi"), "{text}");
+    }
 }
