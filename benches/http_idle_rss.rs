@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench http_idle_rss` (builds the two examples; raises RLIMIT_NOFILE).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -13,28 +15,6 @@ use std::time::Duration;
 
 const CONNECTIONS: usize = 10_000;
 const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
-
-fn rss_kib(pid: u32) -> usize {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-}
 
 fn example(name: &str) -> PathBuf {
     let status = Command::new(env!("CARGO"))
@@ -77,10 +57,10 @@ fn measure(name: &str, binary: &PathBuf, port: u16) {
     }
     let mut connections: Vec<TcpStream> = (0..100).map(|_| keep_alive_connection(port)).collect();
     std::thread::sleep(Duration::from_millis(200));
-    let before = rss_kib(child.id());
+    let before = support::rss_kib(&child.id().to_string());
     connections.extend((0..CONNECTIONS).map(|_| keep_alive_connection(port)));
     std::thread::sleep(Duration::from_millis(300));
-    let after = rss_kib(child.id());
+    let after = support::rss_kib(&child.id().to_string());
     println!(
         "{name}: RSS {before} KiB -> {after} KiB over {CONNECTIONS} idle keep-alive connections: {:.0} bytes per connection (target <= 8192)",
         (after.saturating_sub(before)) as f64 * 1024.0 / CONNECTIONS as f64
@@ -91,7 +71,7 @@ fn measure(name: &str, binary: &PathBuf, port: u16) {
 }
 
 fn main() {
-    raise_fd_limit();
+    support::raise_fd_limit();
     let native = example("hello");
     let hyper = example("hyper_tokio");
     measure("ringhop native", &native, 18200);

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench idle_rss` (raises RLIMIT_NOFILE to its hard limit).
 
+mod support;
+
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,30 +16,8 @@ use ringhop::rt::{self, net::TcpListener, Runtime};
 
 const CONNECTIONS: usize = 10_000;
 
-fn rss_kib() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-}
-
 fn main() {
-    raise_fd_limit();
+    support::raise_fd_limit();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--client") {
         return client(&args[i + 1], args[i + 2].parse().unwrap());
@@ -66,11 +46,11 @@ fn main() {
     // Warm up allocator arenas and the reactor's pools with a first batch, then measure.
     let warm = spawn_client(addr, 100);
     wait_for(&waiting, 100);
-    let before = rss_kib();
+    let before = support::rss_kib("self");
     let clients = spawn_client(addr, CONNECTIONS);
     wait_for(&waiting, CONNECTIONS + 100);
     std::thread::sleep(Duration::from_millis(200));
-    let after = rss_kib();
+    let after = support::rss_kib("self");
     let per_connection = (after - before) as f64 * 1024.0 / CONNECTIONS as f64;
     println!(
         "idle connections: {CONNECTIONS}, RSS {before} KiB -> {after} KiB: {:.0} bytes per idle connected DuplexPipe (target <= 8192), live tasks {}",

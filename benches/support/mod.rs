@@ -43,6 +43,30 @@ pub fn pin_last() {
     }
 }
 
+/// Resident set size of process `pid` ("self" for this one), in KiB.
+pub fn rss_kib(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("/proc/<pid>/status")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+/// Raises this process's open-file limit to its hard limit (10,000 connections need it).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid, initialized struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
 /// Every iteration criterion timed for one side, and optional per-operation latencies.
 #[derive(Default)]
 pub struct Tally {
