@@ -116,25 +116,7 @@ impl Reactor {
     }
 
     fn submit_or_park(&self, counters: &Counters) {
-        let result = if self.executor.has_runnable() || self.spin() {
-            self.driver.submit(None)
-        } else {
-            let parked = self.shared.remote.try_park();
-            let result = match parked {
-                Some(true) => {
-                    Counters::bump_local(&counters.parks);
-                    self.submit_and_wait()
-                }
-                Some(false) => {
-                    Counters::bump_local(&counters.parks);
-                    self.driver.submit(None)
-                }
-                None => self.driver.submit(None),
-            };
-            self.shared.remote.unpark();
-            result
-        };
-        if let Err(err) = result {
+        if let Err(err) = self.try_submit_or_park(counters) {
             panic!(
                 "io_uring_enter failed on reactor {}: {err}",
                 self.shared.index
@@ -142,33 +124,47 @@ impl Reactor {
         }
     }
 
+    fn try_submit_or_park(&self, counters: &Counters) -> std::io::Result<()> {
+        if self.executor.has_runnable() || self.spin()? {
+            return self.driver.submit(None);
+        }
+        let result = match self.shared.remote.try_park() {
+            Some(true) => {
+                Counters::bump_local(&counters.parks);
+                self.submit_and_wait()
+            }
+            Some(false) => {
+                Counters::bump_local(&counters.parks);
+                self.driver.submit(None)
+            }
+            None => self.driver.submit(None),
+        };
+        self.shared.remote.unpark();
+        result
+    }
+
     /// With [`Builder::spin_before_park`](crate::Builder::spin_before_park): submits what is
     /// queued, then watches the remote queue and the rings for up to the spin time. `true`
     /// when something arrived (the caller then does not park).
-    fn spin(&self) -> bool {
+    fn spin(&self) -> std::io::Result<bool> {
         if self.spin_before_park.is_zero() {
-            return false;
+            return Ok(false);
         }
-        if let Err(err) = self.driver.submit(None) {
-            panic!(
-                "io_uring_enter failed on reactor {}: {err}",
-                self.shared.index
-            );
-        }
+        self.driver.submit(None)?;
         let mut deadline = Instant::now() + self.spin_before_park;
         if let Some(timer) = self.timers.borrow_mut().next_deadline() {
             deadline = deadline.min(timer);
         }
         loop {
             if !self.shared.remote.is_empty() || self.driver.has_ready_work() {
-                return true;
+                return Ok(true);
             }
             // Checking the clock every turn costs about as much as the checks themselves.
             for _ in 0..16 {
                 std::hint::spin_loop();
             }
             if Instant::now() >= deadline {
-                return false;
+                return Ok(false);
             }
         }
     }

@@ -156,14 +156,10 @@ impl Driver {
     /// skipped when there is nothing to submit and no completion is held back by the kernel.
     pub(crate) fn submit(&self, wait: Option<Option<Duration>>) -> io::Result<()> {
         let mut ring = self.ring.borrow_mut();
-        let (pending, taskrun, overflow) = {
-            let mut sq = ring.submission();
-            sq.sync();
-            (sq.len(), sq.taskrun(), sq.cq_overflow())
-        };
+        let (pending, held_back) = sq_state(&mut ring);
         let result = match wait {
             None => {
-                if pending == 0 && !taskrun && !overflow {
+                if pending == 0 && !held_back {
                     return Ok(());
                 }
                 // Deferred task work only runs (and its CQEs only appear) on an enter with
@@ -204,12 +200,7 @@ impl Driver {
     /// work, CQ overflow): what a spinning reactor watches, without a syscall.
     pub(crate) fn has_ready_work(&self) -> bool {
         let mut ring = self.ring.borrow_mut();
-        let ready = {
-            let mut sq = ring.submission();
-            sq.sync();
-            sq.taskrun() || sq.cq_overflow()
-        };
-        if ready {
+        if sq_state(&mut ring).1 {
             return true;
         }
         let mut cq = ring.completion();
@@ -350,6 +341,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// SQEs queued for submission, and whether the kernel holds completions back until we
+/// enter it (deferred task work flagged by `IORING_SQ_TASKRUN`, or CQ overflow).
+fn sq_state(ring: &mut IoUring) -> (usize, bool) {
+    let mut sq = ring.submission();
+    sq.sync();
+    (sq.len(), sq.taskrun() || sq.cq_overflow())
 }
 
 impl Drop for Driver {

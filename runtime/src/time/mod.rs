@@ -20,7 +20,7 @@ use timers::TimerKey;
 pub(crate) use timers::Timers;
 
 use crate::context;
-use crate::handle::{ReactorHandle, Shared};
+use crate::handle::ReactorHandle;
 
 /// The current reactor's clock, refreshed once per loop iteration: free to read, and at most
 /// one loop iteration old. Off a reactor thread it is `Instant::now()`.
@@ -61,7 +61,7 @@ pub struct Sleep {
 
 /// A timer registered with a reactor.
 struct Armed {
-    owner: Arc<Shared>,
+    owner: ReactorHandle,
     key: TimerKey,
     /// Only for polls from another thread: where the owner reports that the timer fired.
     fired_elsewhere: Option<Arc<AtomicBool>>,
@@ -72,6 +72,19 @@ impl Sleep {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
+}
+
+/// Runs `f` on the current reactor's timers; `None` off any reactor.
+fn with_timers<R>(f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
+    context::with(|reactor| f(&mut reactor.timers.borrow_mut()))
+}
+
+/// Runs `f` on `owner`'s timers if called on its thread; `None` elsewhere.
+fn with_owner_timers<R>(owner: &ReactorHandle, f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
+    context::with(|reactor| {
+        Arc::ptr_eq(&reactor.shared, &owner.shared).then(|| f(&mut reactor.timers.borrow_mut()))
+    })
+    .flatten()
 }
 
 impl Future for Sleep {
@@ -89,18 +102,15 @@ impl Future for Sleep {
                 .borrow_mut()
                 .insert(this.deadline, cx.waker().clone());
             this.timer = Some(Armed {
-                owner: reactor.shared.clone(),
+                owner: ReactorHandle {
+                    shared: reactor.shared.clone(),
+                },
                 key,
                 fired_elsewhere: None,
             });
             return Poll::Pending;
         };
-        let on_owner = context::with(|reactor| {
-            Arc::ptr_eq(&reactor.shared, &armed.owner)
-                .then(|| reactor.timers.borrow_mut().update(armed.key, cx.waker()))
-        })
-        .flatten();
-        match on_owner {
+        match with_owner_timers(&armed.owner, |timers| timers.update(armed.key, cx.waker())) {
             Some(true) => Poll::Ready(()),
             Some(false) => Poll::Pending,
             None => armed.poll_elsewhere(cx),
@@ -116,12 +126,8 @@ impl Armed {
             return Poll::Ready(());
         }
         let (key, waker, fired) = (self.key, cx.waker().clone(), fired.clone());
-        let handle = ReactorHandle {
-            shared: self.owner.clone(),
-        };
-        let posted = handle.post(move || {
-            let done = context::with(|reactor| reactor.timers.borrow_mut().update(key, &waker));
-            if done.unwrap_or(true) {
+        let posted = self.owner.post(move || {
+            if with_timers(|timers| timers.update(key, &waker)).unwrap_or(true) {
                 fired.store(true, Ordering::Release);
                 waker.wake();
             }
@@ -136,24 +142,13 @@ impl Armed {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        let Some(armed) = self.timer.take() else {
+        let Some(Armed { owner, key, .. }) = self.timer.take() else {
             return;
         };
-        let removed = context::with(|reactor| {
-            let here = Arc::ptr_eq(&reactor.shared, &armed.owner);
-            if here {
-                reactor.timers.borrow_mut().remove(armed.key);
-            }
-            here
-        });
-        if removed != Some(true) {
-            let key = armed.key;
-            let handle = ReactorHandle {
-                shared: armed.owner,
-            };
+        if with_owner_timers(&owner, |timers| timers.remove(key)).is_none() {
             // A reactor that is gone took its timers with it: nothing left to remove.
-            let _ = handle.post(move || {
-                context::with(|reactor| reactor.timers.borrow_mut().remove(key));
+            let _ = owner.post(move || {
+                with_timers(|timers| timers.remove(key));
             });
         }
     }
@@ -162,7 +157,7 @@ impl Drop for Sleep {
 /// The current reactor's earliest live timer deadline (a test hook; `None` off a reactor).
 #[doc(hidden)]
 pub fn debug_next_deadline() -> Option<Instant> {
-    context::with(|reactor| reactor.timers.borrow_mut().next_deadline()).flatten()
+    with_timers(Timers::next_deadline).flatten()
 }
 
 impl fmt::Debug for Sleep {
