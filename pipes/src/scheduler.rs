@@ -40,17 +40,14 @@ impl PipeScheduler {
 
     pub(crate) fn schedule(&self, waker: Waker) {
         match self {
-            // Woken here: the woken side runs right after the current task (see
-            // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
-            PipeScheduler::Inline => ringhop_runtime::hand_off(|| waker.wake()),
-            PipeScheduler::Reactor(handle) if handle.is_current() => {
-                ringhop_runtime::hand_off(|| waker.wake())
-            }
-            PipeScheduler::Reactor(handle) => {
+            PipeScheduler::Reactor(handle) if !handle.is_current() => {
                 CROSS_THREAD_WAKES.fetch_add(1, Ordering::Relaxed);
                 // A reactor that shut down has no task left to continue: dropping is right.
                 let _ = handle.post(move || waker.wake());
             }
+            // Woken here: the woken side runs right after the current task (see
+            // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
+            _ => ringhop_runtime::hand_off(|| waker.wake()),
         }
     }
 }
