@@ -23,6 +23,7 @@ pub mod fuzzing;
 mod handler;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod listen;
 mod parse;
 mod request;
 mod response;

@@ -234,7 +234,6 @@ impl<'a> Response<'a> {
     }
 }
 
-/// Writes `value` in decimal without allocating.
 /// RFC 9110 `token` (a header name): one or more of `!#$%&'*+-.^_`|~`, digits, letters.
 /// Written without early exit so that the loop vectorizes; names are short.
 fn is_token(bytes: &[u8]) -> bool {
@@ -276,6 +275,7 @@ fn has_control(bytes: &[u8]) -> bool {
     })
 }
 
+/// Writes `value` in decimal without allocating.
 pub(crate) fn write_decimal(out: &mut PipeWriter, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();

@@ -3,9 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
+use ringhop_runtime::Runtime;
 
 use crate::config::Config;
 use crate::conn;
@@ -42,11 +41,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-thread_local! {
-    /// The listener a reactor bound in `run`'s first phase, taken by its second.
-    static LISTENER: std::cell::RefCell<Option<TcpListener>> = const { std::cell::RefCell::new(None) };
-}
-
 impl Server {
     /// A server for `addr` with the default [`Config`].
     pub fn bind(addr: SocketAddr) -> Server {
@@ -79,36 +73,27 @@ impl Server {
     /// Serves with `handler` (cloned onto every reactor) until SIGINT or SIGTERM, then stops
     /// accepting, lets in-flight requests finish (up to the drain timeout), closes idle
     /// connections and returns. Fails if a reactor cannot bind.
-    pub fn run<H>(mut self, runtime: &Runtime, handler: H) -> io::Result<()>
+    pub fn run<H>(self, runtime: &Runtime, handler: H) -> io::Result<()>
     where
         H: Handler + Clone + Send + 'static,
     {
-        // Bind everywhere first, so a bad address fails before anything is served.
-        let addr = self.addr;
-        for bound in runtime.run(move || async move {
-            let listener = TcpListener::bind(addr)?;
-            LISTENER.with(|slot| *slot.borrow_mut() = Some(listener));
-            io::Result::Ok(())
-        }) {
-            bound?;
-        }
-        if let Some(callback) = self.on_listening.take() {
-            callback(addr);
-        }
-        let signals = if self.handle_signals {
-            Some(crate::signals::Watcher::install(runtime)?)
-        } else {
-            None
-        };
-        let config = self.config.clone();
-        let addr = self.addr;
-        let results = runtime.run(move || {
-            let handler = handler.clone();
-            let config = config.clone();
-            async move { serve_reactor(addr, handler, config).await }
-        });
-        drop(signals);
-        results.into_iter().collect()
+        let Server {
+            addr,
+            config,
+            handle_signals,
+            on_listening,
+        } = self;
+        crate::listen::run_on_every_reactor(
+            runtime,
+            addr,
+            handle_signals,
+            on_listening,
+            move || {
+                let handler = handler.clone();
+                let config = config.clone();
+                async move { serve_reactor(addr, handler, config).await }
+            },
+        )
     }
 }
 
@@ -124,38 +109,11 @@ async fn serve_reactor<H: Handler + 'static>(
     handler: H,
     config: Config,
 ) -> io::Result<()> {
-    shutdown::reset();
-    let listener = match LISTENER.with(|slot| slot.borrow_mut().take()) {
-        Some(listener) => listener,
-        None => TcpListener::bind(addr)?,
-    };
+    let drain_timeout = config.drain_timeout;
     let shared = std::rc::Rc::new((handler, config));
-    let live = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    while let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await {
-        let stream = match accepted {
-            Ok(stream) => stream,
-            Err(err) => {
-                // EMFILE, ECONNABORTED, ...: keep serving the others.
-                eprintln!("ringhop-http: accept failed: {err}");
-                time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(pipe) = ringhop_pipes::connect(stream) else {
-            continue;
-        };
-        let (shared, live) = (shared.clone(), live.clone());
-        live.set(live.get() + 1);
-        drop(rt::spawn_local(async move {
-            conn::serve(pipe, &shared.0, &shared.1).await;
-            live.set(live.get() - 1);
-        }));
-    }
-    drop(listener);
-    // Drain: in-flight requests finish, idle connections close themselves.
-    let deadline = time::Instant::now() + shared.1.drain_timeout;
-    while live.get() > 0 && time::Instant::now() < deadline {
-        time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
+    crate::listen::accept_until_shutdown(addr, drain_timeout, move |pipe| {
+        let shared = shared.clone();
+        async move { conn::serve(pipe, &shared.0, &shared.1).await }
+    })
+    .await
 }

@@ -32,7 +32,7 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
-use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
+use ringhop_runtime::Runtime;
 
 pub use exec::LocalExec;
 pub use io::PipeIo;
@@ -94,75 +94,17 @@ impl HyperServer {
         B::Error: Into<BoxError>,
     {
         let addr = self.addr;
-        for bound in runtime.run(move || async move {
-            TcpListener::bind(addr)
-                .map(|listener| LISTENER.with(|l| *l.borrow_mut() = Some(listener)))
-        }) {
-            bound?;
-        }
-        let signals = if self.handle_signals {
-            Some(crate::signals::Watcher::install(runtime)?)
-        } else {
-            None
-        };
         let (header_read_timeout, drain_timeout) = (self.header_read_timeout, self.drain_timeout);
-        let results = runtime.run(move || {
+        crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {
             let make_service = make_service.clone();
-            async move { serve_reactor(make_service, header_read_timeout, drain_timeout).await }
-        });
-        drop(signals);
-        results.into_iter().collect()
+            crate::listen::accept_until_shutdown(addr, drain_timeout, move |pipe| {
+                let service = make_service();
+                async move {
+                    let _ = serve_connection(PipeIo::new(pipe), service, header_read_timeout).await;
+                }
+            })
+        })
     }
-}
-
-thread_local! {
-    static LISTENER: std::cell::RefCell<Option<TcpListener>> = const { std::cell::RefCell::new(None) };
-}
-
-async fn serve_reactor<F, S, B>(
-    make_service: F,
-    header_read_timeout: Duration,
-    drain_timeout: Duration,
-) -> std::io::Result<()>
-where
-    F: Fn() -> S + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
-    S::Future: 'static,
-    S::Error: Into<BoxError>,
-    B: Body + 'static,
-    B::Error: Into<BoxError>,
-{
-    shutdown::reset();
-    let Some(listener) = LISTENER.with(|l| l.borrow_mut().take()) else {
-        return Err(std::io::Error::other("listener missing"));
-    };
-    let live = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    while let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await {
-        let stream = match accepted {
-            Ok(stream) => stream,
-            Err(err) => {
-                eprintln!("ringhop-http: accept failed: {err}");
-                time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let Ok(pipe) = ringhop_pipes::connect(stream) else {
-            continue;
-        };
-        let service = make_service();
-        let live = live.clone();
-        live.set(live.get() + 1);
-        drop(rt::spawn_local(async move {
-            let _ = serve_connection(PipeIo::new(pipe), service, header_read_timeout).await;
-            live.set(live.get() - 1);
-        }));
-    }
-    drop(listener);
-    let deadline = time::Instant::now() + drain_timeout;
-    while live.get() > 0 && time::Instant::now() < deadline {
-        time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
 }
 
 /// Serves one connection with hyper: HTTP/2 if the client opens with the HTTP/2 preface
