@@ -386,12 +386,6 @@ fn produce(
     (per_thread * producers as u64, start.elapsed())
 }
 
-/// Records `done` operations in `tally`, and gives criterion the time of the `iters` it asked for.
-fn scaled(tally: &mut Tally, iters: u64, (done, elapsed): (u64, Duration)) -> Duration {
-    tally.record(done, elapsed);
-    elapsed.mul_f64(iters as f64 / done as f64)
-}
-
 fn post_throughput(c: &mut Criterion, runtime: &Runtime, producers: usize, summary: &mut Summary) {
     let (mut ringhop, mut tokio) = (Tally::default(), Tally::default());
     let mut group = c.benchmark_group(format!("post/{producers}_producers"));
@@ -408,7 +402,7 @@ fn post_throughput(c: &mut Criterion, runtime: &Runtime, producers: usize, summa
                     })
                     .unwrap();
             });
-            scaled(&mut ringhop, iters, run)
+            ringhop.record_rounded(iters, run.0, run.1)
         })
     });
 
@@ -435,7 +429,7 @@ fn post_throughput(c: &mut Criterion, runtime: &Runtime, producers: usize, summa
                     done.fetch_add(1, Ordering::Release);
                 }));
             });
-            scaled(&mut tokio, iters, run)
+            tokio.record_rounded(iters, run.0, run.1)
         })
     });
     group.finish();

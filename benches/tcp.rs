@@ -143,8 +143,5 @@ fn round_trips(addr: SocketAddr, connections: usize, iters: u64, tally: &mut Tal
     for latency in samples.into_iter().flatten() {
         tally.latency(latency);
     }
-    let done = per_connection * connections as u64;
-    tally.record(done, elapsed);
-    // Criterion asked for `iters`; the last connection's share was rounded up.
-    elapsed.mul_f64(iters as f64 / done as f64)
+    tally.record_rounded(iters, per_connection * connections as u64, elapsed)
 }

@@ -75,12 +75,19 @@ impl Responses {
         let Some(head_end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
             return Ok(None);
         };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]);
-        let length = head
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        let length = self.buf[..head_end]
+            .split(|&b| b == b'\n')
+            .find_map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                let (name, value) = line.split_at(colon);
+                if !name.trim_ascii().eq_ignore_ascii_case(b"content-length") {
+                    return None;
+                }
+                std::str::from_utf8(value[1..].trim_ascii())
+                    .ok()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,

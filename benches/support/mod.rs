@@ -83,6 +83,13 @@ impl Tally {
         elapsed
     }
 
+    /// Adds a sample of `done` operations where criterion asked for `iters` (work split over
+    /// threads rounds up), and hands criterion the time `iters` would have taken.
+    pub fn record_rounded(&mut self, iters: u64, done: u64, elapsed: Duration) -> Duration {
+        self.record(done, elapsed);
+        elapsed.mul_f64(iters as f64 / done as f64)
+    }
+
     /// Adds one operation's own latency (for percentiles).
     pub fn latency(&mut self, latency: Duration) {
         self.latencies.push(latency);
