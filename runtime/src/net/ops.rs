@@ -139,14 +139,20 @@ impl Drop for PooledMsg {
     }
 }
 
-/// Sends all of `bufs` with one `sendmsg`.
+/// The most iovecs one `sendmsg` takes (Linux's `UIO_MAXIOV`): with more, the kernel refuses
+/// the whole call with `EMSGSIZE`.
+pub(crate) const IOV_MAX: usize = 1024;
+
+/// Sends the first [`IOV_MAX`] of `bufs` with one `sendmsg`; the count it returns covers
+/// only those, so the caller sends the rest as it would after any partial send.
 pub(crate) fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> Op<SendMsg<B>> {
     let mut pooled = PooledMsg::take();
     let msg = pooled.get();
-    msg.iovecs.extend(bufs.iter().map(|buf| libc::iovec {
-        iov_base: buf.stable_ptr() as *mut libc::c_void,
-        iov_len: buf.bytes_init(),
-    }));
+    msg.iovecs
+        .extend(bufs.iter().take(IOV_MAX).map(|buf| libc::iovec {
+            iov_base: buf.stable_ptr() as *mut libc::c_void,
+            iov_len: buf.bytes_init(),
+        }));
     // SAFETY: all-zero is a valid msghdr (no name, no control data).
     msg.msg = unsafe { std::mem::zeroed() };
     msg.msg.msg_iov = msg.iovecs.as_mut_ptr();

@@ -97,8 +97,10 @@ impl TcpStream {
         }
     }
 
-    /// Sends all buffers with one `sendmsg` (gather write); returns the bytes sent, which can
-    /// be fewer than the total, with the buffers.
+    /// Sends the buffers with one `sendmsg` (gather write); returns the bytes sent, which can
+    /// be fewer than the total, with the buffers. One call passes at most 1024 buffers (the
+    /// kernel's `UIO_MAXIOV`; more would fail with `EMSGSIZE`): send the rest as you would
+    /// after any partial send.
     pub fn writev<B: IoBuf>(
         &self,
         bufs: Vec<B>,
@@ -128,6 +130,13 @@ impl TcpStream {
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         socket_addr(self.fd.raw(), false)
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes the close abortive: unsent data is
+    /// dropped and the peer gets a reset (RST) instead of a FIN, so it cannot mistake a
+    /// connection cut short for a complete one. `None` is the default graceful close.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        sys::set_linger(self.fd.raw(), linger)
     }
 
     /// Sets `TCP_NODELAY` (on by default for connected and accepted streams).
