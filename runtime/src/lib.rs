@@ -29,6 +29,7 @@
 
 mod buf;
 mod context;
+pub mod coop;
 mod driver;
 mod handle;
 pub mod net;

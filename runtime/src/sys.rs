@@ -23,6 +23,24 @@ pub(crate) fn close(fd: RawFd) {
 }
 
 /// Sets an integer socket option.
+/// `SO_LINGER`: `Some(d)` makes `close` wait up to `d` for unsent data (`Some(ZERO)`: close
+/// with a reset, discarding it); `None` restores the default (close at once, send in the
+/// background).
+pub(crate) fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: i32::from(linger.is_some()),
+        l_linger: linger.map_or(0, |d| d.as_secs().min(i32::MAX as u64) as i32),
+    };
+    syscall!(setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        (&value as *const libc::linger).cast(),
+        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+    ))
+    .map(drop)
+}
+
 pub(crate) fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     syscall!(setsockopt(
         fd,

@@ -210,7 +210,7 @@ impl Executor {
             return true;
         }
         // The slab is not borrowed while the task runs: it may spawn or wake other tasks.
-        let done = future.as_mut().poll_task().is_ready();
+        let done = crate::coop::with_budget(|| future.as_mut().poll_task()).is_ready();
         if done {
             self.tasks.borrow_mut().remove(key);
             Counters::bump_local(&counters.tasks_finished);
