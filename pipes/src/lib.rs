@@ -32,5 +32,5 @@ pub use pipe::Pipe;
 pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};
 pub use segment::{live_segments, SegmentPool, MAX_SEGMENT_SIZE};
-pub use transport::{connect, connect_with, Transport, TransportOptions};
+pub use transport::{connect, connect_with, Linger, Transport, TransportOptions};
 pub use writer::{Flush, FlushResult, PipeWriter};

@@ -46,6 +46,7 @@ impl Pipe {
                 writer_active: false,
             }),
             minimum_segment_size: options.minimum_segment_size,
+            pause: options.pause,
             pool,
             reader_scheduler: options
                 .reader_scheduler
@@ -63,6 +64,8 @@ impl Pipe {
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
     pub(crate) minimum_segment_size: usize,
+    /// The pause threshold, readable without the lock (it never changes).
+    pub(crate) pause: usize,
     pub(crate) pool: Arc<SegmentPool>,
     pub(crate) reader_scheduler: PipeScheduler,
     pub(crate) writer_scheduler: PipeScheduler,

@@ -222,7 +222,7 @@ impl Snapshot {
         Ok(Snapshot {
             start: state.consumed,
             len: (state.committed - state.consumed) as usize,
-            completed: state.writer_completed,
+            completed: state.writer_completion_visible(),
             canceled,
         })
     }
@@ -239,6 +239,11 @@ impl<'a> Future for Read<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Each read takes a unit of the task's budget: a reader whose pipe is always full
+        // still yields to the other tasks of its reactor.
+        if ringhop_runtime::coop::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         let reader = this.reader.as_mut().expect("Read polled after completion");
         let snapshot = {
             let mut inner = reader.shared.lock();

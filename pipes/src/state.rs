@@ -135,10 +135,14 @@ impl State {
             self.read_canceled = false;
             return Some(ReadReady::Data { canceled: true });
         }
+        // Bytes flushed before the writer failed come first; its error follows them.
+        if self.committed > self.examined {
+            return Some(ReadReady::Data { canceled: false });
+        }
         if let Some(err) = self.writer_error.take() {
             return Some(ReadReady::Error(err));
         }
-        if self.committed > self.examined || self.writer_completed {
+        if self.writer_completed {
             return Some(ReadReady::Data { canceled: false });
         }
         None
@@ -158,7 +162,23 @@ impl State {
         None
     }
 
-    /// Writer completes: the reader sees completion (and `error`) at its next read.
+    /// Whether the writer's completion is visible to the reader yet: not while its error is
+    /// still to be delivered (the reader sees the bytes before it, then the error).
+    pub(crate) fn writer_completion_visible(&self) -> bool {
+        self.writer_completed && self.writer_error.is_none()
+    }
+
+    /// Writer: waits for the reader to complete (a writer with nothing to write that must
+    /// still notice that nobody reads any more).
+    pub(crate) fn poll_reader_completed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.reader_completed {
+            return Poll::Ready(());
+        }
+        store_waker(&mut self.writer_waker, cx);
+        Poll::Pending
+    }
+
+    /// Writer completes: the reader sees the flushed bytes, then completion (and `error`).
     #[must_use]
     pub(crate) fn complete_writer(&mut self, error: Option<io::Error>) -> Option<Waker> {
         if self.writer_completed {
@@ -281,6 +301,35 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn bytes_flushed_before_a_writer_error_are_read_before_it() {
+        let mut state = State::new(0, 0);
+        let _ = state.commit(10);
+        let _ = state.complete_writer(Some(io::Error::other("reset")));
+        assert!(matches!(
+            state.poll_read(&mut cx()),
+            Poll::Ready(ReadReady::Data { canceled: false })
+        ));
+        assert!(!state.writer_completion_visible(), "the error is still due");
+        let _ = state.advance(10, 10);
+        assert!(matches!(
+            state.poll_read(&mut cx()),
+            Poll::Ready(ReadReady::Error(_))
+        ));
+        assert!(state.writer_completion_visible());
+    }
+
+    #[test]
+    fn reader_completion_wakes_a_writer_waiting_for_it() {
+        let mut state = State::new(0, 0);
+        assert!(state.poll_reader_completed(&mut cx()).is_pending());
+        assert!(
+            state.complete_reader(None).is_some(),
+            "the waiting writer is woken"
+        );
+        assert!(state.poll_reader_completed(&mut cx()).is_ready());
     }
 
     #[test]

@@ -5,21 +5,32 @@
 //!   the pipe and its buffer returned at once; all completions ready together are flushed
 //!   once. When the flush pauses (the application is behind), the pump stops receiving
 //!   until it resumes, so backpressure reaches TCP. EOF completes the inbound pipe; a socket
-//!   error completes it with that error.
-//! - The send pump moves outbound bytes to the socket: every chunk of a read in one
-//!   `sendmsg`, straight from the pipe's segments (no copy), partial sends retried, and
-//!   `advance_to` only after the completion. When the application completes the outbound
-//!   pipe, the rest is sent and the socket's write side shut down.
+//!   error completes it with that error, after the bytes received before it.
+//! - The send pump moves outbound bytes to the socket: the chunks of a read in `sendmsg`s
+//!   of at most 1024 iovecs, straight from the pipe's segments (no copy), partial sends
+//!   retried, and `advance_to` only after the completion. When the application completes
+//!   the outbound pipe, the rest is sent and the socket's write side shut down (FIN); when
+//!   it completes it with an error, the connection is reset (RST) instead.
+//!
+//! Closing: once the application completed both pipe ends, the socket must not outlive the
+//! connection just because the peer keeps its end open. After the send side drained and
+//! the FIN went out, the receive pump reads and discards until the peer's FIN, or for at
+//! most [`Linger`] (time and bytes), then the socket closes. Closing at once with unread
+//! input would make the kernel send an RST that can destroy the answer (a 400, a 413) the
+//! peer has not read yet.
 //!
 //! Both pumps run as local tasks on the current reactor; the socket closes when both ended.
 
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use ringhop_runtime::net::TcpStream;
-use ringhop_runtime::{self as rt, JoinHandle};
+use ringhop_runtime::net::{RecvStream, TcpStream};
+use ringhop_runtime::{self as rt, time, JoinHandle};
 
 use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
@@ -27,13 +38,36 @@ use crate::reader::{PipeReader, SegmentSlice};
 use crate::writer::PipeWriter;
 
 /// Pipe settings of a transport: inbound 1 MiB / 512 KiB, outbound 64 KiB / 32 KiB by
-/// default (as Kestrel's transports).
+/// default (as Kestrel's transports), and how long a finished connection waits for the
+/// peer's FIN.
 #[derive(Clone, Debug)]
 pub struct TransportOptions {
     /// Options of the pipe the receive pump writes and the application reads.
     pub inbound: PipeOptions,
     /// Options of the pipe the application writes and the send pump reads.
     pub outbound: PipeOptions,
+    /// How long the socket stays open for the peer's FIN once the application is done.
+    pub linger: Linger,
+}
+
+/// The bounded wait between "the application completed both pipe ends and the send side
+/// drained (FIN sent)" and closing the socket: input is read and discarded until the peer's
+/// FIN, `timeout`, or `max_bytes`, whichever comes first. Default: 2 s, 64 KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linger {
+    /// The longest wait for the peer's FIN.
+    pub timeout: Duration,
+    /// The most input read and discarded while waiting.
+    pub max_bytes: u64,
+}
+
+impl Default for Linger {
+    fn default() -> Self {
+        Linger {
+            timeout: Duration::from_secs(2),
+            max_bytes: 64 * 1024,
+        }
+    }
 }
 
 impl Default for TransportOptions {
@@ -45,6 +79,7 @@ impl Default for TransportOptions {
             outbound: PipeOptions::default()
                 .pause_writer_threshold(64 * 1024)
                 .resume_writer_threshold(32 * 1024),
+            linger: Linger::default(),
         }
     }
 }
@@ -99,8 +134,22 @@ impl Transport {
     pub fn start(stream: TcpStream, options: TransportOptions) -> io::Result<Transport> {
         let (transport, application) = DuplexPipe::pair(options.inbound, options.outbound)?;
         let DuplexPipe { input, output } = transport;
-        let recv_pump = rt::spawn_local(recv_pump(stream.clone(), output));
-        let send_pump = rt::spawn_local(send_pump(stream, input));
+        let send_end = Rc::new(SendEnd::default());
+        let receiver = match stream.recv_multishot() {
+            Ok(chunks) => Receiver::Multishot(chunks),
+            Err(_) => Receiver::Single {
+                stream: stream.clone(),
+                buf: Some(Vec::with_capacity(16 * 1024)),
+                op: None,
+            },
+        };
+        let recv_pump = rt::spawn_local(recv_pump(
+            receiver,
+            output,
+            send_end.clone(),
+            options.linger,
+        ));
+        let send_pump = rt::spawn_local(send_pump(stream, input, send_end));
         Ok(Transport {
             pipe: application,
             recv_pump,
@@ -116,39 +165,152 @@ impl Transport {
     }
 }
 
-/// Socket → inbound pipe.
-async fn recv_pump(stream: TcpStream, mut inbound: PipeWriter) {
-    let result = match stream.recv_multishot() {
-        Ok(chunks) => recv_multishot_loop(chunks, &mut inbound).await,
-        Err(_) => recv_loop(&stream, &mut inbound).await,
-    };
-    match result {
-        Ok(()) => inbound.complete(None),
+/// How the send pump ended, for the receive pump's linger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    Running,
+    /// Everything sent and the FIN queued: wait (bounded) for the peer's FIN.
+    Drained,
+    /// The connection is being reset (or is dead): close without waiting.
+    Reset,
+}
+
+/// The send pump's end, watched by the receive pump.
+struct SendEnd {
+    ended: Cell<Ended>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Default for SendEnd {
+    fn default() -> Self {
+        SendEnd {
+            ended: Cell::new(Ended::Running),
+            waker: Cell::new(None),
+        }
+    }
+}
+
+impl SendEnd {
+    fn set(&self, ended: Ended) {
+        self.ended.set(ended);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
+        match self.ended.get() {
+            Ended::Running => {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+            ended => Poll::Ready(ended),
+        }
+    }
+}
+
+/// Where the receive pump's bytes come from: a multishot `recv` on the provided-buffer ring,
+/// or, on kernels without buffer rings, one `recv` at a time into a buffer of the pump's.
+enum Receiver {
+    Multishot(RecvStream),
+    Single {
+        stream: TcpStream,
+        buf: Option<Vec<u8>>,
+        op: Option<Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>>,
+    },
+}
+
+impl Receiver {
+    /// The next received bytes, handed to `take`; `Ok(0)` when the peer closed its side.
+    fn poll_recv_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            Receiver::Multishot(chunks) => chunks.poll_recv(cx).map_ok(|chunk| {
+                take(&chunk);
+                chunk.len()
+            }),
+            Receiver::Single { stream, buf, op } => {
+                let recv = op.get_or_insert_with(|| {
+                    let mut buf = buf.take().unwrap_or_default();
+                    buf.clear();
+                    Box::pin(stream.recv(buf))
+                });
+                let (result, filled) = std::task::ready!(recv.as_mut().poll(cx));
+                *op = None;
+                let result = result.inspect(|&n| take(&filled[..n]));
+                *buf = Some(filled);
+                Poll::Ready(result)
+            }
+        }
+    }
+
+    /// Stops receiving until the next poll (backpressure).
+    fn pause(&mut self) {
+        if let Receiver::Multishot(chunks) = self {
+            chunks.pause();
+        }
+    }
+}
+
+/// Socket → inbound pipe; then, once the application stopped reading, the linger.
+async fn recv_pump(
+    mut receiver: Receiver,
+    mut inbound: PipeWriter,
+    send_end: Rc<SendEnd>,
+    linger: Linger,
+) {
+    match receive(&mut receiver, &mut inbound).await {
+        Ok(Finished::PeerClosed) => inbound.complete(None),
+        Ok(Finished::ReaderGone) => {
+            inbound.complete(None);
+            linger_for_fin(&mut receiver, &send_end, linger).await;
+        }
         Err(err) => inbound.complete(Some(err)),
     }
 }
 
+/// Why [`receive`] returned.
+enum Finished {
+    PeerClosed,
+    /// The application completed the inbound pipe: nobody reads any more.
+    ReaderGone,
+}
+
 /// Returns when the peer closed or the application stopped reading.
-async fn recv_multishot_loop(
-    mut chunks: ringhop_runtime::net::RecvStream,
-    inbound: &mut PipeWriter,
-) -> io::Result<()> {
+async fn receive(receiver: &mut Receiver, inbound: &mut PipeWriter) -> io::Result<Finished> {
     loop {
-        let chunk = chunks.recv().await?;
-        if chunk.is_empty() {
-            return Ok(());
+        // Wait for bytes, or for the application to stop reading (an idle peer that never
+        // sends again must not keep the pump, and the socket, alive).
+        let first = poll_fn(
+            |cx| match receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)) {
+                Poll::Ready(received) => Poll::Ready(Some(received)),
+                Poll::Pending => inbound.poll_reader_completed(cx).map(|()| None),
+            },
+        )
+        .await;
+        let Some(received) = first else {
+            return Ok(Finished::ReaderGone);
+        };
+        if received? == 0 {
+            return Ok(Finished::PeerClosed);
         }
-        inbound.write(&chunk);
-        drop(chunk);
-        // Take every completion that is already here, then flush once for the batch.
-        let mut eof = false;
-        while let Poll::Ready(chunk) = poll_fn(|cx| Poll::Ready(chunks.poll_recv(cx))).await {
-            let chunk = chunk?;
-            if chunk.is_empty() {
-                eof = true;
-                break;
+        // Take every completion that is already here, then flush once for the batch. An
+        // end found in the batch (EOF, a reset) comes after the bytes before it.
+        let mut end = None;
+        while end.is_none() {
+            let next = poll_fn(|cx| {
+                Poll::Ready(receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)))
+            })
+            .await;
+            match next {
+                Poll::Ready(Ok(0)) => end = Some(Ok(Finished::PeerClosed)),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(err)) => end = Some(Err(err)),
+                Poll::Pending => break,
             }
-            inbound.write(&chunk);
         }
         let mut flush = inbound.flush();
         let result = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
@@ -156,45 +318,71 @@ async fn recv_multishot_loop(
             Poll::Pending => {
                 // The application is behind: stop receiving (the socket buffer fills and TCP
                 // pushes back on the peer) until the pipe drains below its resume threshold.
-                chunks.pause();
+                receiver.pause();
                 flush.await?
             }
         };
-        if result.completed || eof {
-            return Ok(());
+        if let Some(end) = end {
+            return end;
+        }
+        if result.completed {
+            return Ok(Finished::ReaderGone);
         }
     }
 }
 
-/// Fallback for kernels without provided-buffer rings: one `recv` at a time into a buffer
-/// owned by the pump.
-async fn recv_loop(stream: &TcpStream, inbound: &mut PipeWriter) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    loop {
-        let (result, filled) = stream.recv(buf).await;
-        buf = filled;
-        if result? == 0 {
-            return Ok(());
+/// The application is done reading: discard input until the send pump ended; then, if it
+/// sent a FIN, until the peer's FIN or the linger's bounds. The socket closes after this.
+async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Linger) {
+    let ended = loop {
+        let next = poll_fn(|cx| match send_end.poll_ended(cx) {
+            Poll::Ready(ended) => Poll::Ready(Err(ended)),
+            Poll::Pending => receiver.poll_recv_with(cx, |_| {}).map(Ok),
+        })
+        .await;
+        match next {
+            Err(ended) => break ended,
+            Ok(Ok(n)) if n > 0 => {}
+            // The peer closed or the socket failed: nothing to wait for.
+            Ok(_) => return,
         }
-        inbound.write(&buf);
-        buf.clear();
-        if inbound.flush().await?.completed {
-            return Ok(());
+    };
+    if ended == Ended::Reset {
+        return;
+    }
+    let mut deadline = pin!(time::sleep(linger.timeout));
+    let mut discarded = 0u64;
+    while discarded < linger.max_bytes {
+        let next = poll_fn(|cx| {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            receiver.poll_recv_with(cx, |_| {}).map(Some)
+        })
+        .await;
+        match next {
+            Some(Ok(n)) if n > 0 => discarded += n as u64,
+            _ => return,
         }
     }
 }
 
 /// Outbound pipe → socket.
-async fn send_pump(stream: TcpStream, mut outbound: PipeReader) {
+async fn send_pump(stream: TcpStream, mut outbound: PipeReader, send_end: Rc<SendEnd>) {
     let mut slices: Vec<SegmentSlice> = Vec::new();
     match send_loop(&stream, &mut outbound, &mut slices).await {
         Ok(()) => {
             let _ = stream.shutdown(std::net::Shutdown::Write).await;
             outbound.complete(None);
+            send_end.set(Ended::Drained);
         }
         Err(err) => {
-            let _ = stream.shutdown(std::net::Shutdown::Both).await;
+            // The application aborted the connection (completed the pipe with an error) or
+            // the socket failed: reset it, so the peer cannot take what it got for a
+            // complete answer.
+            let _ = stream.set_linger(Some(Duration::ZERO));
             outbound.complete(Some(err));
+            send_end.set(Ended::Reset);
         }
     }
 }

@@ -30,6 +30,8 @@ struct Tail {
 pub struct PipeWriter {
     shared: Arc<Shared>,
     tail: Option<Tail>,
+    /// Bytes written since the last commit.
+    unflushed: usize,
     completed: bool,
 }
 
@@ -38,6 +40,7 @@ impl PipeWriter {
         PipeWriter {
             shared,
             tail: None,
+            unflushed: 0,
             completed: false,
         }
     }
@@ -112,6 +115,7 @@ impl PipeWriter {
         }
         if let Some(tail) = self.tail.as_mut() {
             tail.written += n;
+            self.unflushed += n;
         }
         Ok(())
     }
@@ -148,6 +152,7 @@ impl PipeWriter {
                 (_, None) => inner.state.committed,
             };
             self.tail = None;
+            self.unflushed = 0;
             inner.writer_active = false;
             let waker = inner.state.commit(committed);
             if inner.state.reader_completed {
@@ -189,6 +194,7 @@ impl PipeWriter {
                     );
                 }
                 tail.written += bytes.len();
+                self.unflushed += bytes.len();
                 return;
             }
         }
@@ -204,6 +210,7 @@ impl PipeWriter {
             if let Some(tail) = self.tail.as_mut() {
                 tail.written += n;
             }
+            self.unflushed += n;
             bytes = &bytes[n..];
         }
     }
@@ -223,6 +230,7 @@ impl PipeWriter {
             return;
         }
         self.completed = true;
+        self.unflushed = 0;
         let waker = {
             let mut inner = self.shared.lock();
             // Unflushed bytes in the tail are dropped: the segment keeps only committed ones.
@@ -251,6 +259,24 @@ impl PipeWriter {
         if let Some(waker) = waker {
             self.shared.reader_scheduler.schedule(waker);
         }
+    }
+
+    /// Bytes written since the last flush (not visible to the reader yet). A writer that
+    /// batches many messages before one flush checks it against
+    /// [`pause_threshold`](Self::pause_threshold), so a batch never outgrows backpressure.
+    pub fn unflushed_len(&self) -> usize {
+        self.unflushed
+    }
+
+    /// The pipe's pause threshold (0: flushes never wait).
+    pub fn pause_threshold(&self) -> usize {
+        self.shared.pause
+    }
+
+    /// Waits until the reader completes; for a writer that has nothing to write yet but must
+    /// notice that nobody will read any more (a receive pump parked on an idle socket).
+    pub fn poll_reader_completed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.lock().state.poll_reader_completed(cx)
     }
 
     /// `true` once [`complete`](Self::complete) was called.
