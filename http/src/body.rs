@@ -1,7 +1,7 @@
 //! Request bodies: `Content-Length` and chunked framing decoded straight from the input
 //! pipe, as a stream of borrowed chunks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 
 use ringhop_pipes::{PipeReader, PipeWriter};
@@ -22,14 +22,25 @@ enum State {
     Done,
 }
 
+/// Where a request with `Expect: 100-continue` stands; shared by the body (which sends the
+/// interim response at its first read) and the response (whose final head settles it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Continue {
+    /// No interim response is due: none was asked for, or it was sent.
+    NotDue,
+    /// The client waits for `100 Continue` before it sends the body.
+    Pending,
+    /// The final head went out first: the client was refused the interim response, and may
+    /// not send the body at all, so the server must not wait for it to keep the connection.
+    Refused,
+}
+
 /// Decoding state of the current request's body, owned by the connection.
 #[derive(Debug)]
 pub(crate) struct BodyDecoder {
     state: State,
     /// Bytes of the last returned chunk, consumed at the next call.
     pending: usize,
-    /// `Expect: 100-continue` was asked and not answered yet.
-    pub(crate) continue_pending: bool,
     received: u64,
     max_body: u64,
     /// Why the body could not be read (the connection answers with it and closes).
@@ -41,21 +52,19 @@ impl BodyDecoder {
         BodyDecoder {
             state: State::Done,
             pending: 0,
-            continue_pending: false,
             received: 0,
             max_body: 0,
             failed: None,
         }
     }
 
-    pub(crate) fn reset(&mut self, framing: Framing, expect_continue: bool, max_body: u64) {
+    pub(crate) fn reset(&mut self, framing: Framing, max_body: u64) {
         self.state = match framing {
             Framing::Length(0) => State::Done,
             Framing::Length(remaining) => State::Length { remaining },
             Framing::Chunked => State::ChunkSize,
         };
         self.pending = 0;
-        self.continue_pending = expect_continue && !matches!(self.state, State::Done);
         self.received = 0;
         self.max_body = max_body;
         self.failed = None;
@@ -98,6 +107,8 @@ pub struct Body<'a> {
     pub(crate) input: &'a mut PipeReader,
     pub(crate) output: &'a RefCell<PipeWriter>,
     pub(crate) decoder: &'a mut BodyDecoder,
+    /// The `Expect: 100-continue` state, shared with the `Response`.
+    pub(crate) expect: &'a Cell<Continue>,
 }
 
 impl Body<'_> {
@@ -134,8 +145,8 @@ impl Body<'_> {
             let pending = std::mem::take(&mut decoder.pending);
             self.input.advance_to(pending, pending)?;
         }
-        if decoder.continue_pending {
-            decoder.continue_pending = false;
+        if self.expect.get() == Continue::Pending {
+            self.expect.set(Continue::NotDue);
             self.output
                 .borrow_mut()
                 .write(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -152,6 +163,19 @@ impl Body<'_> {
                             return Err(decoder.fail(Status::BAD_REQUEST, "body ended early"));
                         }
                         continue;
+                    }
+                    if let State::ChunkData { remaining } = decoder.state {
+                        // When the chunk's end is already buffered (the common case), check
+                        // its CRLF before handing out any of its data, so a framing error is
+                        // answered 400 before the handler starts its response.
+                        if result.len() as u64 >= remaining.saturating_add(2) {
+                            let mut crlf = [0u8; 2];
+                            result.copy_to(remaining as usize, &mut crlf);
+                            if crlf != *b"\r\n" {
+                                return Err(decoder
+                                    .fail(Status::BAD_REQUEST, "chunk data not followed by CRLF"));
+                            }
+                        }
                     }
                     let len = (first as u64).min(remaining) as usize;
                     let remaining = remaining - len as u64;

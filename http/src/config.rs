@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use ringhop_pipes::Linger;
+
 /// Limits and timeouts; the defaults suit a server on the internet.
 ///
 /// ```
@@ -35,6 +37,12 @@ pub struct Config {
     /// Unread request body the server reads and discards after a handler to keep the
     /// connection; more than this, and the connection is closed instead. Default 256 KiB.
     pub max_drain: u64,
+    /// Once a connection is done (an error answer, `Connection: close`, a timeout), how
+    /// long its socket stays open after the last byte and the FIN went out, reading and
+    /// discarding input until the client's FIN: bounded in time and bytes, default 2 s or
+    /// 64 KiB, whichever comes first. Closing with unread input at once would send an RST
+    /// that can destroy the answer the client has not read yet.
+    pub linger: Linger,
 }
 
 /// The header array httparse fills lives on the stack; this is its size.
@@ -51,6 +59,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(120),
             drain_timeout: Duration::from_secs(10),
             max_drain: 256 * 1024,
+            linger: Linger::default(),
         }
     }
 }
@@ -84,6 +93,11 @@ impl Config {
     /// Sets [`Config::idle_timeout`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+    /// Sets [`Config::linger`].
+    pub fn linger(mut self, linger: Linger) -> Self {
+        self.linger = linger;
         self
     }
     /// Sets [`Config::drain_timeout`].

@@ -1,17 +1,20 @@
 //! One connection: read a head, run the handler, frame the response, repeat — all on the
 //! connection's reactor. Responses to pipelined requests are batched: the output is flushed
-//! only when no further request is already buffered (or before waiting for more bytes).
+//! when no further request is already buffered (before waiting for more bytes), when the
+//! batch reaches half the output pipe's pause threshold (so a client that pipelines without
+//! reading meets backpressure), and before yielding when the task's budget is spent.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
-use ringhop_runtime::time;
+use ringhop_runtime::{coop, time};
 
-use crate::body::{Body, BodyDecoder};
+use crate::body::{Body, BodyDecoder, Continue};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::parse::{parse_head, Head};
@@ -25,6 +28,8 @@ struct Buffers {
     head_buf: Vec<u8>,
     head: Head,
     decoder: BodyDecoder,
+    /// Header lines of the response being built, until its head goes out.
+    response_headers: Vec<u8>,
 }
 
 enum HeadOutcome {
@@ -44,14 +49,20 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
         head_buf: Vec::new(),
         head: Head::default(),
         decoder: BodyDecoder::new(),
+        response_headers: Vec::new(),
     };
+    // Whether the current request's client waits for `100 Continue` (the body and the
+    // response both see it: whichever goes out first settles it).
+    let expect = Cell::new(Continue::NotDue);
     let mut unflushed = false;
+    // A response cut short: the connection ends with a reset, not a clean close.
+    let mut cut = false;
     loop {
         match read_head(&mut input, &output, &mut buffers, config, &mut unflushed).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => break,
             HeadOutcome::Reject(status) => {
-                reject(&output, status);
+                reject(&output, &mut buffers.response_headers, status);
                 break;
             }
         }
@@ -59,11 +70,24 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             head_buf,
             head,
             decoder,
+            response_headers,
         } = &mut buffers;
-        decoder.reset(head.framing(), head.expect_continue, config.max_body);
+        decoder.reset(head.framing(), config.max_body);
+        expect.set(if head.expect_continue && !decoder.is_done() {
+            Continue::Pending
+        } else {
+            Continue::NotDue
+        });
         let head_request = &head_buf[head.method.clone()] == b"HEAD";
         let close = !head.keep_alive || shutdown::is_triggered();
-        let mut res = Response::new(&output, head.minor_version, head_request, close);
+        let mut res = Response::new(
+            &output,
+            response_headers,
+            &expect,
+            head.minor_version,
+            head_request,
+            close,
+        );
         let outcome = {
             let mut req = Request {
                 buf: head_buf,
@@ -72,6 +96,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
                     input: &mut input,
                     output: &output,
                     decoder,
+                    expect: &expect,
                 },
             };
             CatchUnwind(handler.call(&mut req, &mut res)).await
@@ -81,39 +106,54 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             .failed
             .or(handler_failed.then_some(Status::INTERNAL_SERVER_ERROR));
         match failure {
-            Some(status) if !res.is_started() => {
-                res.status(status)
-                    .close_connection()
-                    .header("Content-Type", "text/plain")
-                    .body(status.reason().as_bytes());
+            // Nothing of the response is out yet (headers set so far are dropped).
+            Some(status) if !res.is_started() => res.fail(status),
+            // Part of a response is out: cut the connection with a reset, so the client
+            // sees a broken response instead of a complete-looking one (a close-delimited
+            // HTTP/1.0 body would otherwise end like a complete one).
+            Some(_) => {
+                cut = true;
+                break;
             }
-            // Part of a response is out: leave it unfinished and cut the connection, so the
-            // client sees a truncated response instead of a complete-looking one.
-            Some(_) => break,
             None => res.finish(),
         }
         let mut close = res.close;
         if !close && !decoder.is_done() {
-            close = !drain_body(&mut input, &output, decoder, config).await;
+            close = !drain_body(&mut input, &output, decoder, &expect, config).await;
         }
         if close {
             break;
         }
         unflushed = true;
+        // A client that pipelines without reading meets backpressure here, not only when
+        // its batch ends.
+        let over = {
+            let out = output.borrow();
+            out.pause_threshold() > 0 && out.unflushed_len() >= out.pause_threshold() / 2
+        };
+        if over {
+            unflushed = false;
+            if !matches!(flush(&output).await, Ok(result) if !result.completed) {
+                break;
+            }
+        }
     }
     // Whatever is still buffered (a last response, an error answer) goes out before the end.
     let mut output = output.into_inner();
     let _ = output.flush().await;
-    output.complete(None);
+    output.complete(cut.then(|| {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the response was cut short",
+        )
+    }));
     input.complete(None);
 }
 
 /// Writes an error response for a request that could not be parsed.
-fn reject(output: &RefCell<PipeWriter>, status: Status) {
-    let mut res = Response::new(output, 1, false, true);
-    res.status(status)
-        .header("Content-Type", "text/plain")
-        .body(status.reason().as_bytes());
+fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
+    let expect = Cell::new(Continue::NotDue);
+    Response::new(output, headers, &expect, 1, false, true).fail(status);
 }
 
 /// Reads and discards what the handler left of the body. `false`: too much, close instead.
@@ -121,6 +161,7 @@ async fn drain_body(
     input: &mut PipeReader,
     output: &RefCell<PipeWriter>,
     decoder: &mut BodyDecoder,
+    expect: &Cell<Continue>,
     config: &Config,
 ) -> bool {
     if decoder
@@ -130,13 +171,14 @@ async fn drain_body(
         return false;
     }
     // Nobody asked for the body: do not invite the client to send it.
-    if decoder.continue_pending {
+    if expect.get() != Continue::NotDue {
         return false;
     }
     let mut body = Body {
         input,
         output,
         decoder,
+        expect,
     };
     let mut drained = 0u64;
     loop {
@@ -161,6 +203,12 @@ async fn read_head(
     config: &Config,
     unflushed: &mut bool,
 ) -> HeadOutcome {
+    // Fairness: a connection whose next request is always buffered still yields once its
+    // task's budget is spent, its answers so far sent first.
+    if !coop::has_budget() && std::mem::take(unflushed) && flush(output).await.is_err() {
+        return HeadOutcome::Close;
+    }
+    coop::proceed().await;
     let mut started: Option<time::Instant> = None;
     loop {
         // One look at the buffered bytes: parse them in the same borrow.
@@ -203,7 +251,13 @@ async fn read_head(
             Some(at) => config.header_timeout.saturating_sub(at.elapsed()),
             None => config.idle_timeout,
         };
-        let waited = shutdown::unless_shutdown(time::timeout(limit, input.read())).await;
+        let read = time::timeout(limit, input.read());
+        let waited = if started.is_some() {
+            // A head is arriving: it gets the header timeout, shutdown or not.
+            Some(read.await)
+        } else {
+            shutdown::unless_shutdown(read).await
+        };
         match waited {
             Some(Ok(Ok(_))) => {}
             Some(Ok(Err(_))) => return HeadOutcome::Close,
@@ -211,10 +265,7 @@ async fn read_head(
                 return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
             }
             // Idle keep-alive timeout, or shutdown while idle.
-            Some(Err(_)) | None if started.is_none() => return HeadOutcome::Close,
-            // Shutdown while a head is arriving: give it the header timeout.
-            None => {}
-            Some(Err(_)) => return HeadOutcome::Close,
+            Some(Err(_)) | None => return HeadOutcome::Close,
         }
     }
 }

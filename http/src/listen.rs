@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ringhop_pipes::DuplexPipe;
+use ringhop_pipes::{DuplexPipe, TransportOptions};
 use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 
 use crate::shutdown;
@@ -59,6 +59,7 @@ where
 pub(crate) async fn accept_until_shutdown<S, Fut>(
     addr: SocketAddr,
     drain_timeout: Duration,
+    transport: TransportOptions,
     mut serve: S,
 ) -> io::Result<()>
 where
@@ -81,7 +82,7 @@ where
                 continue;
             }
         };
-        let Ok(pipe) = ringhop_pipes::connect(stream) else {
+        let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
             continue;
         };
         let connection = serve(pipe);

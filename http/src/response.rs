@@ -1,32 +1,50 @@
-//! `Response`: writes status, headers and body straight into the connection's output pipe.
+//! `Response`: collects status and headers, then writes the head and the body straight into
+//! the connection's output pipe.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 
 use ringhop_pipes::PipeWriter;
 
+use crate::body::Continue;
 use crate::date;
 use crate::status::Status;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    /// Nothing written yet.
-    Idle,
-    /// Status line and some headers written.
-    Headers,
-    /// Chunked (or, for HTTP/1.0, close-delimited) body in progress.
+    /// Status and headers are still being set: nothing of this response is on the wire.
+    Head,
+    /// The head is out; a chunked (or, for HTTP/1.0, close-delimited) body is in progress.
     Streaming,
     /// Complete.
     Done,
 }
 
-/// The response to one request. Write the status, then headers, then either a whole body
+/// How the body that follows a head is delimited.
+#[derive(Clone, Copy)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    /// No framing header: a body-less status, or HTTP/1.0's close-delimited body.
+    Unframed,
+}
+
+/// The response to one request. Set the status and headers, then send either a whole body
 /// ([`Response::body`], with a correct `Content-Length`) or a stream
 /// ([`Response::start_stream`], [`Response::write_chunk`], [`Response::finish`]).
+///
+/// Status and headers stay in a per-connection buffer until the body starts, so they can be
+/// set in any order, an interim `100 Continue` (sent when the handler first reads a body the
+/// client is waiting to send) always precedes them on the wire, and a handler that fails
+/// before its body started is still answered with a clean 500.
 /// `Server`, `Date`, `Content-Length` / `Transfer-Encoding` and `Connection` are written by
 /// the server; such headers given by the handler are ignored.
 pub struct Response<'a> {
     out: &'a RefCell<PipeWriter>,
+    /// Header lines set so far (the connection's buffer, reused for every response).
+    headers: &'a mut Vec<u8>,
+    /// The `Expect: 100-continue` state: once the final head is out, no interim response.
+    expect: &'a Cell<Continue>,
     status: Status,
     stage: Stage,
     minor_version: u8,
@@ -40,14 +58,19 @@ pub struct Response<'a> {
 impl<'a> Response<'a> {
     pub(crate) fn new(
         out: &'a RefCell<PipeWriter>,
+        headers: &'a mut Vec<u8>,
+        expect: &'a Cell<Continue>,
         minor_version: u8,
         head_request: bool,
         close: bool,
     ) -> Self {
+        headers.clear();
         Response {
             out,
+            headers,
+            expect,
             status: Status::OK,
-            stage: Stage::Idle,
+            stage: Stage::Head,
             minor_version,
             head_request,
             close,
@@ -55,9 +78,10 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// Sets the status (default 200). Ignored once headers were written.
+    /// Sets the status (default 200), also after headers were set. Ignored once the body
+    /// started.
     pub fn status(&mut self, status: Status) -> &mut Self {
-        if self.stage == Stage::Idle {
+        if self.stage == Stage::Head {
             self.status = status;
         }
         self
@@ -68,9 +92,9 @@ impl<'a> Response<'a> {
         self.status
     }
 
-    /// `true` once the status line was written.
+    /// `true` once the head went out (the body started): status and headers are final.
     pub fn is_started(&self) -> bool {
-        self.stage != Stage::Idle
+        self.stage != Stage::Head
     }
 
     /// Asks to close the connection after this response.
@@ -79,9 +103,9 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Adds a header. Names the server manages, names that are not RFC 9110 tokens, and
-    /// values with control characters other than tab (CR and LF would split the response)
-    /// are ignored.
+    /// Adds a header. Names the server manages, names that are not RFC 9110 tokens, values
+    /// with control characters other than tab (CR and LF would split the response), and
+    /// headers added after the body started are ignored.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         let managed = [
@@ -93,28 +117,34 @@ impl<'a> Response<'a> {
         ]
         .iter()
         .any(|m| name.eq_ignore_ascii_case(m));
-        if managed
-            || !is_token(name.as_bytes())
-            || has_control(value)
-            || !matches!(self.stage, Stage::Idle | Stage::Headers)
-        {
+        if managed || !is_token(name.as_bytes()) || has_control(value) || self.is_started() {
             return self;
         }
-        self.start();
-        let mut out = self.out.borrow_mut();
-        out.write(name.as_bytes());
-        out.write(b": ");
-        out.write(value);
-        out.write(b"\r\n");
+        self.headers.extend_from_slice(name.as_bytes());
+        self.headers.extend_from_slice(b": ");
+        self.headers.extend_from_slice(value);
+        self.headers.extend_from_slice(b"\r\n");
         self
     }
 
-    fn start(&mut self) {
-        if self.stage != Stage::Idle {
-            return;
+    /// Replaces whatever the handler set with a short `status` answer and closes the
+    /// connection afterwards. Only before the body started.
+    pub(crate) fn fail(&mut self, status: Status) {
+        debug_assert!(!self.is_started());
+        self.headers.clear();
+        self.status(status)
+            .close_connection()
+            .header("Content-Type", "text/plain")
+            .body(status.reason().as_bytes());
+    }
+
+    /// Writes the head: status line, `Server` and `Date`, the handler's headers, framing,
+    /// `Connection`, and the empty line.
+    fn write_head(&mut self, out: &mut PipeWriter, framing: Framing) {
+        // Whatever the handler does now, the client gets its final answer instead.
+        if self.expect.get() == Continue::Pending {
+            self.expect.set(Continue::Refused);
         }
-        self.stage = Stage::Headers;
-        let mut out = self.out.borrow_mut();
         match (self.minor_version, self.status.0) {
             (1, 200) => out.write(b"HTTP/1.1 200 OK"),
             (minor, _) => {
@@ -123,15 +153,22 @@ impl<'a> Response<'a> {
                 } else {
                     b"HTTP/1.1 "
                 });
-                write_decimal(&mut out, u64::from(self.status.0));
+                write_decimal(out, u64::from(self.status.0));
                 out.write(b" ");
                 out.write(self.status.reason().as_bytes());
             }
         }
         date::with_server_and_date(|lines| out.write(lines));
-    }
-
-    fn end_head(&mut self, out: &mut PipeWriter) {
+        out.write(self.headers);
+        match framing {
+            Framing::Length(length) => {
+                out.write(b"Content-Length: ");
+                write_decimal(out, length);
+                out.write(b"\r\n");
+            }
+            Framing::Chunked => out.write(b"Transfer-Encoding: chunked\r\n"),
+            Framing::Unframed => {}
+        }
         // A shutdown that began while the handler ran closes the connection after this.
         self.close |= crate::shutdown::is_triggered();
         if self.close {
@@ -145,18 +182,17 @@ impl<'a> Response<'a> {
     /// Writes a complete body with its `Content-Length` (no body bytes for HEAD requests, and
     /// none for 1xx/204/304 statuses). Ignored if the body was already started.
     pub fn body(&mut self, bytes: &[u8]) {
-        if !matches!(self.stage, Stage::Idle | Stage::Headers) {
+        if self.is_started() {
             return;
         }
-        self.start();
         self.stage = Stage::Done;
+        let framing = if self.status.forbids_body() {
+            Framing::Unframed
+        } else {
+            Framing::Length(bytes.len() as u64)
+        };
         let mut out = self.out.borrow_mut();
-        if !self.status.forbids_body() {
-            out.write(b"Content-Length: ");
-            write_decimal(&mut out, bytes.len() as u64);
-            out.write(b"\r\n");
-        }
-        self.end_head(&mut out);
+        self.write_head(&mut out, framing);
         if !self.head_request && !self.status.forbids_body() {
             out.write(bytes);
         }
@@ -175,21 +211,22 @@ impl<'a> Response<'a> {
 
     /// Starts a streamed body: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
     pub fn start_stream(&mut self) {
-        if !matches!(self.stage, Stage::Idle | Stage::Headers) {
+        if self.is_started() {
             return;
         }
-        self.start();
         self.stage = Stage::Streaming;
         if self.minor_version == 0 {
             self.close = true;
         }
+        let framing =
+            if self.minor_version == 1 && !self.head_request && !self.status.forbids_body() {
+                Framing::Chunked
+            } else {
+                Framing::Unframed
+            };
         let mut out = self.out.borrow_mut();
-        if self.minor_version == 1 && !self.head_request && !self.status.forbids_body() {
-            out.write(b"Transfer-Encoding: chunked\r\n");
-        }
-        self.end_head(&mut out);
+        self.write_head(&mut out, framing);
     }
-
     /// Writes one chunk of a streamed body and flushes (waiting while the peer is slow).
     pub async fn write_chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.stage != Stage::Streaming {
@@ -222,7 +259,7 @@ impl<'a> Response<'a> {
     /// Ends a streamed body (the last chunk). Done by the server if the handler does not.
     pub fn finish(&mut self) {
         match self.stage {
-            Stage::Idle | Stage::Headers => self.body(b""),
+            Stage::Head => self.body(b""),
             Stage::Streaming => {
                 self.stage = Stage::Done;
                 if self.minor_version == 1 && !self.head_request && !self.status.forbids_body() {
@@ -311,12 +348,14 @@ pub(crate) async fn flush(out: &RefCell<PipeWriter>) -> io::Result<ringhop_pipes
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
     use ringhop_pipes::{Pipe, PipeOptions};
+
+    use crate::body::Continue;
 
     use super::{has_control, is_token, Response};
 
@@ -345,7 +384,8 @@ mod tests {
     fn unsafe_headers_never_reach_the_wire() {
         let (mut reader, writer) = Pipe::new(PipeOptions::default()).unwrap();
         let out = RefCell::new(writer);
-        let mut res = Response::new(&out, 1, false, false);
+        let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
+        let mut res = Response::new(&out, &mut headers, &expect, 1, false, false);
         res.header("X-Ok", "fine")
             .header("X-Split", "a\r\nSet-Cookie: evil=1")
             .header("Bad Name", "v")

@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use ringhop_pipes::TransportOptions;
 use ringhop_runtime::Runtime;
 
 use crate::config::Config;
@@ -110,8 +111,12 @@ async fn serve_reactor<H: Handler + 'static>(
     config: Config,
 ) -> io::Result<()> {
     let drain_timeout = config.drain_timeout;
+    let transport = TransportOptions {
+        linger: config.linger,
+        ..TransportOptions::default()
+    };
     let shared = std::rc::Rc::new((handler, config));
-    crate::listen::accept_until_shutdown(addr, drain_timeout, move |pipe| {
+    crate::listen::accept_until_shutdown(addr, drain_timeout, transport, move |pipe| {
         let shared = shared.clone();
         async move { conn::serve(pipe, &shared.0, &shared.1).await }
     })

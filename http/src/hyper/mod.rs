@@ -32,6 +32,7 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
+use ringhop_pipes::{Linger, TransportOptions};
 use ringhop_runtime::Runtime;
 
 pub use exec::LocalExec;
@@ -47,6 +48,7 @@ pub struct HyperServer {
     addr: SocketAddr,
     header_read_timeout: Duration,
     drain_timeout: Duration,
+    linger: Linger,
     handle_signals: bool,
 }
 
@@ -58,6 +60,7 @@ impl HyperServer {
             addr,
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            linger: Linger::default(),
             handle_signals: true,
         }
     }
@@ -71,6 +74,13 @@ impl HyperServer {
     /// How long in-flight connections may take after a shutdown signal.
     pub fn drain_timeout(mut self, timeout: Duration) -> HyperServer {
         self.drain_timeout = timeout;
+        self
+    }
+
+    /// How long a finished connection's socket waits for the client's FIN (see
+    /// [`Config::linger`](crate::Config::linger)); default 2 s or 64 KiB.
+    pub fn linger(mut self, linger: Linger) -> HyperServer {
+        self.linger = linger;
         self
     }
 
@@ -95,14 +105,24 @@ impl HyperServer {
     {
         let addr = self.addr;
         let (header_read_timeout, drain_timeout) = (self.header_read_timeout, self.drain_timeout);
+        let transport = TransportOptions {
+            linger: self.linger,
+            ..TransportOptions::default()
+        };
         crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {
             let make_service = make_service.clone();
-            crate::listen::accept_until_shutdown(addr, drain_timeout, move |pipe| {
-                let service = make_service();
-                async move {
-                    let _ = serve_connection(PipeIo::new(pipe), service, header_read_timeout).await;
-                }
-            })
+            crate::listen::accept_until_shutdown(
+                addr,
+                drain_timeout,
+                transport.clone(),
+                move |pipe| {
+                    let service = make_service();
+                    async move {
+                        let _ =
+                            serve_connection(PipeIo::new(pipe), service, header_read_timeout).await;
+                    }
+                },
+            )
         })
     }
 }
