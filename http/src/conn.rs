@@ -277,14 +277,17 @@ fn parse_result(
     buffers: &mut Buffers,
     config: &Config,
 ) -> Result<Option<usize>, Status> {
-    if let Some(bytes) = result.as_contiguous() {
-        if !parse_head(bytes, config, &mut buffers.head)? {
-            return Ok(None);
-        }
+    // The head is almost always complete in the first chunk, even when many pipelined
+    // requests are buffered behind it: parse it in place.
+    let first = result.chunks().next().unwrap_or_default();
+    if parse_head(first, config, &mut buffers.head)? {
         let head_len = buffers.head.len;
         buffers.head_buf.clear();
-        buffers.head_buf.extend_from_slice(&bytes[..head_len]);
+        buffers.head_buf.extend_from_slice(&first[..head_len]);
         return Ok(Some(head_len));
+    }
+    if first.len() == result.len() {
+        return Ok(None);
     }
     // The head straddles segments: parse a copy (bounded by the head limit).
     let take = result.len().min(config.max_head + 1);

@@ -1,6 +1,7 @@
 //! `PipeReader`: reads everything unconsumed as a segmented view; `advance_to` releases and
 //! marks what was looked at.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -17,26 +18,64 @@ use crate::state::ReadReady;
 /// The reading end of a pipe.
 pub struct PipeReader {
     shared: Arc<Shared>,
-    /// The chunks of the last read result; reused, so reads allocate nothing once warm.
-    chunks: Vec<Chunk>,
+    /// The unconsumed chunks as of the last read, kept up to date incrementally: a read
+    /// drops what was consumed from the front and appends what was committed since, so its
+    /// cost does not grow with the bytes buffered (a read allocates nothing once warm).
+    chunks: VecDeque<Chunk>,
     /// Position and length of the last read result, for `advance_to`.
     last_read: Option<(u64, usize)>,
     completed: bool,
 }
 
 /// A run of committed bytes inside one block.
+///
+/// The block is borrowed, not owned: the pipe's segment list holds its `Arc`, and the
+/// segments a read saw are released only by `advance_to` or `complete`, which need the
+/// `&mut PipeReader` that a `ReadResult` borrows (the writer releases segments only after
+/// the reader completed). Cloning an `Arc` per segment per read made a read O(segments) in
+/// atomic operations: with a few hundred KiB of pipelined requests buffered, that was most of
+/// the cost of each request.
 struct Chunk {
-    block: Arc<Block>,
+    block: *const Block,
+    /// Pipe position of the first byte.
+    start: u64,
     offset: usize,
     len: usize,
 }
 
+// SAFETY: a Chunk is a pointer into a block the pipe keeps alive (see above) plus offsets;
+// moving the reader that holds it to another thread changes none of that.
+unsafe impl Send for Chunk {}
+// SAFETY: shared access only reads committed bytes, which nobody writes any more.
+unsafe impl Sync for Chunk {}
+
 impl Chunk {
+    /// Pipe position just past the last byte.
+    fn end(&self) -> u64 {
+        self.start + self.len as u64
+    }
+
+    fn block(&self) -> &Block {
+        // SAFETY: the pipe's segment list keeps the block alive while a read result that
+        // can reach this chunk exists (see the type's doc).
+        unsafe { &*self.block }
+    }
+
     fn bytes(&self) -> &[u8] {
-        // SAFETY: committed bytes inside a live block (this Arc keeps it alive): the writer
-        // never writes them again, and the pipe releases them only in `advance_to`, which
-        // needs the `&mut PipeReader` a `ReadResult` borrows.
-        unsafe { std::slice::from_raw_parts(self.block.as_ptr().add(self.offset), self.len) }
+        // SAFETY: committed bytes inside a live block: the writer never writes them again,
+        // and the pipe releases them only in `advance_to` / `complete`, which need the
+        // `&mut PipeReader` a `ReadResult` borrows.
+        unsafe { std::slice::from_raw_parts(self.block().as_ptr().add(self.offset), self.len) }
+    }
+
+    /// An owning handle on the block, for a slice that outlives the read.
+    fn owned_block(&self) -> Arc<Block> {
+        // SAFETY: `self.block` came from `Arc::as_ptr` of an Arc the segment list still
+        // holds (see the type's doc), so the count is at least 1 and we add ours.
+        unsafe {
+            Arc::increment_strong_count(self.block);
+            Arc::from_raw(self.block)
+        }
     }
 }
 
@@ -44,7 +83,7 @@ impl PipeReader {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         PipeReader {
             shared,
-            chunks: Vec::with_capacity(4),
+            chunks: VecDeque::new(),
             last_read: None,
             completed: false,
         }
@@ -76,7 +115,7 @@ impl PipeReader {
         } = snapshot?;
         self.last_read = Some((start, len));
         Ok(ReadResult {
-            chunks: &self.chunks,
+            chunks: self.chunks.make_contiguous(),
             len,
             completed,
             canceled,
@@ -104,8 +143,6 @@ impl PipeReader {
                 "advance_to: examined ({examined}) beyond the {len} bytes read"
             )));
         }
-        // Drop our references first, so released segments can go back to the pool.
-        self.chunks.clear();
         let waker = {
             let mut inner = self.shared.lock();
             let examined_at = start + examined as u64;
@@ -200,23 +237,59 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    /// Fills `chunks` with the unconsumed committed bytes.
-    fn take(ready: ReadReady, inner: &Inner, chunks: &mut Vec<Chunk>) -> io::Result<Snapshot> {
+    /// Brings `chunks` up to the unconsumed committed bytes: drops consumed ones from the
+    /// front, appends what was committed since the last read at the back.
+    fn take(ready: ReadReady, inner: &Inner, chunks: &mut VecDeque<Chunk>) -> io::Result<Snapshot> {
         let canceled = match ready {
             ReadReady::Error(err) => return Err(err),
             ReadReady::Data { canceled } => canceled,
         };
         let state = &inner.state;
-        chunks.clear();
-        for segment in &inner.segments {
-            let from = segment.base.max(state.consumed);
-            let to = segment.end().min(state.committed);
-            if from < to {
-                chunks.push(Chunk {
-                    block: segment.block.clone(),
-                    offset: (from - segment.base) as usize,
-                    len: (to - from) as usize,
-                });
+        // Consumed bytes leave the front. Chunks left over are unconsumed, so their blocks
+        // are still in the segment list (a block released and reused is never matched).
+        while let Some(front) = chunks.front_mut() {
+            if front.end() <= state.consumed {
+                chunks.pop_front();
+                continue;
+            }
+            if front.start < state.consumed {
+                let skip = (state.consumed - front.start) as usize;
+                front.start += skip as u64;
+                front.offset += skip;
+                front.len -= skip;
+            }
+            break;
+        }
+        // Committed bytes past what we hold join at the back: only the segments that end
+        // beyond it are visited, found from the back of the list.
+        let known = chunks.back().map_or(state.consumed, Chunk::end);
+        if known < state.committed {
+            let newer = inner
+                .segments
+                .iter()
+                .rev()
+                .take_while(|segment| segment.end() > known)
+                .count();
+            let first = inner.segments.len() - newer;
+            for segment in inner.segments.range(first..) {
+                let from = segment.base.max(known);
+                let to = segment.end().min(state.committed);
+                if from >= to {
+                    continue;
+                }
+                let block = Arc::as_ptr(&segment.block);
+                match chunks.back_mut() {
+                    // The writer filled more of the segment we already hold part of.
+                    Some(last) if last.block == block && last.end() == from => {
+                        last.len += (to - from) as usize;
+                    }
+                    _ => chunks.push_back(Chunk {
+                        block,
+                        start: from,
+                        offset: (from - segment.base) as usize,
+                        len: (to - from) as usize,
+                    }),
+                }
             }
         }
         Ok(Snapshot {
@@ -295,7 +368,7 @@ impl<'a> ReadResult<'a> {
     /// memory alive (and out of the pool) until dropped, even after `advance_to`.
     pub fn segments(&self) -> impl Iterator<Item = SegmentSlice> + 'a {
         self.chunks.iter().map(|chunk| SegmentSlice {
-            block: chunk.block.clone(),
+            block: chunk.owned_block(),
             offset: chunk.offset,
             len: chunk.len,
         })

@@ -209,6 +209,9 @@ impl SendEnd {
     }
 }
 
+/// One `recv` in flight on the fallback path (it owns the buffer until it completes).
+type SingleRecv = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+
 /// Where the receive pump's bytes come from: a multishot `recv` on the provided-buffer ring,
 /// or, on kernels without buffer rings, one `recv` at a time into a buffer of the pump's.
 enum Receiver {
@@ -216,7 +219,7 @@ enum Receiver {
     Single {
         stream: TcpStream,
         buf: Option<Vec<u8>>,
-        op: Option<Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>>,
+        op: Option<SingleRecv>,
     },
 }
 

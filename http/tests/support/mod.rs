@@ -87,6 +87,11 @@ impl Drop for TestServer {
     }
 }
 
+/// File descriptors open in this process (the test server runs in it too).
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
 /// One parsed response.
 #[derive(Debug)]
 pub struct Reply {

@@ -14,6 +14,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue::Entry, types, IoUring};
@@ -52,6 +53,10 @@ pub(crate) struct Driver {
     counters: Arc<Counters>,
     /// Set up on first use; `Err` when the kernel has no provided-buffer rings.
     buf_ring: OnceCell<Result<BufRing, io::ErrorKind>>,
+    /// Buffers given back to the ring so far.
+    buffers_recycled: Cell<u64>,
+    /// Receivers that found the ring empty, woken when a buffer comes back.
+    buffer_waiters: RefCell<Vec<Waker>>,
 }
 
 impl Driver {
@@ -72,6 +77,8 @@ impl Driver {
             eventfd_armed: Cell::new(false),
             counters,
             buf_ring: OnceCell::new(),
+            buffers_recycled: Cell::new(0),
+            buffer_waiters: RefCell::new(Vec::new()),
         };
         driver.arm_eventfd();
         Ok(driver)
@@ -118,10 +125,29 @@ impl Driver {
             })
     }
 
-    /// Gives a provided buffer back to the kernel.
+    /// Gives a provided buffer back to the kernel, and wakes receivers waiting for one.
     pub(crate) fn recycle_buffer(&self, bid: u16) {
         if let Some(Ok(ring)) = self.buf_ring.get() {
             ring.recycle(bid);
+            self.buffers_recycled.set(self.buffers_recycled.get() + 1);
+            if !self.buffer_waiters.borrow().is_empty() {
+                let waiters = std::mem::take(&mut *self.buffer_waiters.borrow_mut());
+                waiters.into_iter().for_each(Waker::wake);
+            }
+        }
+    }
+
+    /// How many buffers were given back so far (a receiver compares two readings to learn
+    /// whether one came back in between).
+    pub(crate) fn buffers_recycled(&self) -> u64 {
+        self.buffers_recycled.get()
+    }
+
+    /// Wakes `waker` when the next buffer comes back to the ring.
+    pub(crate) fn wait_for_buffer(&self, waker: &Waker) {
+        let mut waiters = self.buffer_waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
         }
     }
 

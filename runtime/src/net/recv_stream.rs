@@ -16,13 +16,24 @@ use crate::driver::{Completion, Driver, MultiOp, BUF_GROUP};
 ///
 /// No buffer is pinned while the connection is idle: the kernel takes one from the reactor's
 /// provided-buffer ring only when data arrives, and the [`RecvChunk`] gives it back when
-/// dropped. Re-arms itself when the kernel ends the multishot or runs out of buffers.
+/// dropped. Re-arms itself when the kernel ends the multishot; when the ring ran dry
+/// (`ENOBUFS`) it waits for a buffer to come back instead of retrying in a loop.
 pub struct RecvStream {
     fd: SharedFd,
     driver: Rc<Driver>,
-    op: Option<MultiOp>,
-    /// The current multishot was asked to stop; its last completions are still delivered.
-    stopping: bool,
+    armed: Armed,
+    /// The reactor's count of recycled buffers when the current multishot was armed: if it
+    /// moved by the time `ENOBUFS` is seen, a buffer came back since, so re-arm at once.
+    recycled_at_arm: u64,
+}
+
+/// The multishot in flight, if any. A stop request lives and dies with its op, so a later
+/// multishot can always be paused again.
+enum Armed {
+    Idle,
+    Receiving(MultiOp),
+    /// Asked to stop (backpressure); its last completions are still delivered.
+    Stopping(MultiOp),
 }
 
 impl RecvStream {
@@ -32,35 +43,41 @@ impl RecvStream {
         Ok(RecvStream {
             fd,
             driver,
-            op: None,
-            stopping: false,
+            armed: Armed::Idle,
+            recycled_at_arm: 0,
         })
     }
 
     /// The next chunk; an empty chunk means the peer closed its side.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<RecvChunk>> {
         loop {
-            let fd = self.fd.raw();
-            let op = self.op.get_or_insert_with(|| {
-                let entry = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP).build();
+            if let Armed::Idle = self.armed {
+                let entry = opcode::RecvMulti::new(types::Fd(self.fd.raw()), BUF_GROUP).build();
+                self.recycled_at_arm = self.driver.buffers_recycled();
                 // SAFETY: a buffer-select recv points to no memory of ours; buffers come from
                 // the registered ring, which outlives every op of the reactor.
-                unsafe { MultiOp::submit(entry, recycle_discarded) }
-            });
+                self.armed = Armed::Receiving(unsafe { MultiOp::submit(entry, recycle_discarded) });
+            }
+            let (Armed::Receiving(op) | Armed::Stopping(op)) = &mut self.armed else {
+                unreachable!("armed above")
+            };
             let completion = match op.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    // The kernel ended the multishot: arm a new one.
-                    self.op = None;
-                    self.stopping = false;
+                    // The kernel ended the multishot (or the stop took effect): arm anew.
+                    self.armed = Armed::Idle;
                     continue;
                 }
                 Poll::Ready(Some(completion)) => completion,
             };
             if completion.result == -libc::ENOBUFS {
-                // Every ring buffer is out in chunks; they come back as chunks drop. Let them.
-                self.op = None;
-                cx.waker().wake_by_ref();
+                // Every ring buffer is out (in chunks, or in completions not reaped yet).
+                // They come back as chunks drop: re-arm then, not in a loop meanwhile.
+                self.armed = Armed::Idle;
+                if self.driver.buffers_recycled() != self.recycled_at_arm {
+                    continue;
+                }
+                self.driver.wait_for_buffer(cx.waker());
                 return Poll::Pending;
             }
             if completion.result == -libc::ECANCELED {
@@ -84,12 +101,18 @@ impl RecvStream {
     /// kernel already received are still returned by the next polls, and the poll after them
     /// arms a new multishot. Call it when the consumer cannot keep up (backpressure).
     pub fn pause(&mut self) {
-        if let Some(op) = &self.op {
-            if !self.stopping {
-                self.stopping = true;
-                op.cancel();
-            }
+        if let Armed::Receiving(_) = self.armed {
+            let Armed::Receiving(op) = std::mem::replace(&mut self.armed, Armed::Idle) else {
+                unreachable!("matched above")
+            };
+            op.cancel();
+            self.armed = Armed::Stopping(op);
         }
+    }
+
+    /// Whether a multishot is in flight and not asked to stop (for tests of `pause`).
+    pub fn is_receiving(&self) -> bool {
+        matches!(self.armed, Armed::Receiving(_))
     }
 
     /// Waits for the next chunk; an empty chunk means the peer closed its side.
@@ -102,7 +125,7 @@ impl fmt::Debug for RecvStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvStream")
             .field("fd", &self.fd.raw())
-            .field("armed", &self.op.is_some())
+            .field("receiving", &self.is_receiving())
             .finish()
     }
 }
