@@ -32,6 +32,9 @@ pub(crate) struct Head {
     /// Name and value of every header field, in order.
     pub(crate) headers: Vec<(Range<usize>, Range<usize>)>,
     pub(crate) framing: Option<Framing>,
+    /// The request's authority: the target's for an absolute-form target (RFC 9112
+    /// §3.2.2: it replaces Host), else the Host field's value; `None` without either.
+    pub(crate) authority: Option<Range<usize>>,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
 }
@@ -98,8 +101,12 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     head.framing = None;
     head.expect_continue = false;
     let mut hosts = 0;
+    let mut host: Option<&[u8]> = None;
     let mut content_length: Option<u64> = None;
-    let mut chunked = false;
+    // Transfer codings over every Transfer-Encoding field, as one list (RFC 9112 §6.1).
+    let mut transfer_encoding = false;
+    let mut chunked_codings = 0;
+    let mut other_codings = false;
     let mut close = false;
     let mut keep_alive_token = false;
     for header in request.headers.iter() {
@@ -107,6 +114,7 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
         head.headers.push((offset(name), offset(value)));
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            host = Some(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             let length = parse_content_length(value)?;
             if content_length.is_some_and(|previous| previous != length) {
@@ -114,17 +122,17 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
             }
             content_length = Some(length);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // Each field's last coding is what counts for the field list as a whole.
-            chunked = match last_token(value) {
-                Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => true,
-                Some(_) => return Err(Status::NOT_IMPLEMENTED),
-                None => return Err(Status::BAD_REQUEST),
-            };
-            if tokens(value)
-                .filter(|t| t.eq_ignore_ascii_case(b"chunked"))
-                .count()
-                > 1
-            {
+            transfer_encoding = true;
+            let mut empty = true;
+            for coding in tokens(value) {
+                empty = false;
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    chunked_codings += 1;
+                } else {
+                    other_codings = true;
+                }
+            }
+            if empty {
                 return Err(Status::BAD_REQUEST);
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
@@ -139,12 +147,33 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     if hosts > 1 || (minor_version == 1 && hosts == 0) {
         return Err(Status::BAD_REQUEST);
     }
-    if chunked && content_length.is_some() {
+    // The authority: an absolute-form target's replaces Host; either must be a valid
+    // `uri-host [ ":" port ]`.
+    let authority = match absolute_form_authority(target.as_bytes()) {
+        Some(authority) => Some(authority),
+        None => host,
+    };
+    if authority.is_some_and(|authority| !is_valid_authority(authority))
+        || host.is_some_and(|host| !is_valid_authority(host))
+    {
+        return Err(Status::BAD_REQUEST);
+    }
+    head.authority = authority.map(offset);
+    // Chunked twice is never valid; chunked must be the final coding, and any other
+    // coding (before or after it) is one this server does not decode.
+    if chunked_codings > 1 {
+        return Err(Status::BAD_REQUEST);
+    }
+    let chunked = transfer_encoding && chunked_codings == 1;
+    if transfer_encoding && content_length.is_some() {
         // Both framings: a smuggling attempt or a broken intermediary (RFC 9112 §6.3).
         return Err(Status::BAD_REQUEST);
     }
-    if chunked && minor_version == 0 {
+    if transfer_encoding && minor_version == 0 {
         return Err(Status::BAD_REQUEST);
+    }
+    if other_codings {
+        return Err(Status::NOT_IMPLEMENTED);
     }
     if let Some(length) = content_length {
         if length > config.max_body {
@@ -205,8 +234,97 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|token| !token.is_empty())
 }
 
-fn last_token(value: &[u8]) -> Option<&[u8]> {
-    tokens(value).last()
+/// The authority of an absolute-form target (`scheme://authority/path?query`), if it is one.
+fn absolute_form_authority(target: &[u8]) -> Option<&[u8]> {
+    if target.first() == Some(&b'/') {
+        return None;
+    }
+    let scheme_end = target.windows(3).position(|w| w == b"://")?;
+    let scheme = &target[..scheme_end];
+    if scheme.is_empty()
+        || !scheme
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+    {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// RFC 3986 `uri-host [ ":" port ]` as RFC 9112 §3.2 wants in Host (and in an absolute-form
+/// target, where a userinfo `@` is refused too): a reg-name (unreserved, pct-encoded,
+/// sub-delims), an IPv4 address (which is one), or an IP literal in brackets. Empty is
+/// valid (a target without authority).
+fn is_valid_authority(value: &[u8]) -> bool {
+    const fn table() -> [bool; 256] {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                );
+            b += 1;
+        }
+        table
+    }
+    const REG_NAME: [bool; 256] = table();
+    let (host, port) = if let Some(literal) = value.strip_prefix(b"[") {
+        let Some(close) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &literal[..close];
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || REG_NAME[b as usize])
+        {
+            return false;
+        }
+        match &literal[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&[][..], port),
+            _ => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon + 1..]),
+            None => (value, &[][..]),
+        }
+    };
+    let host_ok = host.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]);
+    let port_ok = port.iter().fold(true, |ok, &b| ok & b.is_ascii_digit());
+    host_ok && port_ok && pct_encodings_are_complete(host)
+}
+
+/// Every `%` starts `%XX` with two hex digits.
+fn pct_encodings_are_complete(host: &[u8]) -> bool {
+    host.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (host.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && host.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
 }
 
 #[cfg(test)]
@@ -273,14 +391,91 @@ mod tests {
             status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
             501
         );
+        // A coding this server does not decode, even before chunked: 501.
         assert_eq!(
             status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-            200
+            501
         );
         assert_eq!(
             status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
             400
         );
+    }
+
+    #[test]
+    fn transfer_codings_are_judged_over_all_fields() {
+        let te = |fields: &str| {
+            status(&format!(
+                "POST / HTTP/1.1\r\nHost: x\r\n{fields}\r\n0\r\n\r\n"
+            ))
+        };
+        assert_eq!(te("Transfer-Encoding: chunked\r\n"), 200);
+        assert_eq!(
+            te("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+            400
+        );
+        assert_eq!(te("Transfer-Encoding: chunked, chunked\r\n"), 400);
+        assert_eq!(
+            te("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip, chunked\r\n"),
+            400
+        );
+        assert_eq!(
+            te("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
+            501
+        );
+        assert_eq!(
+            te("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"),
+            501
+        );
+        assert_eq!(te("Transfer-Encoding: ,\r\n"), 400);
+        assert_eq!(
+            te("Transfer-Encoding: chunked\r\nContent-Length: 0\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn absolute_form_authority_replaces_host() {
+        let request = "GET http://internal/admin HTTP/1.1\r\nHost: public\r\n\r\n";
+        let head = parse(request).unwrap();
+        assert_eq!(&request.as_bytes()[head.authority.unwrap()], b"internal");
+        let request = "GET /a HTTP/1.1\r\nHost: public:8080\r\n\r\n";
+        let head = parse(request).unwrap();
+        assert_eq!(&request.as_bytes()[head.authority.unwrap()], b"public:8080");
+        assert_eq!(parse("GET / HTTP/1.0\r\n\r\n").unwrap().authority, None);
+    }
+
+    #[test]
+    fn host_must_be_a_uri_host_and_port() {
+        for good in [
+            "",
+            "a",
+            "example.com",
+            "example.com:80",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:8080",
+            "xn--bcher-kva.example",
+            "a%20b",
+            "a_b~c!$&'()*+,;=",
+        ] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")),
+                200,
+                "{good:?}"
+            );
+        }
+        for bad in [
+            "a b", "a/b", "a@b", "[::1", "[::1]x", "a:b:c", "a:8o", "a%2", "a%zz", "a?b", "[]",
+        ] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n")),
+                400,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(status("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET http://a^b/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
     }
 
     #[test]

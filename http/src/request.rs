@@ -52,6 +52,17 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The request's authority (`host[:port]`): an absolute-form target's authority, which
+    /// replaces Host (RFC 9112 §3.2.2), else the `Host` field; `None` for an HTTP/1.0
+    /// request without either. This, not `header("host")` (kept as sent, as hyper does),
+    /// is what virtual hosting must look at, so that the host and [`path`](Self::path) always
+    /// come from the same target. Both were checked to be a valid `uri-host[:port]`.
+    pub fn authority(&self) -> Option<&'a str> {
+        let range = self.head.authority.as_ref()?;
+        // Checked to be ASCII by the parser.
+        std::str::from_utf8(self.slice(range)).ok()
+    }
+
     /// The query string after `?`, if any.
     pub fn query(&self) -> Option<&'a str> {
         self.target().split_once('?').map(|(_, query)| query)

@@ -46,6 +46,12 @@ fn each_violation_gets_its_status_and_a_closed_connection() {
         ("too many headers", format!("GET / HTTP/1.1\r\nHost: a\r\n{}\r\n", "X: y\r\n".repeat(101)).into_bytes(), 431),
         ("declared body too large", b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999\r\n\r\n".to_vec(), 413),
         ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(), 505),
+        ("chunked in two TE fields", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 400),
+        ("chunked twice across fields", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec(), 400),
+        ("undecoded coding before chunked", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec(), 501),
+        ("Host not a uri-host", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n".to_vec(), 400),
+        ("Host with a space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), 400),
+        ("userinfo in an absolute-form target", b"GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
     ];
     for (name, request, expected) in cases {
         assert_eq!(status_then_closed(&server, &request), expected, "{name}");
@@ -103,4 +109,23 @@ fn a_panicking_handler_gets_500_and_others_are_unaffected() {
         .unwrap();
     let reply = read_reply(&mut BufReader::new(&mut bystander), false);
     assert_eq!(reply.body, b"Hello, World!");
+}
+
+#[test]
+fn an_absolute_form_authority_replaces_host() {
+    let server = TestServer::start(Config::default(), support::app::router());
+    let response = server.exchange(
+        b"GET http://internal/authority HTTP/1.1\r\nHost: public\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\nauthority=internal host=public"),
+        "{response}"
+    );
+    let response =
+        server.exchange(b"GET /authority HTTP/1.1\r\nHost: public:81\r\nConnection: close\r\n\r\n");
+    assert!(
+        response.ends_with("\r\n\r\nauthority=public:81 host=public:81"),
+        "{response}"
+    );
 }

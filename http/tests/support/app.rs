@@ -60,6 +60,14 @@ pub async fn ignore_body(_req: &mut Request<'_>, res: &mut Response<'_>) -> std:
     Ok(())
 }
 
+/// Reflects the request's authority and its raw Host field.
+pub async fn authority(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let host = String::from_utf8_lossy(req.header("host").unwrap_or_default()).into_owned();
+    let body = format!("authority={} host={host}", req.authority().unwrap_or("-"));
+    res.body(body.as_bytes());
+    Ok(())
+}
+
 pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
     Router::new()
         .get("/", plaintext)
@@ -69,5 +77,6 @@ pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .get("/boom", boom)
         .post("/ignore", ignore_body)
         .post("/upload", upload)
+        .get("/authority", authority)
         .route("PUT", "/via-http", via_http)
 }
