@@ -6,11 +6,17 @@
 //! printf 'hello\n' | nc -q1 127.0.0.1 7000    # prints hello
 //! ```
 
+mod common;
+
 use std::net::SocketAddr;
 
 use ringhop::rt::{self, net::TcpListener};
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_on_error("echo", run)
+}
+
+fn run() -> std::io::Result<()> {
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:7000".to_owned())
         .parse()

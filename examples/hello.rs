@@ -7,6 +7,8 @@
 //! elsewhere, 405 with `Allow` for a wrong method. SIGINT/SIGTERM drain and exit 0.
 //! `RINGHOP_DEFER_TASKRUN=0` runs the rings without `IORING_SETUP_DEFER_TASKRUN`.
 
+mod common;
+
 use std::net::SocketAddr;
 
 use ringhop::http::{Request, Response, Router, Server};
@@ -36,7 +38,11 @@ async fn echo(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<
     Ok(())
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_on_error("hello", run)
+}
+
+fn run() -> std::io::Result<()> {
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
         .parse()

@@ -13,6 +13,8 @@
 //! request body back). `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
 //! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -61,7 +63,11 @@ pub(crate) async fn app(req: Request<Incoming>) -> Result<Response<Body>, Infall
     })
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_on_error("hyper_app", run)
+}
+
+fn run() -> std::io::Result<()> {
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
         .parse()

@@ -3,6 +3,8 @@
 //!
 //! `ADDR=127.0.0.1:8081 cargo run --release --example hyper_tokio`
 
+mod common;
+
 use std::convert::Infallible;
 
 use bytes::Bytes;
@@ -19,7 +21,11 @@ async fn plaintext(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     Ok(response)
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_on_error("hyper_tokio", run)
+}
+
+fn run() -> std::io::Result<()> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8081".to_owned());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

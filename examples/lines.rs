@@ -18,6 +18,8 @@
 //! more bytes instead of spinning, and the bytes stay in the pipe (across segment
 //! boundaries) until the line is complete.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,7 +33,11 @@ const MAX_LINE: usize = 8 * 1024;
 
 pub(crate) type Store = Rc<RefCell<HashMap<Vec<u8>, Vec<u8>>>>;
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
+    common::exit_on_error("lines", run)
+}
+
+fn run() -> std::io::Result<()> {
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:7001".to_owned())
         .parse()

@@ -139,3 +139,74 @@ fn hello_serves_its_routes_and_exits_0_on_sigterm() {
     };
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
+
+/// Starts the example on a free port and waits for its banner.
+fn start_hello() -> (Killer, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Killer(
+        Command::new(example_binary())
+            .env("ADDR", format!("127.0.0.1:{port}"))
+            .env("REACTORS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("examples/hello is built by cargo test"),
+    );
+    let mut banner = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
+    (child, port)
+}
+
+#[test]
+fn a_second_sigint_during_the_drain_exits_at_once() {
+    let (mut child, port) = start_hello();
+    // An upload that never finishes keeps the drain waiting (up to its 10 s).
+    let mut upload = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    upload
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhalf!")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = child.0.id() as i32;
+    // SAFETY: sends SIGINT to our child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the first SIGINT must drain, not exit"
+    );
+    let second = Instant::now();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            second.elapsed() < Duration::from_secs(3),
+            "hello kept draining after a second SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGINT), "{status:?}");
+}
+
+#[test]
+fn a_startup_error_prints_its_message_and_exits_1() {
+    let output = Command::new(example_binary())
+        .env("ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "hello: ADDR: invalid socket address syntax"
+    );
+}
