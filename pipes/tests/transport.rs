@@ -304,3 +304,36 @@ fn aborting_a_transport_frees_tasks_segments_and_the_socket() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn bytes_received_just_before_a_reset_reach_the_reader_before_the_error() {
+    let _serial = serial();
+    runtime(1).block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let client = rt::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut pipe = connect(listener.accept().await.unwrap()).unwrap();
+        let (sent, _) = client.send_all(vec![b'x'; 1000]).await;
+        sent.unwrap();
+        // An abortive close: the server gets the bytes, then ECONNRESET.
+        client.set_linger(Some(Duration::ZERO)).unwrap();
+        client.close().await.unwrap();
+        // Both arrive before the application looks.
+        rt::time::sleep(Duration::from_millis(50)).await;
+        let mut received = 0;
+        let error = loop {
+            match pipe.input.read().await {
+                Ok(result) => {
+                    let (len, completed) = (result.len(), result.is_completed());
+                    received += len;
+                    pipe.input.advance_to(len, len).unwrap();
+                    assert!(!completed, "the reset must surface as an error");
+                }
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(received, 1000, "bytes before the reset were dropped");
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    });
+}
