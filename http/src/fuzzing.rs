@@ -1,7 +1,9 @@
 //! Entry point for the fuzz target in `fuzz/` (feature `fuzzing`, off by default): feeds
 //! arbitrary bytes through a pipe into the connection loop — parser, body framing, router,
-//! response framing — and checks that it neither panics nor hangs.
+//! response framing — and checks that it neither panics nor hangs, and that everything it
+//! answers parses as a sequence of HTTP/1.1 responses.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -9,11 +11,16 @@ use std::task::{Context, Poll, Waker};
 use ringhop_pipes::{DuplexPipe, PipeOptions, PipeScheduler};
 
 use crate::config::Config;
-use crate::handler::Router;
+use crate::handler::{Handler, Router};
 use crate::request::Request;
 use crate::response::Response;
 
 async fn echo(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    // A header before the body is read, as real handlers do (the interim 100 must still
+    // come first).
+    if let Some(content_type) = req.header("content-type") {
+        res.header("Content-Type", content_type);
+    }
     let mut total = 0;
     while let Some(chunk) = req.body().chunk().await? {
         total += chunk.len();
@@ -28,8 +35,40 @@ async fn hello(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Resul
     Ok(())
 }
 
+thread_local! {
+    /// For each request a handler saw, in order: whether it was a HEAD request (its
+    /// response has a Content-Length but no body).
+    static HEAD_REQUESTS: RefCell<Vec<bool>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records which requests were HEAD requests, then lets the router answer.
+struct Recording<H>(H);
+
+impl<H: Handler> Handler for Recording<H> {
+    async fn call(&self, req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+        HEAD_REQUESTS.with(|heads| heads.borrow_mut().push(req.method() == "HEAD"));
+        self.0.call(req, res).await
+    }
+}
+
+/// What the server answered one peer's bytes.
+#[derive(Debug)]
+pub struct Served {
+    /// The bytes written to the connection.
+    pub output: Vec<u8>,
+    /// The connection ended with an error (a reset), not a clean close.
+    pub reset: bool,
+    /// For each request a handler saw, whether it was HEAD.
+    pub head_requests: Vec<bool>,
+}
+
 /// Serves `input` (as one peer's complete byte stream) and returns the bytes answered.
 pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
+    serve(input).output
+}
+
+/// Serves `input` (as one peer's complete byte stream) and reports what was answered.
+pub fn serve(input: &[u8]) -> Served {
     let unbounded = || {
         PipeOptions::default()
             .pause_writer_threshold(0)
@@ -45,11 +84,109 @@ pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
     transport.output.write(&input[split..]);
     let _ = poll_ready(transport.output.flush());
     transport.output.complete(None);
-    let router = Router::new().get("/", hello).post("/echo", echo);
+    HEAD_REQUESTS.with(|heads| heads.borrow_mut().clear());
+    let router = Recording(Router::new().get("/", hello).post("/echo", echo));
     let config = Config::default().max_body(1 << 16);
     poll_ready(crate::conn::serve(application, &router, &config));
     let result = poll_ready(transport.input.read()).expect("server output is readable");
-    result.to_vec()
+    let output = result.to_vec();
+    let len = result.len();
+    let completed = result.is_completed();
+    let reset = !completed && {
+        let _ = transport.input.advance_to(len, len);
+        poll_ready(transport.input.read()).is_err()
+    };
+    Served {
+        output,
+        reset,
+        head_requests: HEAD_REQUESTS.with(|heads| std::mem::take(&mut *heads.borrow_mut())),
+    }
+}
+
+/// Checks that `served.output` is a sequence of HTTP/1.x responses: every head parses on
+/// its own (so no interim response sits inside a head), 1xx heads carry no body, and every
+/// final response's body is delimited by its Content-Length (none after HEAD, 204, 304),
+/// chunked framing, or — last only — the close. A body cut short is allowed only when the
+/// connection ended with a reset.
+pub fn check_responses(served: &Served) -> Result<(), String> {
+    let mut rest = &served.output[..];
+    let mut heads = served.head_requests.iter();
+    let truncated = |what: &str| {
+        if served.reset {
+            Ok(())
+        } else {
+            Err(format!("{what} cut short by a clean close"))
+        }
+    };
+    while !rest.is_empty() {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        let head_len = match response.parse(rest) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return truncated("a response head"),
+            Err(err) => {
+                return Err(format!(
+                    "unparsable response head ({err}): {:?}",
+                    String::from_utf8_lossy(&rest[..rest.len().min(200)])
+                ))
+            }
+        };
+        let code = response.code.unwrap_or(0);
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
+        let content_length = header("content-length");
+        let chunked =
+            header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"chunked"));
+        rest = &rest[head_len..];
+        if (100..200).contains(&code) {
+            continue;
+        }
+        // Responses the server wrote without a handler (rejections) come last.
+        let head_request = heads.next().copied().unwrap_or(false);
+        if head_request || code == 204 || code == 304 {
+            continue;
+        }
+        if chunked {
+            loop {
+                let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+                    return truncated("a chunked body");
+                };
+                let size = std::str::from_utf8(&rest[..line_end])
+                    .ok()
+                    .and_then(|size| usize::from_str_radix(size, 16).ok())
+                    .ok_or_else(|| format!("bad chunk size line {:?}", &rest[..line_end]))?;
+                rest = &rest[line_end + 2..];
+                if rest.len() < size + 2 {
+                    return truncated("a chunk");
+                }
+                if &rest[size..size + 2] != b"\r\n" {
+                    return Err("chunk data not followed by CRLF".into());
+                }
+                rest = &rest[size + 2..];
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(length) = content_length {
+            let length: usize = std::str::from_utf8(length)
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .ok_or("bad Content-Length")?;
+            if rest.len() < length {
+                return truncated("a Content-Length body");
+            }
+            rest = &rest[length..];
+        } else {
+            // Close-delimited: the rest is the body, and nothing may follow it.
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Polls to completion; the whole input is buffered and the output unbounded, so any
