@@ -201,3 +201,42 @@ fn poll_ready<F: Future>(future: F) -> F::Output {
     }
     panic!("the connection loop waits although its whole input is buffered");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{check_responses, serve, Served};
+
+    fn served(output: &[u8], reset: bool) -> Served {
+        Served {
+            output: output.to_vec(),
+            reset,
+            head_requests: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_oracle_accepts_framed_responses_and_rejects_what_clients_choke_on() {
+        let good = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi\
+                     HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+        assert_eq!(check_responses(&served(good, false)), Ok(()));
+        // The defect curl met: an interim response inside a head.
+        let interim_inside =
+            b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nHTTP/1.1 100 Continue\r\n\r\n";
+        assert!(check_responses(&served(interim_inside, false)).is_err());
+        // A body cut short is fine only with a reset.
+        let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi";
+        assert!(check_responses(&served(cut, false)).is_err());
+        assert_eq!(check_responses(&served(cut, true)), Ok(()));
+    }
+
+    #[test]
+    fn an_upload_with_expect_and_a_header_set_first_serves_clean_http() {
+        let request = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\n\
+                        Expect: 100-continue\r\nContent-Length: 4\r\n\r\nping";
+        let served = serve(request);
+        assert_eq!(check_responses(&served), Ok(()));
+        assert!(served
+            .output
+            .starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
+    }
+}
