@@ -151,6 +151,10 @@ impl Body<'_> {
                 .borrow_mut()
                 .write(b"HTTP/1.1 100 Continue\r\n\r\n");
             crate::response::flush(self.output).await?;
+        } else if self.expect.get() == Continue::Refused {
+            // The final head went out before the body was asked for: the client waits for
+            // it (or for a 100) before sending, so make sure it is on its way.
+            crate::response::flush(self.output).await?;
         }
         loop {
             match decoder.state {

@@ -111,10 +111,13 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             // Part of a response is out: cut the connection with a reset, so the client
             // sees a broken response instead of a complete-looking one (a close-delimited
             // HTTP/1.0 body would otherwise end like a complete one).
-            Some(_) => {
+            Some(_) if res.is_streaming() => {
                 cut = true;
                 break;
             }
+            // The response is complete (the handler failed after it): it goes out, then
+            // the connection closes normally.
+            Some(_) => break,
             None => res.finish(),
         }
         let mut close = res.close;

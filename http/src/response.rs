@@ -97,6 +97,11 @@ impl<'a> Response<'a> {
         self.stage != Stage::Head
     }
 
+    /// A streamed body is in progress (started, not finished): ending now would cut it.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.stage == Stage::Streaming
+    }
+
     /// Asks to close the connection after this response.
     pub fn close_connection(&mut self) -> &mut Self {
         self.close = true;

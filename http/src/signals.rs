@@ -140,7 +140,17 @@ impl Watcher {
                 }
                 // SAFETY: our own fd, closed once.
                 unsafe { libc::close(fd) };
-            })?;
+            });
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(err) => {
+                // SAFETY: our own fd, never handed to the thread that failed to start.
+                unsafe { libc::close(fd) };
+                restore_signals();
+                on_every_reactor(&reactors, restore_signals);
+                return Err(err);
+            }
+        };
         Ok(Watcher {
             stop,
             thread: Some(thread),

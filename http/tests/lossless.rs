@@ -39,6 +39,24 @@ async fn cut(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<
     Err(std::io::Error::other("the handler gave up mid-body"))
 }
 
+/// Answers completely, then fails: the answer must still arrive whole.
+async fn done_then_fails(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.body(b"complete");
+    Err(std::io::Error::other(
+        "the handler failed after its response",
+    ))
+}
+
+/// Starts its (streamed) response before it reads the body.
+async fn answer_first(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.start_stream();
+    while let Some(chunk) = req.body().chunk().await? {
+        res.write_chunk(chunk).await?;
+    }
+    res.finish();
+    Ok(())
+}
+
 /// The byte at position `i` of a large body.
 fn pattern(i: usize) -> u8 {
     (i % 251) as u8
@@ -73,6 +91,8 @@ fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .get("/cut", cut)
         .get("/big", big)
         .get("/slow", slow)
+        .get("/done-then-fails", done_then_fails)
+        .post("/answer-first", answer_first)
 }
 
 fn server(config: Config) -> TestServer {
@@ -288,4 +308,50 @@ fn clients_that_pipeline_without_reading_do_not_stall_a_fresh_client() {
         p99 < Duration::from_millis(150),
         "a fresh client's p99 was {p99:?} behind clients that never read"
     );
+}
+
+#[test]
+fn a_handler_failing_after_a_complete_response_does_not_reset_it() {
+    let server = server(Config::default());
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /done-then-fails HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let result = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(result.is_ok(), "{result:?} after {text:?}");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\ncomplete"), "{text}");
+}
+
+#[test]
+fn a_final_head_sent_before_the_body_is_read_reaches_an_expecting_client() {
+    let server = server(Config::default());
+    let mut stream = server.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /answer-first HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\n\
+              Content-Length: 4\r\n\r\n",
+        )
+        .unwrap();
+    // No 100: the final head instead, without waiting for a body the client holds back.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream
+            .read_exact(&mut byte)
+            .expect("the final head must arrive while the client waits");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    stream.write_all(b"ping").unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert_eq!(String::from_utf8_lossy(&rest), "4\r\nping\r\n0\r\n\r\n");
 }

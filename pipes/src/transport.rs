@@ -190,6 +190,17 @@ impl Default for SendEnd {
     }
 }
 
+/// Marks the send side reset when the send pump goes without having drained.
+struct ResetOnDrop(Rc<SendEnd>);
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        if self.0.ended.get() == Ended::Running {
+            self.0.set(Ended::Reset);
+        }
+    }
+}
+
 impl SendEnd {
     fn set(&self, ended: Ended) {
         self.ended.set(ended);
@@ -265,8 +276,12 @@ async fn recv_pump(
     send_end: Rc<SendEnd>,
     linger: Linger,
 ) {
-    match receive(&mut receiver, &mut inbound).await {
+    match receive(&mut receiver, &mut inbound, &send_end).await {
         Ok(Finished::PeerClosed) => inbound.complete(None),
+        Ok(Finished::Reset) => inbound.complete(Some(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the connection was reset",
+        ))),
         Ok(Finished::ReaderGone) => {
             inbound.complete(None);
             linger_for_fin(&mut receiver, &send_end, linger).await;
@@ -280,22 +295,36 @@ enum Finished {
     PeerClosed,
     /// The application completed the inbound pipe: nobody reads any more.
     ReaderGone,
+    /// The send side reset the connection: stop at once, so the reset goes out now.
+    Reset,
 }
 
 /// Returns when the peer closed or the application stopped reading.
-async fn receive(receiver: &mut Receiver, inbound: &mut PipeWriter) -> io::Result<Finished> {
+async fn receive(
+    receiver: &mut Receiver,
+    inbound: &mut PipeWriter,
+    send_end: &SendEnd,
+) -> io::Result<Finished> {
     loop {
-        // Wait for bytes, or for the application to stop reading (an idle peer that never
-        // sends again must not keep the pump, and the socket, alive).
-        let first = poll_fn(
-            |cx| match receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)) {
-                Poll::Ready(received) => Poll::Ready(Some(received)),
-                Poll::Pending => inbound.poll_reader_completed(cx).map(|()| None),
-            },
-        )
+        // Wait for bytes, for the application to stop reading (an idle peer that never
+        // sends again must not keep the pump, and the socket, alive), or for a reset.
+        let first = poll_fn(|cx| {
+            if let Poll::Ready(received) = receiver.poll_recv_with(cx, |bytes| inbound.write(bytes))
+            {
+                return Poll::Ready(Ok(received));
+            }
+            if inbound.poll_reader_completed(cx).is_ready() {
+                return Poll::Ready(Err(Finished::ReaderGone));
+            }
+            match send_end.poll_ended(cx) {
+                Poll::Ready(Ended::Reset) => Poll::Ready(Err(Finished::Reset)),
+                _ => Poll::Pending,
+            }
+        })
         .await;
-        let Some(received) = first else {
-            return Ok(Finished::ReaderGone);
+        let received = match first {
+            Ok(received) => received,
+            Err(finished) => return Ok(finished),
         };
         if received? == 0 {
             return Ok(Finished::PeerClosed);
@@ -316,14 +345,18 @@ async fn receive(receiver: &mut Receiver, inbound: &mut PipeWriter) -> io::Resul
             }
         }
         let mut flush = inbound.flush();
-        let result = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
-            Poll::Ready(result) => result?,
+        let flushed = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
+            Poll::Ready(result) => result,
             Poll::Pending => {
                 // The application is behind: stop receiving (the socket buffer fills and TCP
                 // pushes back on the peer) until the pipe drains below its resume threshold.
                 receiver.pause();
-                flush.await?
+                flush.await
             }
+        };
+        // The reader completing with an error is still the reader going away: linger.
+        let Ok(result) = flushed else {
+            return Ok(Finished::ReaderGone);
         };
         if let Some(end) = end {
             return end;
@@ -372,6 +405,8 @@ async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Lin
 
 /// Outbound pipe → socket.
 async fn send_pump(stream: TcpStream, mut outbound: PipeReader, send_end: Rc<SendEnd>) {
+    // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.
+    let _reset_unless_drained = ResetOnDrop(send_end.clone());
     let mut slices: Vec<SegmentSlice> = Vec::new();
     match send_loop(&stream, &mut outbound, &mut slices).await {
         Ok(()) => {

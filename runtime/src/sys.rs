@@ -23,13 +23,17 @@ pub(crate) fn close(fd: RawFd) {
 }
 
 /// Sets an integer socket option.
-/// `SO_LINGER`: `Some(d)` makes `close` wait up to `d` for unsent data (`Some(ZERO)`: close
-/// with a reset, discarding it); `None` restores the default (close at once, send in the
-/// background).
+/// `SO_LINGER`: `Some(d)` makes `close` wait up to `d` (whole seconds, rounded up) for
+/// unsent data (`Some(ZERO)`: close with a reset, discarding it); `None` restores the
+/// default (close at once, send in the background).
 pub(crate) fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let seconds = |d: std::time::Duration| {
+        let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        whole.min(i32::MAX as u64) as i32
+    };
     let value = libc::linger {
         l_onoff: i32::from(linger.is_some()),
-        l_linger: linger.map_or(0, |d| d.as_secs().min(i32::MAX as u64) as i32),
+        l_linger: linger.map_or(0, seconds),
     };
     syscall!(setsockopt(
         fd,

@@ -341,12 +341,6 @@ impl Driver {
         for _ in 0..50 {
             let owed = self.ops_in_flight() + usize::from(self.eventfd_armed.get());
             if owed == 0 {
-                // Fire-and-forget SQEs (the closes of the last dropped sockets) owe us no
-                // CQE but must still reach the kernel, or their fds leak.
-                let queued = sq_state(&mut self.ring.borrow_mut()).0;
-                if queued > 0 {
-                    let _ = self.submit(None);
-                }
                 break;
             }
             let _ = self.submit(Some(Some(Duration::from_millis(20))));
@@ -371,6 +365,11 @@ impl Driver {
                     self.dispatch(user_data, completion);
                 }
             }
+        }
+        // Fire-and-forget SQEs queued by the last completions (the closes of the sockets
+        // they held) owe us no CQE but must still reach the kernel, or their fds leak.
+        if sq_state(&mut self.ring.borrow_mut()).0 > 0 {
+            let _ = self.submit(None);
         }
     }
 }
