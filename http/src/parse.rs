@@ -149,16 +149,14 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     }
     // The authority: an absolute-form target's replaces Host; either must be a valid
     // `uri-host [ ":" port ]`.
-    let authority = match absolute_form_authority(target.as_bytes()) {
-        Some(authority) => Some(authority),
-        None => host,
-    };
-    if authority.is_some_and(|authority| !is_valid_authority(authority))
+    let absolute = absolute_form_authority(target.as_bytes());
+    // Each checked once (most requests: Host alone).
+    if absolute.is_some_and(|authority| !is_valid_authority(authority))
         || host.is_some_and(|host| !is_valid_authority(host))
     {
         return Err(Status::BAD_REQUEST);
     }
-    head.authority = authority.map(offset);
+    head.authority = absolute.or(host).map(offset);
     // Chunked twice is never valid; chunked must be the final coding, and any other
     // coding (before or after it) is one this server does not decode.
     if chunked_codings > 1 {
@@ -313,9 +311,11 @@ fn is_valid_authority(value: &[u8]) -> bool {
             None => (value, &[][..]),
         }
     };
+    // Without early exit, so the loops vectorize (this runs for every request's Host).
     let host_ok = host.iter().fold(true, |ok, &b| ok & REG_NAME[b as usize]);
     let port_ok = port.iter().fold(true, |ok, &b| ok & b.is_ascii_digit());
-    host_ok && port_ok && pct_encodings_are_complete(host)
+    let pct = host.iter().fold(false, |pct, &b| pct | (b == b'%'));
+    host_ok && port_ok && (!pct || pct_encodings_are_complete(host))
 }
 
 /// Every `%` starts `%XX` with two hex digits.
