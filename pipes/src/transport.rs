@@ -284,7 +284,9 @@ async fn recv_pump(
         ))),
         Ok(Finished::ReaderGone) => {
             inbound.complete(None);
-            linger_for_fin(&mut receiver, &send_end, linger).await;
+            // Boxed: this cold phase (with its timer) would otherwise widen the state every
+            // idle connection's pump carries.
+            Box::pin(linger_for_fin(&mut receiver, &send_end, linger)).await;
         }
         Err(err) => inbound.complete(Some(err)),
     }
