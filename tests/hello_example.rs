@@ -121,6 +121,17 @@ fn hello_serves_its_routes_and_exits_0_on_sigterm() {
     let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    // One request first, so the connection is surely accepted and served (a connection
+    // still in the listener's backlog at shutdown is reset by the kernel).
+    idle.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 256];
+    while !answer.ends_with(b"Hello, World!") {
+        let n = idle.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
     // SAFETY: sends SIGTERM to our child process.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
     let mut rest = Vec::new();
