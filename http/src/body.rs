@@ -6,6 +6,7 @@ use std::io;
 
 use ringhop_pipes::{PipeReader, PipeWriter};
 
+use crate::config::Config;
 use crate::parse::Framing;
 use crate::status::Status;
 
@@ -35,6 +36,26 @@ pub(crate) enum Continue {
     Refused,
 }
 
+/// The limits a body is decoded under (from [`Config`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BodyLimits {
+    max_body: u64,
+    max_chunk_extensions: usize,
+    max_trailers: usize,
+    max_trailer_fields: usize,
+}
+
+impl BodyLimits {
+    pub(crate) fn new(config: &Config) -> Self {
+        BodyLimits {
+            max_body: config.max_body,
+            max_chunk_extensions: config.max_chunk_extensions,
+            max_trailers: config.max_trailers,
+            max_trailer_fields: config.max_trailer_fields,
+        }
+    }
+}
+
 /// Decoding state of the current request's body, owned by the connection.
 #[derive(Debug)]
 pub(crate) struct BodyDecoder {
@@ -42,7 +63,12 @@ pub(crate) struct BodyDecoder {
     /// Bytes of the last returned chunk, consumed at the next call.
     pending: usize,
     received: u64,
-    max_body: u64,
+    /// Bytes of chunk extensions so far in this body.
+    extensions: usize,
+    /// Bytes and fields of the trailer section so far.
+    trailer_bytes: usize,
+    trailer_fields: usize,
+    limits: BodyLimits,
     /// Why the body could not be read (the connection answers with it and closes).
     pub(crate) failed: Option<Status>,
 }
@@ -53,12 +79,15 @@ impl BodyDecoder {
             state: State::Done,
             pending: 0,
             received: 0,
-            max_body: 0,
+            extensions: 0,
+            trailer_bytes: 0,
+            trailer_fields: 0,
+            limits: BodyLimits::default(),
             failed: None,
         }
     }
 
-    pub(crate) fn reset(&mut self, framing: Framing, max_body: u64) {
+    pub(crate) fn reset(&mut self, framing: Framing, limits: BodyLimits) {
         self.state = match framing {
             Framing::Length(0) => State::Done,
             Framing::Length(remaining) => State::Length { remaining },
@@ -66,7 +95,10 @@ impl BodyDecoder {
         };
         self.pending = 0;
         self.received = 0;
-        self.max_body = max_body;
+        self.extensions = 0;
+        self.trailer_bytes = 0;
+        self.trailer_fields = 0;
+        self.limits = limits;
         self.failed = None;
     }
 
@@ -217,27 +249,50 @@ impl Body<'_> {
                         return Err(decoder.fail(Status::BAD_REQUEST, "chunk line without CRLF"));
                     };
                     decoder.state = match decoder.state {
-                        State::ChunkSize => match parse_chunk_size(line) {
-                            Some(0) => State::Trailers,
-                            Some(size) => {
-                                decoder.received = decoder.received.saturating_add(size);
-                                if decoder.received > decoder.max_body {
-                                    return Err(decoder.fail(
-                                        Status::CONTENT_TOO_LARGE,
-                                        "chunked body over the limit",
-                                    ));
-                                }
+                        State::ChunkSize => {
+                            let Some((size, extensions)) = parse_chunk_size(line) else {
+                                return Err(decoder.fail(Status::BAD_REQUEST, "bad chunk size"));
+                            };
+                            decoder.extensions += extensions;
+                            if decoder.extensions > decoder.limits.max_chunk_extensions {
+                                return Err(decoder
+                                    .fail(Status::BAD_REQUEST, "chunk extensions over the limit"));
+                            }
+                            decoder.received = decoder.received.saturating_add(size);
+                            if decoder.received > decoder.limits.max_body {
+                                return Err(decoder.fail(
+                                    Status::CONTENT_TOO_LARGE,
+                                    "chunked body over the limit",
+                                ));
+                            }
+                            if size == 0 {
+                                State::Trailers
+                            } else {
                                 State::ChunkData { remaining: size }
                             }
-                            None => return Err(decoder.fail(Status::BAD_REQUEST, "bad chunk size")),
-                        },
+                        }
                         State::ChunkDataEnd if line.is_empty() => State::ChunkSize,
                         State::ChunkDataEnd => {
                             return Err(decoder.fail(Status::BAD_REQUEST, "chunk data too long"))
                         }
-                        // Trailer fields are read and dropped; an empty line ends the body.
+                        // Trailer fields are checked and dropped; an empty line ends the body.
                         _ if line.is_empty() => State::Done,
-                        _ => State::Trailers,
+                        _ => {
+                            decoder.trailer_bytes += line.len() + 2;
+                            decoder.trailer_fields += 1;
+                            if decoder.trailer_bytes > decoder.limits.max_trailers
+                                || decoder.trailer_fields > decoder.limits.max_trailer_fields
+                            {
+                                return Err(decoder.fail(
+                                    Status::HEADERS_TOO_LARGE,
+                                    "trailer section over the limit",
+                                ));
+                            }
+                            if !is_field_line(line) {
+                                return Err(decoder.fail(Status::BAD_REQUEST, "malformed trailer"));
+                            }
+                            State::Trailers
+                        }
                     };
                 }
             }
@@ -245,8 +300,22 @@ impl Body<'_> {
     }
 }
 
-/// `1*HEXDIG [ chunk-ext ]`: the size, or `None` when malformed or over 2^60.
-fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+/// `field-name ":" field-value` with a token name and no control characters but tab.
+fn is_field_line(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && !value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// `1*HEXDIG [ chunk-ext ]`: the size and the length of the extensions, or `None` when
+/// malformed or over 2^60.
+fn parse_chunk_size(line: &[u8]) -> Option<(u64, usize)> {
     let digits_end = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
@@ -263,10 +332,11 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     if rest.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
         return None;
     }
-    digits.iter().try_fold(0u64, |n, &d| {
+    let size = digits.iter().try_fold(0u64, |n, &d| {
         let digit = (d as char).to_digit(16)? as u64;
         Some(n * 16 + digit)
-    })
+    })?;
+    Some((size, line.len() - digits_end))
 }
 
 #[cfg(test)]
@@ -275,10 +345,10 @@ mod tests {
 
     #[test]
     fn chunk_sizes() {
-        assert_eq!(parse_chunk_size(b"1a"), Some(26));
-        assert_eq!(parse_chunk_size(b"0"), Some(0));
-        assert_eq!(parse_chunk_size(b"A;name=value"), Some(10));
-        assert_eq!(parse_chunk_size(b"ff ;ext"), Some(255));
+        assert_eq!(parse_chunk_size(b"1a"), Some((26, 0)));
+        assert_eq!(parse_chunk_size(b"0"), Some((0, 0)));
+        assert_eq!(parse_chunk_size(b"A;name=value"), Some((10, 11)));
+        assert_eq!(parse_chunk_size(b"ff ;ext"), Some((255, 5)));
         assert_eq!(parse_chunk_size(b""), None);
         assert_eq!(parse_chunk_size(b"-1"), None);
         assert_eq!(parse_chunk_size(b"1x"), None);

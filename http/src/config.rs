@@ -25,6 +25,13 @@ pub struct Config {
     /// Largest request body: a larger declared length gets 413 before anything is read, a
     /// larger chunked body 413 when it gets there. Default 16 MiB.
     pub max_body: u64,
+    /// Total bytes of chunk extensions (`;name=value` after a chunk size) one chunked body
+    /// may carry: beyond it, 400. Default 16 KiB (hyper's figure).
+    pub max_chunk_extensions: usize,
+    /// Largest trailer section of a chunked body: beyond it, 431. Default 16 KiB.
+    pub max_trailers: usize,
+    /// Most trailer fields: beyond it, 431. Default 100.
+    pub max_trailer_fields: usize,
     /// Time from a request's first byte to the end of its header section: beyond it, 408.
     /// Default 30 s.
     pub header_timeout: Duration,
@@ -55,6 +62,9 @@ impl Default for Config {
             max_head: 32 * 1024,
             max_headers: 100,
             max_body: 16 * 1024 * 1024,
+            max_chunk_extensions: 16 * 1024,
+            max_trailers: 16 * 1024,
+            max_trailer_fields: 100,
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             drain_timeout: Duration::from_secs(10),
@@ -83,6 +93,21 @@ impl Config {
     /// Sets [`Config::max_body`].
     pub fn max_body(mut self, bytes: u64) -> Self {
         self.max_body = bytes;
+        self
+    }
+    /// Sets [`Config::max_chunk_extensions`].
+    pub fn max_chunk_extensions(mut self, bytes: usize) -> Self {
+        self.max_chunk_extensions = bytes;
+        self
+    }
+    /// Sets [`Config::max_trailers`].
+    pub fn max_trailers(mut self, bytes: usize) -> Self {
+        self.max_trailers = bytes;
+        self
+    }
+    /// Sets [`Config::max_trailer_fields`].
+    pub fn max_trailer_fields(mut self, count: usize) -> Self {
+        self.max_trailer_fields = count;
         self
     }
     /// Sets [`Config::header_timeout`].

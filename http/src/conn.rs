@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
 use ringhop_runtime::{coop, time};
 
-use crate::body::{Body, BodyDecoder, Continue};
+use crate::body::{Body, BodyDecoder, BodyLimits, Continue};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::parse::{parse_head, Head};
@@ -72,7 +72,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             decoder,
             response_headers,
         } = &mut buffers;
-        decoder.reset(head.framing(), config.max_body);
+        decoder.reset(head.framing(), BodyLimits::new(config));
         expect.set(if head.expect_continue && !decoder.is_done() {
             Continue::Pending
         } else {

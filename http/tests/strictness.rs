@@ -129,3 +129,35 @@ fn an_absolute_form_authority_replaces_host() {
         "{response}"
     );
 }
+
+#[test]
+fn chunk_extensions_and_trailers_are_bounded() {
+    let server = TestServer::start(Config::default(), support::app::router());
+    let head = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    // Six chunks with 3,000 bytes of extensions each: 18,000 > 16 KiB in total, while every
+    // chunk line stays under the 4 KiB line limit.
+    let ext = format!(";e={}", "x".repeat(2997));
+    let many_extensions = format!("{head}{}0\r\n\r\n", format!("1{ext}\r\na\r\n").repeat(6));
+    assert_eq!(status_then_closed(&server, many_extensions.as_bytes()), 400);
+    // Within the limit: accepted.
+    let few_extensions = format!("{head}{}0\r\n\r\n", format!("1{ext}\r\na\r\n").repeat(5));
+    let few_extensions =
+        few_extensions.replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n");
+    let response = server.exchange(few_extensions.as_bytes());
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+
+    let too_many_fields = format!("{head}0\r\n{}\r\n", "T: v\r\n".repeat(101));
+    assert_eq!(status_then_closed(&server, too_many_fields.as_bytes()), 431);
+    let too_large = format!(
+        "{head}0\r\n{}\r\n",
+        format!("T: {}\r\n", "v".repeat(3000)).repeat(6)
+    );
+    assert_eq!(status_then_closed(&server, too_large.as_bytes()), 431);
+    let malformed = format!("{head}0\r\nno colon here\r\n\r\n");
+    assert_eq!(status_then_closed(&server, malformed.as_bytes()), 400);
+    let fine = format!("{head}0\r\nT: v\r\n\r\n")
+        .replace("HTTP/1.1\r\n", "HTTP/1.1\r\nConnection: close\r\n");
+    assert!(server
+        .exchange(fine.as_bytes())
+        .starts_with("HTTP/1.1 200 "));
+}
