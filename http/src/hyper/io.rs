@@ -11,7 +11,9 @@ use ringhop_pipes::DuplexPipe;
 ///
 /// Reads copy from the input pipe's segments into hyper's buffer (consuming what was
 /// copied); writes copy into the output pipe, and `poll_flush` publishes them to the send
-/// pump, waiting while the pipe is over its pause threshold (backpressure).
+/// pump, waiting while the pipe is over its pause threshold (backpressure). A write also
+/// waits, once half the threshold is unflushed and the pipe is full, so a peer that stops
+/// reading cannot make hyper grow the pipe without bound.
 #[derive(Debug)]
 pub struct PipeIo {
     pipe: DuplexPipe,
@@ -85,29 +87,51 @@ impl Read for PipeIo {
     }
 }
 
-impl Write for PipeIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let output = &mut self.get_mut().pipe.output;
+impl PipeIo {
+    /// Backpressure for writes: once half the pause threshold is written but not flushed,
+    /// commit it (the send pump only sees committed bytes) and wait while the pipe is over
+    /// its pause threshold. The pipe then never holds much more than its threshold plus one
+    /// write, however fast hyper produces.
+    fn poll_write_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let output = &mut self.pipe.output;
         if output.is_completed() {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        output.write(buf);
+        let pause = output.pause_threshold();
+        if pause == 0 || output.unflushed_len() < pause / 2 {
+            return Poll::Ready(Ok(()));
+        }
+        match output.poll_flush(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(result)) if result.completed => {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Write for PipeIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_write_ready(cx))?;
+        this.pipe.output.write(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_write_vectored(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let output = &mut self.get_mut().pipe.output;
-        if output.is_completed() {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
+        let this = self.get_mut();
+        std::task::ready!(this.poll_write_ready(cx))?;
+        let output = &mut this.pipe.output;
         let mut total = 0;
         for buf in bufs {
             output.write(buf);
@@ -143,5 +167,43 @@ impl Write for PipeIo {
                 Poll::Ready(Ok(()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use hyper::rt::Write;
+    use ringhop_pipes::{DuplexPipe, PipeOptions, PipeScheduler};
+
+    use super::PipeIo;
+
+    #[test]
+    fn writes_wait_once_the_pipe_is_over_its_pause_threshold() {
+        let options = || {
+            PipeOptions::default()
+                .reader_scheduler(PipeScheduler::Inline)
+                .writer_scheduler(PipeScheduler::Inline)
+        };
+        // Nobody reads the transport end: the peer stopped reading.
+        let (_transport, application) = DuplexPipe::pair(options(), options()).unwrap();
+        let mut io = PipeIo::new(application);
+        let mut cx = Context::from_waker(Waker::noop());
+        let chunk = [b'x'; 16 * 1024];
+        let mut written = 0;
+        while written < 64 << 20 {
+            match Pin::new(&mut io).poll_write(&mut cx, &chunk) {
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(err)) => panic!("{err}"),
+                Poll::Pending => break,
+            }
+        }
+        // Pause 64 KiB: writes stop once 32 KiB unflushed meet a full pipe.
+        assert!(
+            written <= 128 * 1024,
+            "{written} bytes accepted into a pipe nobody reads"
+        );
     }
 }
