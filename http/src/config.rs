@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use ringhop_pipes::Linger;
+pub use ringhop_pipes::{Linger, MinDataRate};
 
 /// Limits and timeouts; the defaults suit a server on the internet.
 ///
@@ -50,6 +50,11 @@ pub struct Config {
     /// 64 KiB, whichever comes first. Closing with unread input at once would send an RST
     /// that can destroy the answer the client has not read yet.
     pub linger: Linger,
+    /// The slowest a client may take the server's output (it stopped reading, or reads a
+    /// trickle): measured in windows of the grace period while output waits to be sent;
+    /// below it the connection is reset and its pipes released. Default 240 B/s after 5 s
+    /// (Kestrel's); `None` disables it.
+    pub min_response_data_rate: Option<MinDataRate>,
 }
 
 /// The header array httparse fills lives on the stack; this is its size.
@@ -70,6 +75,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             max_drain: 256 * 1024,
             linger: Linger::default(),
+            min_response_data_rate: Some(MinDataRate::default()),
         }
     }
 }
@@ -123,6 +129,11 @@ impl Config {
     /// Sets [`Config::linger`].
     pub fn linger(mut self, linger: Linger) -> Self {
         self.linger = linger;
+        self
+    }
+    /// Sets [`Config::min_response_data_rate`].
+    pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
+        self.min_response_data_rate = rate;
         self
     }
     /// Sets [`Config::drain_timeout`].

@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
 use ringhop_runtime::{coop, time};
 
@@ -55,10 +56,20 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
     // response both see it: whichever goes out first settles it).
     let expect = Cell::new(Continue::NotDue);
     let mut unflushed = false;
+    // Header and idle timeouts: one deadline on the coarse clock for the connection's life.
+    let deadline = Deadline::new();
     // A response cut short: the connection ends with a reset, not a clean close.
     let mut cut = false;
     loop {
-        match read_head(&mut input, &output, &mut buffers, config, &mut unflushed).await {
+        let head = read_head(
+            &mut input,
+            &output,
+            &mut buffers,
+            config,
+            &deadline,
+            &mut unflushed,
+        );
+        match head.await {
             HeadOutcome::Ready => {}
             HeadOutcome::Close => break,
             HeadOutcome::Reject(status) => {
@@ -204,6 +215,7 @@ async fn read_head(
     output: &RefCell<PipeWriter>,
     buffers: &mut Buffers,
     config: &Config,
+    deadline: &Deadline,
     unflushed: &mut bool,
 ) -> HeadOutcome {
     // Fairness: a connection whose next request is always buffered still yields once its
@@ -230,6 +242,8 @@ async fn read_head(
             match parsed {
                 Ok(Some(head_len)) => {
                     let _ = input.advance_to(head_len, head_len);
+                    // The handler's time is not the client's.
+                    deadline.set(None);
                     return HeadOutcome::Ready;
                 }
                 Ok(None) if completed => return HeadOutcome::Close,
@@ -250,11 +264,12 @@ async fn read_head(
         if started.is_none() && shutdown::is_triggered() {
             return HeadOutcome::Close;
         }
-        let limit = match started {
-            Some(at) => config.header_timeout.saturating_sub(at.elapsed()),
-            None => config.idle_timeout,
-        };
-        let read = time::timeout(limit, input.read());
+        // No timer per wait: the connection's one deadline moves, the watchdog checks it.
+        deadline.set(Some(match started {
+            Some(at) => at + config.header_timeout,
+            None => time::now() + config.idle_timeout,
+        }));
+        let read = deadline.timeout(input.read());
         let waited = if started.is_some() {
             // A head is arriving: it gets the header timeout, shutdown or not.
             Some(read.await)
@@ -264,7 +279,7 @@ async fn read_head(
         match waited {
             Some(Ok(Ok(_))) => {}
             Some(Ok(Err(_))) => return HeadOutcome::Close,
-            Some(Err(_elapsed)) if started.is_some() => {
+            Some(Err(Expired)) if started.is_some() => {
                 return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
             }
             // Idle keep-alive timeout, or shutdown while idle.

@@ -113,6 +113,7 @@ async fn serve_reactor<H: Handler + 'static>(
     let drain_timeout = config.drain_timeout;
     let transport = TransportOptions {
         linger: config.linger,
+        min_send_rate: config.min_response_data_rate,
         ..TransportOptions::default()
     };
     let shared = std::rc::Rc::new((handler, config));

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ringhop_http::{Config, Linger};
-use support::{fd_count, TestServer};
+use support::{fd_count, settled_fd_count, TestServer};
 
 /// The fd counts are per process: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -44,8 +44,7 @@ fn connections_the_server_ends_are_closed_although_the_peer_keeps_its_socket() {
     let server = TestServer::start(config, support::app::router());
     // Warm up (the reactor's lazily created fds, such as the buffer ring, exist now).
     drop(server.exchange(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
-    wait_for_fds(fd_count(), Duration::from_secs(1), "warm-up");
-    let before = fd_count();
+    let before = settled_fd_count();
     let mut clients = Vec::new();
     for i in 0..60 {
         let mut stream = server.connect();

@@ -57,19 +57,6 @@ async fn answer_first(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io:
     Ok(())
 }
 
-/// The byte at position `i` of a large body.
-fn pattern(i: usize) -> u8 {
-    (i % 251) as u8
-}
-
-/// `GET /big?<MiB>`: a body of that many MiB through `Response::body`.
-async fn big(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
-    let mib: usize = req.query().and_then(|q| q.parse().ok()).unwrap_or(1);
-    let body: Vec<u8> = (0..mib << 20).map(pattern).collect();
-    res.body(&body);
-    Ok(())
-}
-
 async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
     res.header("Content-Type", "text/plain")
         .body(b"Hello, World!");
@@ -89,7 +76,7 @@ fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .get("/created", created)
         .get("/fails", fails_after_header)
         .get("/cut", cut)
-        .get("/big", big)
+        .get("/big", support::app::big)
         .get("/slow", slow)
         .get("/done-then-fails", done_then_fails)
         .post("/answer-first", answer_first)
@@ -162,7 +149,7 @@ fn fetch_big(server: &TestServer, mib: usize) {
     let reply = read_reply(&mut BufReader::new(&mut stream), false);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), mib << 20, "{mib} MiB body");
-    if let Some(at) = (0..reply.body.len()).find(|&i| reply.body[i] != pattern(i)) {
+    if let Some(at) = (0..reply.body.len()).find(|&i| reply.body[i] != support::app::pattern(i)) {
         panic!("{mib} MiB body differs at byte {at}");
     }
 }

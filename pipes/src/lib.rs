@@ -19,16 +19,19 @@
 mod duplex;
 mod options;
 mod pipe;
+mod rate;
 mod reader;
 mod scheduler;
 mod segment;
 mod state;
 mod transport;
+pub mod watchdog;
 mod writer;
 
 pub use duplex::DuplexPipe;
 pub use options::PipeOptions;
 pub use pipe::Pipe;
+pub use rate::MinDataRate;
 pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};
 pub use segment::{live_segments, SegmentPool, MAX_SEGMENT_SIZE};

@@ -25,7 +25,7 @@ use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -34,7 +34,9 @@ use ringhop_runtime::{self as rt, time, JoinHandle};
 
 use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
+use crate::rate::{MinDataRate, SendProgress};
 use crate::reader::{PipeReader, SegmentSlice};
+use crate::watchdog::{self, Watched};
 use crate::writer::PipeWriter;
 
 /// Pipe settings of a transport: inbound 1 MiB / 512 KiB, outbound 64 KiB / 32 KiB by
@@ -48,6 +50,11 @@ pub struct TransportOptions {
     pub outbound: PipeOptions,
     /// How long the socket stays open for the peer's FIN once the application is done.
     pub linger: Linger,
+    /// How slowly the peer may take the output: below this rate (averaged over the time
+    /// output waited to be sent, after the grace period) the connection is reset and its
+    /// pipes released. `None` (the default here; the HTTP servers set 240 B/s after 5 s):
+    /// no limit.
+    pub min_send_rate: Option<MinDataRate>,
 }
 
 /// The bounded wait between "the application completed both pipe ends and the send side
@@ -80,6 +87,7 @@ impl Default for TransportOptions {
                 .pause_writer_threshold(64 * 1024)
                 .resume_writer_threshold(32 * 1024),
             linger: Linger::default(),
+            min_send_rate: None,
         }
     }
 }
@@ -134,7 +142,11 @@ impl Transport {
     pub fn start(stream: TcpStream, options: TransportOptions) -> io::Result<Transport> {
         let (transport, application) = DuplexPipe::pair(options.inbound, options.outbound)?;
         let DuplexPipe { input, output } = transport;
-        let send_end = Rc::new(SendEnd::default());
+        let send_end = Rc::new(SendEnd::new(options.min_send_rate, &stream));
+        if options.min_send_rate.is_some() {
+            let watched: Weak<SendEnd> = Rc::downgrade(&send_end);
+            watchdog::watch(watched);
+        }
         let receiver = match stream.recv_multishot() {
             Ok(chunks) => Receiver::Multishot(chunks),
             Err(_) => Receiver::Single {
@@ -175,18 +187,34 @@ enum Ended {
     Reset,
 }
 
-/// The send pump's end, watched by the receive pump.
+/// The send pump's end, watched by the receive pump; and its progress, watched by the
+/// reactor's watchdog.
 struct SendEnd {
     ended: Cell<Ended>,
+    /// The receive pump, waiting for the end.
     waker: Cell<Option<Waker>>,
+    progress: Option<SendProgress>,
 }
 
-impl Default for SendEnd {
-    fn default() -> Self {
+impl SendEnd {
+    fn new(min_send_rate: Option<MinDataRate>, stream: &TcpStream) -> Self {
         SendEnd {
             ended: Cell::new(Ended::Running),
             waker: Cell::new(None),
+            progress: min_send_rate.map(|rate| SendProgress::new(rate, stream.clone())),
         }
+    }
+}
+
+impl Watched for SendEnd {
+    fn check(&self, now: std::time::Instant) -> bool {
+        if self.ended.get() != Ended::Running {
+            return false;
+        }
+        if let Some(progress) = &self.progress {
+            progress.check(now);
+        }
+        true
     }
 }
 
@@ -410,7 +438,8 @@ async fn send_pump(stream: TcpStream, mut outbound: PipeReader, send_end: Rc<Sen
     // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.
     let _reset_unless_drained = ResetOnDrop(send_end.clone());
     let mut slices: Vec<SegmentSlice> = Vec::new();
-    match send_loop(&stream, &mut outbound, &mut slices).await {
+    let progress = send_end.progress.as_ref();
+    match send_loop(&stream, &mut outbound, &mut slices, progress).await {
         Ok(()) => {
             let _ = stream.shutdown(std::net::Shutdown::Write).await;
             outbound.complete(None);
@@ -432,14 +461,31 @@ async fn send_loop(
     stream: &TcpStream,
     outbound: &mut PipeReader,
     slices: &mut Vec<SegmentSlice>,
+    progress: Option<&SendProgress>,
 ) -> io::Result<()> {
     loop {
         let result = outbound.read().await?;
         let (len, completed) = (result.len(), result.is_completed());
         slices.extend(result.segments());
+        if let Some(progress) = progress.filter(|_| len > 0) {
+            progress.waiting();
+        }
         let mut sent = 0;
         while sent < len {
-            let (n, back) = stream.writev(std::mem::take(slices)).await;
+            let mut writev = pin!(stream.writev(std::mem::take(slices)));
+            let (n, back) = poll_fn(|cx| {
+                if let Poll::Ready(done) = writev.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(done));
+                }
+                match progress.map(|progress| progress.poll_cut(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer took the output below the minimum send rate",
+                    ))),
+                    _ => Poll::Pending,
+                }
+            })
+            .await?;
             *slices = back;
             let n = n?;
             if n == 0 {
@@ -452,6 +498,9 @@ async fn send_loop(
             skip_sent(slices, n);
         }
         slices.clear();
+        if let Some(progress) = progress {
+            progress.drained();
+        }
         outbound.advance_to(len, len)?;
         if completed {
             return Ok(());

@@ -45,6 +45,21 @@ pub(crate) fn set_linger(fd: RawFd, linger: Option<std::time::Duration>) -> io::
     .map(drop)
 }
 
+/// Bytes of this TCP socket's output the peer acknowledged so far (`tcpi_bytes_acked`).
+pub(crate) fn tcp_bytes_acked(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: all-zero is a valid tcp_info for the kernel to fill.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    syscall!(getsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_INFO,
+        (&mut info as *mut libc::tcp_info).cast(),
+        &mut len,
+    ))?;
+    Ok(info.tcpi_bytes_acked)
+}
+
 pub(crate) fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     syscall!(setsockopt(
         fd,

@@ -32,7 +32,7 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
-use ringhop_pipes::{Linger, TransportOptions};
+use ringhop_pipes::{Linger, MinDataRate, TransportOptions};
 use ringhop_runtime::Runtime;
 
 pub use exec::LocalExec;
@@ -49,6 +49,7 @@ pub struct HyperServer {
     header_read_timeout: Duration,
     drain_timeout: Duration,
     linger: Linger,
+    min_response_data_rate: Option<MinDataRate>,
     handle_signals: bool,
 }
 
@@ -61,6 +62,7 @@ impl HyperServer {
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             linger: Linger::default(),
+            min_response_data_rate: Some(MinDataRate::default()),
             handle_signals: true,
         }
     }
@@ -81,6 +83,14 @@ impl HyperServer {
     /// [`Config::linger`](crate::Config::linger)); default 2 s or 64 KiB.
     pub fn linger(mut self, linger: Linger) -> HyperServer {
         self.linger = linger;
+        self
+    }
+
+    /// The slowest a client may take hyper's output (see
+    /// [`Config::min_response_data_rate`](crate::Config::min_response_data_rate)); default
+    /// 240 B/s after 5 s, `None` disables it.
+    pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> HyperServer {
+        self.min_response_data_rate = rate;
         self
     }
 
@@ -107,6 +117,7 @@ impl HyperServer {
         let (header_read_timeout, drain_timeout) = (self.header_read_timeout, self.drain_timeout);
         let transport = TransportOptions {
             linger: self.linger,
+            min_send_rate: self.min_response_data_rate,
             ..TransportOptions::default()
         };
         crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {

@@ -68,6 +68,19 @@ pub async fn authority(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io
     Ok(())
 }
 
+/// The byte at position `i` of a `/big` body.
+pub fn pattern(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+/// `GET /big?<MiB>`: a body of that many MiB through `Response::body`.
+pub async fn big(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let mib: usize = req.query().and_then(|q| q.parse().ok()).unwrap_or(1);
+    let body: Vec<u8> = (0..mib << 20).map(pattern).collect();
+    res.body(&body);
+    Ok(())
+}
+
 pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
     Router::new()
         .get("/", plaintext)
@@ -78,5 +91,6 @@ pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .post("/ignore", ignore_body)
         .post("/upload", upload)
         .get("/authority", authority)
+        .get("/big", big)
         .route("PUT", "/via-http", via_http)
 }

@@ -92,6 +92,25 @@ pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// This process's fd count once it stopped changing (connections of earlier steps have
+/// finished closing): the same reading over 400 ms, or whatever it is after 5 s.
+pub fn settled_fd_count() -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut last = fd_count();
+    let mut stable_since = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = fd_count();
+        if now != last {
+            last = now;
+            stable_since = std::time::Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(400) {
+            break;
+        }
+    }
+    last
+}
+
 /// One parsed response.
 #[derive(Debug)]
 pub struct Reply {

@@ -139,6 +139,13 @@ impl TcpStream {
         sys::set_linger(self.fd.raw(), linger)
     }
 
+    /// Bytes of this connection's output the peer has acknowledged so far (`TCP_INFO`'s
+    /// `tcpi_bytes_acked`): how fast a peer really takes data, whatever the socket buffers
+    /// absorbed. One `getsockopt`.
+    pub fn bytes_acked(&self) -> io::Result<u64> {
+        sys::tcp_bytes_acked(self.fd.raw())
+    }
+
     /// Sets `TCP_NODELAY` (on by default for connected and accepted streams).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         sys::set_int_option(

@@ -1,0 +1,125 @@
+//! The minimum response data rate: clients that stop reading, or read a trickle, are cut and
+//! their server-side socket and pipes released; a client reading at a fair pace is not.
+//! (Tests run one at a time: they count this process's fds.)
+
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ringhop_http::{Config, MinDataRate};
+use support::{fd_count, read_reply, settled_fd_count, TestServer};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// 240 B/s, checked in windows of 1 s (the default grace is 5 s).
+fn config() -> Config {
+    Config::default().min_response_data_rate(Some(MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }))
+}
+
+/// Waits until this process has `expected` fds open; returns how long that took.
+fn wait_for_fds(expected: usize, within: Duration, what: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = fd_count();
+        if now == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{what}: {now} fds open, expected {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn clients_that_pipeline_and_never_read_are_cut() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = TestServer::start(config(), support::app::router());
+    drop(server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    let before = settled_fd_count();
+    // 16 pipelined 1 MiB answers each: more than the socket buffers hold, so the rest waits
+    // in the server's pipes for a reader that never comes.
+    let batch = b"GET /big?1 HTTP/1.1\r\nHost: a\r\n\r\n".repeat(16);
+    let mut flooders = Vec::new();
+    for _ in 0..50 {
+        let mut stream = server.connect();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = stream.write_all(&batch);
+        flooders.push(stream);
+    }
+    // Meanwhile a fresh client is served.
+    let mut fresh = server.connect();
+    fresh
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut fresh), false);
+    assert_eq!(reply.body, b"Hello, World!");
+    drop(fresh);
+    // The server's ends of the flood go: only the clients' own fds remain.
+    let took = wait_for_fds(
+        before + flooders.len(),
+        Duration::from_secs(8),
+        "never-reading",
+    );
+    eprintln!("50 never-reading pipelining clients cut after {took:?} (grace 1 s)");
+}
+
+#[test]
+fn a_client_reading_100_bytes_a_second_is_cut_and_a_fair_reader_is_not() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = TestServer::start(config(), support::app::router());
+    drop(server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    let before = settled_fd_count();
+
+    // A fair reader (about 1 MB/s) of a 64 MiB body, alongside.
+    let mut fair = server.connect();
+    fair.write_all(b"GET /big?64 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let fair_reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut total = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(4) {
+            let n = fair.read(&mut buf).expect("the fair reader was cut");
+            assert!(n > 0, "the fair reader's connection closed");
+            total += n;
+            std::thread::sleep(Duration::from_millis(8));
+        }
+        total
+    });
+
+    // The trickle: 100 bytes a second.
+    let mut slow = server.connect();
+    slow.write_all(b"GET /big?64 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 100];
+    // Its server side goes within a few windows; the fair reader's stays (2 of its fds).
+    loop {
+        let _ = slow.read(&mut buf);
+        if fd_count() == before + 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the 100 B/s reader was not cut ({} fds, expected {})",
+            fd_count(),
+            before + 3
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!(
+        "100 B/s reader cut after {:?} (grace 1 s)",
+        started.elapsed()
+    );
+    let total = fair_reader.join().unwrap();
+    assert!(total > 1 << 20, "the fair reader got only {total} bytes");
+}

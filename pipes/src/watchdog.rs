@@ -1,0 +1,171 @@
+//! The per-reactor watchdog: one task per reactor wakes once per [`TICK`] and asks every
+//! watched connection whether one of its deadlines passed — Kestrel's heartbeat. A
+//! connection carries its deadlines as plain values on the coarse clock; no timer is armed
+//! or cancelled per read, per write or per request, and an idle reactor pays one wake-up
+//! per second while something is watched (none otherwise).
+//!
+//! The registry holds weak references: a connection that ended is dropped from it at the
+//! next tick, without unregistering.
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use ringhop_runtime::{self as rt, time};
+
+/// How often deadlines are checked: a limit fires at most this much late.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// Something with deadlines on the coarse clock.
+pub trait Watched {
+    /// Called once per tick with the reactor's coarse clock: act on every deadline that
+    /// passed (cancel a read, cut a connection, ...). `false` ends the watch.
+    fn check(&self, now: Instant) -> bool;
+}
+
+thread_local! {
+    static WATCHED: RefCell<Vec<Weak<dyn Watched>>> = const { RefCell::new(Vec::new()) };
+    static TICKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Watches `entry` from this reactor's watchdog (started on first use) until its `check`
+/// returns `false` or it is dropped. Off a reactor (a test polling by hand) nothing is
+/// watched: there is no clock to tick.
+pub fn watch(entry: Weak<dyn Watched>) {
+    if rt::try_current().is_none() {
+        return;
+    }
+    WATCHED.with(|watched| watched.borrow_mut().push(entry));
+    if !TICKING.with(|ticking| ticking.replace(true)) {
+        drop(rt::spawn_local(tick()));
+    }
+}
+
+/// Connections this reactor's watchdog holds (ended ones leave at the next tick).
+pub fn watched() -> usize {
+    WATCHED.with(|watched| watched.borrow().len())
+}
+
+async fn tick() {
+    loop {
+        time::sleep(TICK).await;
+        let now = time::now();
+        // Checked outside the borrow: a check may end connections, and those may watch
+        // anew (their entries are merged back below).
+        let mut entries = WATCHED.with(|watched| std::mem::take(&mut *watched.borrow_mut()));
+        entries.retain(|entry| entry.upgrade().is_some_and(|entry| entry.check(now)));
+        let empty = WATCHED.with(|watched| {
+            let mut watched = watched.borrow_mut();
+            entries.append(&mut watched);
+            *watched = entries;
+            watched.is_empty()
+        });
+        if empty {
+            TICKING.with(|ticking| ticking.set(false));
+            return;
+        }
+    }
+}
+
+/// A deadline on the coarse clock, checked by the reactor's watchdog: setting, moving or
+/// clearing it arms no timer and makes no syscall, so a connection can keep one for its
+/// whole life and move it on every request. It fires between its instant and one
+/// [`TICK`] later.
+///
+/// ```
+/// # let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+/// # rt.block_on_local(|| async {
+/// use std::time::Duration;
+/// use ringhop_pipes::watchdog::Deadline;
+/// let deadline = Deadline::new();
+/// deadline.set(Some(ringhop_runtime::time::now() + Duration::from_millis(10)));
+/// // Never ready: the deadline ends the wait (at the watchdog's next tick).
+/// let waited = deadline.timeout(std::future::pending::<()>()).await;
+/// assert!(waited.is_err());
+/// # });
+/// ```
+pub struct Deadline(Rc<DeadlineState>);
+
+impl std::fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deadline")
+            .field("at", &self.0.at.get())
+            .field("expired", &self.0.expired.get())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct DeadlineState {
+    at: Cell<Option<Instant>>,
+    expired: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+    watched: Cell<bool>,
+}
+
+/// The deadline passed before the future completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired;
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Deadline::new()
+    }
+}
+
+impl Deadline {
+    /// A deadline that is not set.
+    pub fn new() -> Deadline {
+        Deadline(Rc::new(DeadlineState::default()))
+    }
+
+    /// Sets (or, with `None`, clears) the instant, and forgets an earlier expiry. The first
+    /// `Some` registers it with this reactor's watchdog.
+    pub fn set(&self, at: Option<Instant>) {
+        self.0.at.set(at);
+        self.0.expired.set(false);
+        if at.is_some() && !self.0.watched.replace(true) {
+            let watched: Weak<DeadlineState> = Rc::downgrade(&self.0);
+            watch(watched);
+        }
+    }
+
+    /// `Ready` once the deadline passed; otherwise remembers the waker to wake then.
+    pub fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.expired.get() {
+            return Poll::Ready(());
+        }
+        let waker = self.0.waker.take().filter(|w| w.will_wake(cx.waker()));
+        self.0
+            .waker
+            .set(Some(waker.unwrap_or_else(|| cx.waker().clone())));
+        Poll::Pending
+    }
+
+    /// Runs `future` until it completes or the deadline passes.
+    pub async fn timeout<F: Future>(&self, future: F) -> Result<F::Output, Expired> {
+        let mut future = std::pin::pin!(future);
+        poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            self.poll_expired(cx).map(|()| Err(Expired))
+        })
+        .await
+    }
+}
+
+impl Watched for DeadlineState {
+    fn check(&self, now: Instant) -> bool {
+        if self.at.get().is_some_and(|at| at <= now) {
+            self.at.set(None);
+            self.expired.set(true);
+            if let Some(waker) = self.waker.take() {
+                waker.wake();
+            }
+        }
+        true
+    }
+}
