@@ -6,7 +6,13 @@ use std::io;
 
 use ringhop_pipes::{PipeReader, PipeWriter};
 
-use crate::config::Config;
+use std::time::{Duration, Instant};
+
+use ringhop_pipes::watchdog::{Deadline, Expired};
+use ringhop_pipes::ReadResult;
+use ringhop_runtime::time;
+
+use crate::config::{Config, MinDataRate};
 use crate::parse::Framing;
 use crate::status::Status;
 
@@ -43,6 +49,7 @@ pub(crate) struct BodyLimits {
     max_chunk_extensions: usize,
     max_trailers: usize,
     max_trailer_fields: usize,
+    min_rate: Option<MinDataRate>,
 }
 
 impl BodyLimits {
@@ -52,6 +59,7 @@ impl BodyLimits {
             max_chunk_extensions: config.max_chunk_extensions,
             max_trailers: config.max_trailers,
             max_trailer_fields: config.max_trailer_fields,
+            min_rate: config.min_request_body_data_rate,
         }
     }
 }
@@ -68,6 +76,10 @@ pub(crate) struct BodyDecoder {
     /// Bytes and fields of the trailer section so far.
     trailer_bytes: usize,
     trailer_fields: usize,
+    /// Bytes of this body (data and framing) taken from the connection so far, and the
+    /// time body reads waited for them: the minimum rate's measure.
+    delivered: u64,
+    waited: Duration,
     limits: BodyLimits,
     /// Why the body could not be read (the connection answers with it and closes).
     pub(crate) failed: Option<Status>,
@@ -82,6 +94,8 @@ impl BodyDecoder {
             extensions: 0,
             trailer_bytes: 0,
             trailer_fields: 0,
+            delivered: 0,
+            waited: Duration::ZERO,
             limits: BodyLimits::default(),
             failed: None,
         }
@@ -98,12 +112,24 @@ impl BodyDecoder {
         self.extensions = 0;
         self.trailer_bytes = 0;
         self.trailer_fields = 0;
+        self.delivered = 0;
+        self.waited = Duration::ZERO;
         self.limits = limits;
         self.failed = None;
     }
 
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
+    }
+
+    /// Until when a body read starting `now` may wait before the client is below the
+    /// minimum rate: the grace period, then as long as the bytes so far pay for.
+    fn read_deadline(&self, now: Instant) -> Option<Instant> {
+        let rate = self.limits.min_rate?;
+        let paid = Duration::from_millis(
+            self.delivered.saturating_mul(1000) / rate.bytes_per_second.max(1),
+        );
+        Some(now + rate.grace.max(paid).saturating_sub(self.waited))
     }
 
     /// Body bytes still expected, when known.
@@ -141,6 +167,8 @@ pub struct Body<'a> {
     pub(crate) decoder: &'a mut BodyDecoder,
     /// The `Expect: 100-continue` state, shared with the `Response`.
     pub(crate) expect: &'a Cell<Continue>,
+    /// The connection's deadline, which body reads set for the minimum data rate.
+    pub(crate) deadline: &'a Deadline,
 }
 
 impl Body<'_> {
@@ -192,7 +220,7 @@ impl Body<'_> {
             match decoder.state {
                 State::Done => return Ok(None),
                 State::Length { remaining } | State::ChunkData { remaining } => {
-                    let result = self.input.read().await?;
+                    let result = timed_read(self.input, self.deadline, decoder).await?;
                     let first = result.chunks().next().unwrap_or_default().len();
                     if first == 0 {
                         if result.is_completed() {
@@ -222,10 +250,11 @@ impl Body<'_> {
                         _ => State::ChunkData { remaining },
                     };
                     decoder.pending = len;
+                    decoder.delivered += len as u64;
                     return Ok(Some(len));
                 }
                 State::ChunkSize | State::ChunkDataEnd | State::Trailers => {
-                    let result = self.input.read().await?;
+                    let result = timed_read(self.input, self.deadline, decoder).await?;
                     // Declared after the await, so the buffer is not part of the future's
                     // state (which every idle connection carries).
                     let mut line = [0u8; MAX_CHUNK_LINE];
@@ -245,6 +274,7 @@ impl Body<'_> {
                     };
                     result.copy_to(0, &mut line[..end + 1]);
                     self.input.advance_to(end + 1, end + 1)?;
+                    decoder.delivered += end as u64 + 1;
                     let Some(line) = line[..end + 1].strip_suffix(b"\r\n") else {
                         return Err(decoder.fail(Status::BAD_REQUEST, "chunk line without CRLF"));
                     };
@@ -297,6 +327,27 @@ impl Body<'_> {
                 }
             }
         }
+    }
+}
+
+/// Waits for body bytes under the minimum request body data rate. The clock runs only
+/// while a body read waits: time the handler spends elsewhere is not the client's.
+async fn timed_read<'r>(
+    input: &'r mut PipeReader,
+    deadline: &Deadline,
+    decoder: &mut BodyDecoder,
+) -> io::Result<ReadResult<'r>> {
+    let started = time::now();
+    deadline.set(decoder.read_deadline(started));
+    let read = deadline.timeout(input.read()).await;
+    deadline.set(None);
+    decoder.waited += time::now().saturating_duration_since(started);
+    match read {
+        Ok(result) => result,
+        Err(Expired) => Err(decoder.fail(
+            Status::REQUEST_TIMEOUT,
+            "request body below the minimum data rate",
+        )),
     }
 }
 

@@ -55,6 +55,10 @@ pub struct Config {
     /// below it the connection is reset and its pipes released. Default 240 B/s after 5 s
     /// (Kestrel's); `None` disables it.
     pub min_response_data_rate: Option<MinDataRate>,
+    /// The slowest a client may send a request body, counted only while the handler waits
+    /// for body bytes: below it the request is answered 408 (or, if the response started,
+    /// the connection is cut). Default 240 B/s after 5 s (Kestrel's); `None` disables it.
+    pub min_request_body_data_rate: Option<MinDataRate>,
 }
 
 /// The header array httparse fills lives on the stack; this is its size.
@@ -76,6 +80,7 @@ impl Default for Config {
             max_drain: 256 * 1024,
             linger: Linger::default(),
             min_response_data_rate: Some(MinDataRate::default()),
+            min_request_body_data_rate: Some(MinDataRate::default()),
         }
     }
 }
@@ -134,6 +139,11 @@ impl Config {
     /// Sets [`Config::min_response_data_rate`].
     pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
         self.min_response_data_rate = rate;
+        self
+    }
+    /// Sets [`Config::min_request_body_data_rate`].
+    pub fn min_request_body_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
+        self.min_request_body_data_rate = rate;
         self
     }
     /// Sets [`Config::drain_timeout`].

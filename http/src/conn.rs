@@ -108,6 +108,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
                     output: &output,
                     decoder,
                     expect: &expect,
+                    deadline: &deadline,
                 },
             };
             CatchUnwind(handler.call(&mut req, &mut res)).await
@@ -133,7 +134,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
         }
         let mut close = res.close;
         if !close && !decoder.is_done() {
-            close = !drain_body(&mut input, &output, decoder, &expect, config).await;
+            close = !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await;
         }
         if close {
             break;
@@ -176,6 +177,7 @@ async fn drain_body(
     output: &RefCell<PipeWriter>,
     decoder: &mut BodyDecoder,
     expect: &Cell<Continue>,
+    deadline: &Deadline,
     config: &Config,
 ) -> bool {
     if decoder
@@ -193,6 +195,7 @@ async fn drain_body(
         output,
         decoder,
         expect,
+        deadline,
     };
     let mut drained = 0u64;
     loop {

@@ -1,0 +1,74 @@
+//! The minimum request body data rate: clients trickling a body are answered 408 after the
+//! grace period, while a normal client keeps being served at normal latency.
+
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringhop_http::{Config, MinDataRate};
+use support::{read_reply, TestServer};
+
+#[test]
+fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
+    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }));
+    let server = TestServer::start(config, support::app::router());
+    let mut tricklers = Vec::new();
+    for _ in 0..50 {
+        let mut stream = server.connect();
+        stream
+            .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+            .unwrap();
+        tricklers.push(stream);
+    }
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = tricklers.iter().map(|s| s.try_clone().unwrap()).collect();
+    let trickle_stop = stop.clone();
+    let trickle = std::thread::spawn(move || {
+        let mut writers = writers;
+        while !trickle_stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(8) {
+            for writer in &mut writers {
+                let _ = writer.write_all(b"x");
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    // A normal client meanwhile: uploads go through at normal latency.
+    let mut normal = server.connect();
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let sent = Instant::now();
+        normal
+            .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap();
+        let reply = read_reply(&mut BufReader::new(&mut normal), false);
+        assert_eq!(reply.body, b"5 bytes");
+        worst = worst.max(sent.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        worst < Duration::from_millis(200),
+        "a normal upload took {worst:?}"
+    );
+    let mut cut_after = Duration::ZERO;
+    for (i, stream) in tricklers.iter_mut().enumerate() {
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408 "), "trickler {i}: {text}");
+        cut_after = cut_after.max(started.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    trickle.join().unwrap();
+    eprintln!(
+        "50 bodies at 1 B/s answered 408 within {cut_after:?} (grace 1 s); a normal client's \
+         worst upload meanwhile {worst:?}"
+    );
+    assert!(cut_after < Duration::from_secs(6), "took {cut_after:?}");
+}
