@@ -59,6 +59,28 @@ pub struct Config {
     /// for body bytes: below it the request is answered 408 (or, if the response started,
     /// the connection is cut). Default 240 B/s after 5 s (Kestrel's); `None` disables it.
     pub min_request_body_data_rate: Option<MinDataRate>,
+    /// HTTP/2 (hyper server): keep-alive pings that detect a dead peer. Default every 30 s,
+    /// closed if the answer takes over 20 s; `None` sends none.
+    pub http2_keep_alive: Option<KeepAlive>,
+}
+
+/// HTTP/2 keep-alive pings: one every `interval` of silence, and the connection is closed
+/// when one is not answered within `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Silence before a ping.
+    pub interval: Duration,
+    /// How long an answer may take.
+    pub timeout: Duration,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        KeepAlive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 /// The header array httparse fills lives on the stack; this is its size.
@@ -81,6 +103,7 @@ impl Default for Config {
             linger: Linger::default(),
             min_response_data_rate: Some(MinDataRate::default()),
             min_request_body_data_rate: Some(MinDataRate::default()),
+            http2_keep_alive: Some(KeepAlive::default()),
         }
     }
 }
@@ -144,6 +167,11 @@ impl Config {
     /// Sets [`Config::min_request_body_data_rate`].
     pub fn min_request_body_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
         self.min_request_body_data_rate = rate;
+        self
+    }
+    /// Sets [`Config::http2_keep_alive`].
+    pub fn http2_keep_alive(mut self, keep_alive: Option<KeepAlive>) -> Self {
+        self.http2_keep_alive = keep_alive;
         self
     }
     /// Sets [`Config::drain_timeout`].

@@ -33,7 +33,7 @@ mod signals;
 mod status;
 
 pub use body::Body;
-pub use config::{Config, Linger, MinDataRate};
+pub use config::{Config, KeepAlive, Linger, MinDataRate};
 pub use handler::{Allow, End, Handler, NotFound, Route, Router, Routes};
 pub use request::Request;
 pub use response::Response;

@@ -19,12 +19,14 @@
 
 mod exec;
 mod io;
+mod streams;
 mod timer;
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -32,65 +34,72 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
-use ringhop_pipes::{Linger, MinDataRate, TransportOptions};
-use ringhop_runtime::Runtime;
+
+use ringhop_pipes::watchdog::{Deadline, Expired};
+use ringhop_pipes::TransportOptions;
+use ringhop_runtime::{time, Runtime};
 
 pub use exec::LocalExec;
 pub use io::PipeIo;
 pub use timer::ReactorTimer;
 
+use crate::config::{Config, Linger, MinDataRate};
 use crate::shutdown;
+use streams::{Counted, OpenStreams};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Serves a hyper service on every reactor of a runtime.
+/// Serves a hyper service on every reactor of a runtime, under the same [`Config`] as the
+/// native server (timeouts, linger, minimum data rates).
 pub struct HyperServer {
     addr: SocketAddr,
-    header_read_timeout: Duration,
-    drain_timeout: Duration,
-    linger: Linger,
-    min_response_data_rate: Option<MinDataRate>,
+    config: Config,
     handle_signals: bool,
 }
 
 impl HyperServer {
-    /// A server for `addr`: header read timeout 30 s, drain timeout 10 s, SIGINT/SIGTERM
-    /// handled.
+    /// A server for `addr` with [`Config::default`], SIGINT/SIGTERM handled.
     pub fn bind(addr: SocketAddr) -> HyperServer {
         HyperServer {
             addr,
-            header_read_timeout: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(10),
-            linger: Linger::default(),
-            min_response_data_rate: Some(MinDataRate::default()),
+            config: Config::default(),
             handle_signals: true,
         }
     }
 
-    /// HTTP/1.1 header read timeout (hyper's, on ringhop timers).
+    /// Limits and timeouts, as for the native server. hyper applies `header_timeout`
+    /// (HTTP/1.1 heads and the wait for the HTTP/2 preface), `idle_timeout` (HTTP/2: no
+    /// open stream for that long → GOAWAY), `http2_keep_alive`, `drain_timeout`, `linger`
+    /// and `min_response_data_rate`; the body limits are hyper's own.
+    pub fn config(mut self, config: Config) -> HyperServer {
+        self.config = config;
+        self
+    }
+
+    /// HTTP/1.1 header read timeout (hyper's, on ringhop timers); sets
+    /// [`Config::header_timeout`].
     pub fn header_read_timeout(mut self, timeout: Duration) -> HyperServer {
-        self.header_read_timeout = timeout;
+        self.config.header_timeout = timeout;
         self
     }
 
     /// How long in-flight connections may take after a shutdown signal.
     pub fn drain_timeout(mut self, timeout: Duration) -> HyperServer {
-        self.drain_timeout = timeout;
+        self.config.drain_timeout = timeout;
         self
     }
 
     /// How long a finished connection's socket waits for the client's FIN (see
-    /// [`Config::linger`](crate::Config::linger)); default 2 s or 64 KiB.
+    /// [`Config::linger`]); default 2 s or 64 KiB.
     pub fn linger(mut self, linger: Linger) -> HyperServer {
-        self.linger = linger;
+        self.config.linger = linger;
         self
     }
 
     /// The slowest a client may take hyper's output (see
-    /// [`Config::min_response_data_rate`](crate::Config::min_response_data_rate)); default
-    /// 240 B/s after 5 s, `None` disables it.
+    /// [`Config::min_response_data_rate`]); default 240 B/s after 5 s, `None` disables it.
     pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> HyperServer {
-        self.min_response_data_rate = rate;
+        self.config.min_response_data_rate = rate;
         self
     }
 
@@ -114,23 +123,24 @@ impl HyperServer {
         B::Error: Into<BoxError>,
     {
         let addr = self.addr;
-        let (header_read_timeout, drain_timeout) = (self.header_read_timeout, self.drain_timeout);
+        let config = self.config;
         let transport = TransportOptions {
-            linger: self.linger,
-            min_send_rate: self.min_response_data_rate,
+            linger: config.linger,
+            min_send_rate: config.min_response_data_rate,
             ..TransportOptions::default()
         };
         crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {
             let make_service = make_service.clone();
+            let config = Rc::new(config.clone());
             crate::listen::accept_until_shutdown(
                 addr,
-                drain_timeout,
+                config.drain_timeout,
                 transport.clone(),
                 move |pipe| {
                     let service = make_service();
+                    let config = config.clone();
                     async move {
-                        let _ =
-                            serve_connection(PipeIo::new(pipe), service, header_read_timeout).await;
+                        let _ = serve_connection(PipeIo::new(pipe), service, &config).await;
                     }
                 },
             )
@@ -139,12 +149,14 @@ impl HyperServer {
 }
 
 /// Serves one connection with hyper: HTTP/2 if the client opens with the HTTP/2 preface
-/// (prior knowledge), HTTP/1.1 otherwise. A shutdown on this reactor turns into hyper's
-/// graceful shutdown of the connection.
+/// (prior knowledge), HTTP/1.1 otherwise. The first bytes must arrive within the header
+/// timeout; HTTP/2 connections send keep-alive pings and get a GOAWAY after `idle_timeout`
+/// without an open stream. A shutdown on this reactor turns into hyper's graceful shutdown
+/// of the connection (before the first request: the connection just ends).
 pub async fn serve_connection<S, B>(
     mut io: PipeIo,
     service: S,
-    header_read_timeout: Duration,
+    config: &Config,
 ) -> Result<(), BoxError>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + 'static,
@@ -153,22 +165,61 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    if io.starts_with_h2_preface().await? {
-        let conn = http2::Builder::new(LocalExec)
-            .timer(ReactorTimer)
-            .serve_connection(io, service);
-        drive(conn, |conn| conn.graceful_shutdown()).await
+    // One deadline for the connection's life: the preface wait, then HTTP/2's idle rule.
+    let deadline = Deadline::new();
+    deadline.set(Some(time::now() + config.header_timeout));
+    let sniffed = shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
+    deadline.set(None);
+    let h2 = match sniffed {
+        None => return Ok(()),
+        Some(Err(Expired)) => return Err("no request within the header timeout".into()),
+        Some(Ok(h2)) => h2?,
+    };
+    if h2 {
+        let open = OpenStreams::default();
+        let mut builder = http2::Builder::new(LocalExec);
+        builder.timer(ReactorTimer);
+        if let Some(keep_alive) = config.http2_keep_alive {
+            builder
+                .keep_alive_interval(keep_alive.interval)
+                .keep_alive_timeout(keep_alive.timeout);
+        }
+        let conn = builder.serve_connection(
+            io,
+            Counted {
+                inner: service,
+                open: open.clone(),
+            },
+        );
+        let idle = Idle {
+            open,
+            timeout: config.idle_timeout,
+            deadline,
+        };
+        drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
     } else {
         let conn = http1::Builder::new()
             .timer(ReactorTimer)
-            .header_read_timeout(header_read_timeout)
+            .header_read_timeout(config.header_timeout)
             .serve_connection(io, service);
-        drive(conn, |conn| conn.graceful_shutdown()).await
+        drive(conn, None, |conn| conn.graceful_shutdown()).await
     }
 }
 
-/// Polls `conn`; once shutdown is triggered, asks it to finish gracefully and keeps polling.
-async fn drive<C, E>(conn: C, graceful: impl FnOnce(std::pin::Pin<&mut C>)) -> Result<(), BoxError>
+/// HTTP/2's idle rule: no open stream for `timeout` → graceful shutdown (GOAWAY).
+struct Idle {
+    open: OpenStreams,
+    timeout: Duration,
+    deadline: Deadline,
+}
+
+/// Polls `conn`; once shutdown is triggered, or the connection has been idle too long,
+/// asks it to finish gracefully and keeps polling.
+async fn drive<C, E>(
+    conn: C,
+    idle: Option<Idle>,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) -> Result<(), BoxError>
 where
     C: Future<Output = Result<(), E>>,
     E: Into<BoxError>,
@@ -176,8 +227,20 @@ where
     let mut conn = pin!(conn);
     let mut stop = pin!(shutdown::triggered());
     let mut graceful = Some(graceful);
+    let mut was_idle = false;
     std::future::poll_fn(|cx| {
-        if let Some(start) = graceful.take_if(|_| stop.as_mut().poll(cx).is_ready()) {
+        let mut finish = stop.as_mut().poll(cx).is_ready();
+        if let Some(idle) = &idle {
+            let now_idle = idle.open.get() == 0;
+            if now_idle && !was_idle {
+                idle.deadline.set(Some(time::now() + idle.timeout));
+            } else if !now_idle && was_idle {
+                idle.deadline.set(None);
+            }
+            was_idle = now_idle;
+            finish |= now_idle && idle.deadline.poll_expired(cx).is_ready();
+        }
+        if let Some(start) = graceful.take_if(|_| finish) {
             start(conn.as_mut());
         }
         match conn.as_mut().poll(cx) {

@@ -1,0 +1,114 @@
+//! Counting a connection's open HTTP/2 streams, for the idle rule "no open stream for N
+//! seconds → GOAWAY". A byte-based idle timer would never fire on HTTP/2, whose pings are
+//! traffic. A stream is open from its request until its response body is done (hyper drops
+//! the body then) or the service fails.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::Service;
+use hyper::{Request, Response};
+
+/// The number of open streams, shared by the service wrapper and the connection's driver.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OpenStreams(Rc<Cell<usize>>);
+
+impl OpenStreams {
+    pub(crate) fn get(&self) -> usize {
+        self.0.get()
+    }
+
+    fn open(&self) -> StreamGuard {
+        self.0.set(self.0.get() + 1);
+        StreamGuard(self.0.clone())
+    }
+}
+
+/// One open stream; closed when dropped.
+struct StreamGuard(Rc<Cell<usize>>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// A service whose calls count as open streams until their response body is done.
+pub(crate) struct Counted<S> {
+    pub(crate) inner: S,
+    pub(crate) open: OpenStreams,
+}
+
+impl<S, B> Service<Request<Incoming>> for Counted<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+{
+    type Response = Response<Tracked<B>>;
+    type Error = S::Error;
+    type Future = CountedCall<S::Future>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        CountedCall {
+            guard: Some(self.open.open()),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+/// The future of a counted call: hands its stream guard to the response body.
+pub(crate) struct CountedCall<F> {
+    inner: F,
+    guard: Option<StreamGuard>,
+}
+
+impl<F, B, E> Future for CountedCall<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<Tracked<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `inner`, which is never moved out; `guard` is not
+        // pinned (taking it out moves nothing pinned).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `inner` lives in the pinned `CountedCall` and is never moved.
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let response = std::task::ready!(inner.poll(cx))?;
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|body| Tracked {
+            inner: body,
+            _guard: guard,
+        })))
+    }
+}
+
+/// A response body that keeps its stream counted as open until it is dropped.
+pub(crate) struct Tracked<B> {
+    inner: B,
+    _guard: Option<StreamGuard>,
+}
+
+impl<B: Body> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        // SAFETY: structural pinning of `inner`, which is never moved out.
+        unsafe { self.map_unchecked_mut(|this| &mut this.inner) }.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

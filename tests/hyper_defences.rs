@@ -1,0 +1,146 @@
+//! hyper over ringhop bounds how long a peer holds a connection: the HTTP/2 preface wait has
+//! the header timeout, an HTTP/2 connection without open streams gets a GOAWAY after the
+//! idle timeout, and a peer that stops answering keep-alive pings is dropped.
+
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use ringhop::http::hyper::HyperServer;
+use ringhop::http::{Config, KeepAlive};
+use ringhop::rt::Runtime;
+
+async fn service(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+}
+
+struct Server {
+    addr: SocketAddr,
+    runtime: Arc<Runtime>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    fn start(config: Config) -> Server {
+        let runtime = Arc::new(
+            Runtime::builder()
+                .reactors(1)
+                .pin_cores(false)
+                .build()
+                .unwrap(),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let rt = runtime.clone();
+        let thread = std::thread::spawn(move || {
+            HyperServer::bind(addr)
+                .config(config)
+                .handle_signals(false)
+                .run(&rt, || hyper::service::service_fn(service))
+        });
+        while std::net::TcpStream::connect(addr).is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Server {
+            addr,
+            runtime,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        ringhop::http::trigger_shutdown(&self.runtime);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads until the server closes; returns how long that took.
+fn time_until_closed(stream: &mut std::net::TcpStream, started: Instant) -> Duration {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = Vec::new();
+    match stream.read_to_end(&mut sink) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(err) => panic!("the server kept the connection: {err}"),
+    }
+    started.elapsed()
+}
+
+#[test]
+fn a_partial_http2_preface_is_dropped_at_the_header_timeout() {
+    let server = Server::start(Config::default().header_timeout(Duration::from_secs(1)));
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    let started = Instant::now();
+    stream.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    let took = time_until_closed(&mut stream, started);
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+}
+
+#[test]
+fn an_idle_http2_connection_gets_a_goaway_after_the_idle_timeout() {
+    let server = Server::start(Config::default().idle_timeout(Duration::from_secs(1)));
+    let addr = server.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let took = rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        let conn = tokio::spawn(conn);
+        let req = hyper::Request::get(format!("http://{addr}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
+        // Now idle: the server ends the connection gracefully.
+        let idle_since = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), conn)
+            .await
+            .expect("the idle HTTP/2 connection was kept")
+            .unwrap()
+            .unwrap();
+        idle_since.elapsed()
+    });
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+}
+
+#[test]
+fn a_peer_that_stops_answering_pings_is_dropped() {
+    let config = Config::default()
+        .idle_timeout(Duration::from_secs(60))
+        .http2_keep_alive(Some(KeepAlive {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        }));
+    let server = Server::start(config);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    let started = Instant::now();
+    // The preface and an empty SETTINGS frame, then silence: pings go unanswered.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let took = time_until_closed(&mut stream, started);
+    assert!(took < Duration::from_secs(6), "closed after {took:?}");
+}
