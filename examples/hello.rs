@@ -1,7 +1,8 @@
 //! The native HTTP/1.1 server: `cargo run --release --example hello`, then
 //! `curl -i http://127.0.0.1:8080/plaintext`.
 //!
-//! `ADDR` (default `127.0.0.1:8080`) and `REACTORS` (default: all cores) configure it. Routes:
+//! `ADDR` (default `127.0.0.1:8080`), `REACTORS` (default: all cores) and `MAX_CONNECTIONS`
+//! (default: from the fd limit) configure it. Routes:
 //! `GET /` and `GET /plaintext` → "Hello, World!", `GET /json` → a JSON greeting,
 //! `POST /echo` → the request body with its Content-Type; HEAD on each GET route, 404
 //! elsewhere, 405 with `Allow` for a wrong method. SIGINT/SIGTERM drain and exit 0.
@@ -11,7 +12,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use ringhop::http::{Request, Response, Router, Server};
+use ringhop::http::{Config, Request, Response, Router, Server};
 use ringhop::rt::Runtime;
 
 async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
@@ -64,7 +65,15 @@ fn run() -> std::io::Result<()> {
         .get("/json", json)
         .post("/echo", echo);
     let reactors = runtime.handles().len();
+    let mut config = Config::default();
+    if let Some(max) = std::env::var("MAX_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        config = config.max_connections(Some(max));
+    }
     Server::bind(addr)
+        .config(config)
         .on_listening(move |addr| {
             println!("hello listening on http://{addr} with {reactors} reactors")
         })

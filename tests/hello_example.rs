@@ -221,3 +221,92 @@ fn a_startup_error_prints_its_message_and_exits_1() {
         "hello: ADDR: invalid socket address syntax"
     );
 }
+
+#[test]
+fn at_the_fd_limit_accept_backs_off_logs_sparingly_and_resumes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = example_binary();
+    // 64 fds, and a connection cap above that: accept itself fails (EMFILE).
+    let mut child = Killer(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n 64 && exec {}", binary.display()))
+            .env("ADDR", format!("127.0.0.1:{port}"))
+            .env("REACTORS", "1")
+            .env("MAX_CONNECTIONS", "1000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut banner = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let stderr = child.0.stderr.take().unwrap();
+    let log_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, String)>::new()));
+    let sink = log_lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push((Instant::now(), line));
+        }
+    });
+    let request = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+    let served = |stream: &mut TcpStream| -> bool {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        if stream.write_all(request).is_err() {
+            return false;
+        }
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 512];
+        while !answer.ends_with(b"Hello, World!") {
+            match stream.read(&mut buf) {
+                Ok(n) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                _ => return false,
+            }
+        }
+        true
+    };
+    // Open connections until one is not served: the server ran out of fds.
+    let mut open = Vec::new();
+    let refused = loop {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        if !served(&mut stream) {
+            break stream;
+        }
+        open.push(stream);
+        assert!(open.len() < 64, "64 connections served under a 64-fd limit");
+    };
+    // The connections it has keep being served while accept keeps failing.
+    let failing_since = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    for stream in open.iter_mut().take(5) {
+        assert!(
+            served(stream),
+            "an existing connection was not served at the fd limit"
+        );
+    }
+    let warnings = log_lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, line)| *at >= failing_since && line.contains("accept failed"))
+        .count();
+    assert!(
+        (1..=4).contains(&warnings),
+        "{warnings} 'accept failed' lines in about 2 s (want one a second)"
+    );
+    // Fds come back: accepting resumes, the waiting connection is served.
+    drop(refused);
+    open.truncate(open.len() / 2);
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut fresh = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let resumed = (0..20).any(|_| served(&mut fresh));
+    assert!(resumed, "accepting did not resume after connections closed");
+}

@@ -62,6 +62,12 @@ pub struct Config {
     /// HTTP/2 (hyper server): keep-alive pings that detect a dead peer. Default every 30 s,
     /// closed if the answer takes over 20 s; `None` sends none.
     pub http2_keep_alive: Option<KeepAlive>,
+    /// Most connections open at once per server; each reactor takes an equal share and, at
+    /// it, stops accepting until one of its connections closes (newcomers wait in the
+    /// kernel's backlog). SO_REUSEPORT hashes new connections to reactors, so a reactor at
+    /// its share strands its backlog even while others have room. Default (`None`): the
+    /// fd limit less a tenth and 32.
+    pub max_connections: Option<usize>,
 }
 
 /// HTTP/2 keep-alive pings: one every `interval` of silence, and the connection is closed
@@ -104,6 +110,7 @@ impl Default for Config {
             min_response_data_rate: Some(MinDataRate::default()),
             min_request_body_data_rate: Some(MinDataRate::default()),
             http2_keep_alive: Some(KeepAlive::default()),
+            max_connections: None,
         }
     }
 }
@@ -173,6 +180,18 @@ impl Config {
     pub fn http2_keep_alive(mut self, keep_alive: Option<KeepAlive>) -> Self {
         self.http2_keep_alive = keep_alive;
         self
+    }
+    /// Sets [`Config::max_connections`].
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        self.max_connections = max;
+        self
+    }
+    /// The connection cap of each of `reactors` reactors.
+    pub(crate) fn connections_per_reactor(&self, reactors: usize) -> usize {
+        let max = self
+            .max_connections
+            .unwrap_or_else(crate::listen::default_max_connections);
+        (max / reactors.max(1)).max(1)
     }
     /// Sets [`Config::drain_timeout`].
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {

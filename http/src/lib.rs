@@ -31,6 +31,7 @@ mod server;
 mod shutdown;
 mod signals;
 mod status;
+mod throttle;
 
 pub use body::Body;
 pub use config::{Config, KeepAlive, Linger, MinDataRate};

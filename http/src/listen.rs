@@ -3,16 +3,18 @@
 //! connection to the protocol as a `DuplexPipe`, and drain.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ringhop_pipes::{DuplexPipe, TransportOptions};
 use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 
 use crate::shutdown;
+use crate::throttle::Throttle;
 
 thread_local! {
     /// The listener a reactor bound in the first phase, taken by its accept loop.
@@ -53,13 +55,66 @@ where
     results.into_iter().collect()
 }
 
+/// The connections this reactor's accept loop started and that are still open, and the
+/// accept loop's waker while it waits for one of them to end (at its share of the cap).
+#[derive(Default)]
+struct Live {
+    count: Cell<usize>,
+    waiter: Cell<Option<Waker>>,
+}
+
+impl Live {
+    fn opened(&self) {
+        self.count.set(self.count.get() + 1);
+    }
+
+    fn closed(&self) {
+        self.count.set(self.count.get() - 1);
+        if let Some(waker) = self.waiter.take() {
+            waker.wake();
+        }
+    }
+
+    /// Ready once fewer than `cap` connections are open.
+    fn poll_below(&self, cap: usize, cx: &mut Context<'_>) -> Poll<()> {
+        if self.count.get() < cap {
+            return Poll::Ready(());
+        }
+        self.waiter.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+thread_local! {
+    static ACCEPT_FAILED: Throttle = const { Throttle::new() };
+}
+
+/// The default cap on connections: the fd limit, less a tenth and 32 for everything else
+/// (listeners, rings, eventfds, files).
+pub(crate) fn default_max_connections() -> usize {
+    // SAFETY: all-zero is a valid rlimit for the kernel to fill.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    let fds = usize::try_from(limit.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .min(1 << 24);
+    fds.saturating_sub(fds / 10 + 32).max(1)
+}
+
 /// This reactor's accept loop: every accepted connection becomes a pipe served by a local
-/// task running `serve(pipe)`. On shutdown it stops accepting and waits up to
+/// task running `serve(pipe)`. At most `cap` connections are open at once: at the cap it
+/// stops accepting (the kernel's backlog holds newcomers) until one closes. Accept errors
+/// (EMFILE, ENFILE, ...) back off, from 10 ms doubling up to 1 s, and are logged at most
+/// once a second with a count. On shutdown it stops accepting and waits up to
 /// `drain_timeout` for the connections still open.
 pub(crate) async fn accept_until_shutdown<S, Fut>(
     addr: SocketAddr,
     drain_timeout: Duration,
     transport: TransportOptions,
+    cap: usize,
     mut serve: S,
 ) -> io::Result<()>
 where
@@ -71,32 +126,53 @@ where
         Some(listener) => listener,
         None => TcpListener::bind(addr)?,
     };
-    let live = Rc::new(Cell::new(0usize));
-    while let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await {
+    let live = Rc::new(Live::default());
+    let mut backoff = Duration::ZERO;
+    loop {
+        if live.count.get() >= cap {
+            // At the cap: newcomers wait in the kernel's backlog, not in our memory.
+            listener.pause();
+            let below = poll_fn(|cx| live.poll_below(cap, cx));
+            if shutdown::unless_shutdown(below).await.is_none() {
+                break;
+            }
+        }
+        let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await else {
+            break;
+        };
         let stream = match accepted {
             Ok(stream) => stream,
             Err(err) => {
-                // EMFILE, ECONNABORTED, ...: keep serving the others.
-                eprintln!("ringhop-http: accept failed: {err}");
-                time::sleep(Duration::from_millis(10)).await;
+                // EMFILE, ENFILE, ECONNABORTED, ...: keep serving the others, retry later.
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                if let Some(failures) = ACCEPT_FAILED.with(|t| t.ready(time::now())) {
+                    tracing::warn!(
+                        %err,
+                        failures,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "ringhop-http: accept failed"
+                    );
+                }
+                time::sleep(backoff).await;
                 continue;
             }
         };
+        backoff = Duration::ZERO;
         let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
             continue;
         };
         let connection = serve(pipe);
         let live = live.clone();
-        live.set(live.get() + 1);
+        live.opened();
         drop(rt::spawn_local(async move {
             connection.await;
-            live.set(live.get() - 1);
+            live.closed();
         }));
     }
     drop(listener);
     // Drain: in-flight requests finish, idle connections close themselves.
     let deadline = time::Instant::now() + drain_timeout;
-    while live.get() > 0 && time::Instant::now() < deadline {
+    while live.count.get() > 0 && time::Instant::now() < deadline {
         time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())

@@ -84,6 +84,7 @@ impl Server {
             handle_signals,
             on_listening,
         } = self;
+        let cap = config.connections_per_reactor(runtime.handles().len());
         crate::listen::run_on_every_reactor(
             runtime,
             addr,
@@ -92,7 +93,7 @@ impl Server {
             move || {
                 let handler = handler.clone();
                 let config = config.clone();
-                async move { serve_reactor(addr, handler, config).await }
+                async move { serve_reactor(addr, handler, config, cap).await }
             },
         )
     }
@@ -109,6 +110,7 @@ async fn serve_reactor<H: Handler + 'static>(
     addr: SocketAddr,
     handler: H,
     config: Config,
+    cap: usize,
 ) -> io::Result<()> {
     let drain_timeout = config.drain_timeout;
     let transport = TransportOptions {
@@ -117,7 +119,7 @@ async fn serve_reactor<H: Handler + 'static>(
         ..TransportOptions::default()
     };
     let shared = std::rc::Rc::new((handler, config));
-    crate::listen::accept_until_shutdown(addr, drain_timeout, transport, move |pipe| {
+    crate::listen::accept_until_shutdown(addr, drain_timeout, transport, cap, move |pipe| {
         let shared = shared.clone();
         async move { conn::serve(pipe, &shared.0, &shared.1).await }
     })

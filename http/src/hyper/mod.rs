@@ -124,6 +124,7 @@ impl HyperServer {
     {
         let addr = self.addr;
         let config = self.config;
+        let cap = config.connections_per_reactor(runtime.handles().len());
         let transport = TransportOptions {
             linger: config.linger,
             min_send_rate: config.min_response_data_rate,
@@ -136,6 +137,7 @@ impl HyperServer {
                 addr,
                 config.drain_timeout,
                 transport.clone(),
+                cap,
                 move |pipe| {
                     let service = make_service();
                     let config = config.clone();

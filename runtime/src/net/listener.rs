@@ -88,6 +88,8 @@ impl TcpListener {
             match op.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => *accept = None,
+                // The end of a multishot stopped by `pause`: the next poll re-arms.
+                Poll::Ready(Some(completion)) if completion.result == -libc::ECANCELED => {}
                 Poll::Ready(Some(completion)) => {
                     let fd = match completion.into_io() {
                         Ok(fd) => fd as i32,
@@ -99,6 +101,15 @@ impl TcpListener {
                     return Poll::Ready(Ok(stream));
                 }
             }
+        }
+    }
+
+    /// Stops accepting until the next [`accept`](Self::accept) is polled: the kernel's
+    /// multishot accept is cancelled, connections it already accepted are still returned,
+    /// and new ones wait in the listen backlog. For a server at its connection limit.
+    pub fn pause(&self) {
+        if let Some(op) = self.accept.borrow().as_ref() {
+            op.cancel();
         }
     }
 
