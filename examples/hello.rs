@@ -77,5 +77,7 @@ fn run() -> std::io::Result<()> {
         .on_listening(move |addr| {
             println!("hello listening on http://{addr} with {reactors} reactors")
         })
-        .run(&runtime, router)
+        .run(&runtime, router)?;
+    common::print_stats(&runtime);
+    Ok(())
 }

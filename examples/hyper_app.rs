@@ -107,6 +107,7 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
         "polls: {polls}, off-reactor polls: {off}, pipe wakes posted across threads: {}",
         ringhop::pipes::cross_thread_wakes()
     );
+    common::print_stats(&runtime);
     Ok(())
 }
 

@@ -10,6 +10,29 @@ fn init_logging() {
         .try_init();
 }
 
+/// Prints the HTTP servers' counters (after shutdown: what was closed by which limit).
+#[allow(dead_code)]
+pub fn print_stats(runtime: &ringhop::rt::Runtime) {
+    let stats = ringhop::http::stats(runtime);
+    let t = stats.total;
+    // Whoever started us may have stopped reading our stdout: that is no reason to fail.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "connections open: {}, ops in flight: {}, live pipes: {}; closed by header timeout: {}, \
+         body rate: {}, send rate: {}, idle: {}; rejected: {}; paused at the cap: {}",
+        t.open_connections,
+        t.ops_in_flight,
+        stats.live_pipes,
+        t.closed_header_timeout,
+        t.closed_body_rate,
+        t.closed_send_rate,
+        t.closed_idle,
+        t.rejected,
+        t.paused_at_cap
+    );
+}
+
 /// Runs an example, printing a startup error as its message (`hello: io_uring_setup failed:
 /// EPERM — ...`) rather than Rust's `Debug` form of it, and exiting with status 1.
 /// Log lines go to stderr.

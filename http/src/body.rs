@@ -344,10 +344,13 @@ async fn timed_read<'r>(
     decoder.waited += time::now().saturating_duration_since(started);
     match read {
         Ok(result) => result,
-        Err(Expired) => Err(decoder.fail(
-            Status::REQUEST_TIMEOUT,
-            "request body below the minimum data rate",
-        )),
+        Err(Expired) => Err({
+            crate::stats::count(crate::stats::Event::BodyRate);
+            decoder.fail(
+                Status::REQUEST_TIMEOUT,
+                "request body below the minimum data rate",
+            )
+        }),
     }
 }
 

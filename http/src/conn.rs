@@ -22,6 +22,7 @@ use crate::parse::{parse_head, Head};
 use crate::request::Request;
 use crate::response::{flush, Response};
 use crate::shutdown;
+use crate::stats::{self, Event};
 use crate::status::Status;
 
 /// Per-connection buffers, reused for every request (no allocation per request).
@@ -73,6 +74,11 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             HeadOutcome::Ready => {}
             HeadOutcome::Close => break,
             HeadOutcome::Reject(status) => {
+                stats::count(if status == Status::REQUEST_TIMEOUT {
+                    Event::HeaderTimeout
+                } else {
+                    Event::Rejected
+                });
                 reject(&output, &mut buffers.response_headers, status);
                 break;
             }
@@ -285,8 +291,12 @@ async fn read_head(
             Some(Err(Expired)) if started.is_some() => {
                 return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
             }
-            // Idle keep-alive timeout, or shutdown while idle.
-            Some(Err(_)) | None => return HeadOutcome::Close,
+            Some(Err(Expired)) => {
+                stats::count(Event::Idle);
+                return HeadOutcome::Close;
+            }
+            // Shutdown while idle.
+            None => return HeadOutcome::Close,
         }
     }
 }

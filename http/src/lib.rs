@@ -30,6 +30,7 @@ mod response;
 mod server;
 mod shutdown;
 mod signals;
+mod stats;
 mod status;
 mod throttle;
 
@@ -39,4 +40,5 @@ pub use handler::{Allow, End, Handler, NotFound, Route, Router, Routes};
 pub use request::Request;
 pub use response::Response;
 pub use server::{trigger_shutdown, Server};
+pub use stats::{stats, ReactorCounters, Stats};
 pub use status::Status;

@@ -14,6 +14,7 @@ use ringhop_pipes::{DuplexPipe, TransportOptions};
 use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 
 use crate::shutdown;
+use crate::stats::{self, Event};
 use crate::throttle::Throttle;
 
 thread_local! {
@@ -66,10 +67,12 @@ struct Live {
 impl Live {
     fn opened(&self) {
         self.count.set(self.count.get() + 1);
+        stats::connection_opened();
     }
 
     fn closed(&self) {
         self.count.set(self.count.get() - 1);
+        stats::connection_closed();
         if let Some(waker) = self.waiter.take() {
             waker.wake();
         }
@@ -131,6 +134,7 @@ where
     loop {
         if live.count.get() >= cap {
             // At the cap: newcomers wait in the kernel's backlog, not in our memory.
+            stats::count(Event::AtCap);
             listener.pause();
             let below = poll_fn(|cx| live.poll_below(cap, cx));
             if shutdown::unless_shutdown(below).await.is_none() {

@@ -71,4 +71,6 @@ fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
          worst upload meanwhile {worst:?}"
     );
     assert!(cut_after < Duration::from_secs(6), "took {cut_after:?}");
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_body_rate, 50, "{stats:?}");
 }

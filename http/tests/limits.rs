@@ -40,6 +40,7 @@ fn at_the_cap_newcomers_wait_until_a_connection_closes() {
         matches!(&waited, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
         "served over the cap: {waited:?}"
     );
+    assert!(ringhop_http::stats(&server.runtime).total.paused_at_cap >= 1);
     // One closes: the fifth is served.
     drop(open.pop());
     fifth

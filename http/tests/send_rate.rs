@@ -70,6 +70,9 @@ fn clients_that_pipeline_and_never_read_are_cut() {
         "never-reading",
     );
     eprintln!("50 never-reading pipelining clients cut after {took:?} (grace 1 s)");
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_send_rate, 50, "{stats:?}");
+    assert_eq!(stats.total.open_connections, 0, "{stats:?}");
 }
 
 #[test]

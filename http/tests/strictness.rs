@@ -88,6 +88,9 @@ fn slow_header_gets_408_and_idle_connection_is_closed() {
     std::io::Read::read_to_end(&mut reader, &mut out).unwrap();
     assert!(out.is_empty());
     assert!(started.elapsed() < Duration::from_secs(5));
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_header_timeout, 1, "{stats:?}");
+    assert_eq!(stats.total.closed_idle, 1, "{stats:?}");
 }
 
 #[test]

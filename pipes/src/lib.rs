@@ -30,8 +30,8 @@ mod writer;
 
 pub use duplex::DuplexPipe;
 pub use options::PipeOptions;
-pub use pipe::Pipe;
-pub use rate::MinDataRate;
+pub use pipe::{live_pipes, Pipe};
+pub use rate::{send_rate_cuts, MinDataRate};
 pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};
 pub use segment::{live_segments, SegmentPool, MAX_SEGMENT_SIZE};

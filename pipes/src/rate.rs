@@ -40,6 +40,15 @@ impl MinDataRate {
     }
 }
 
+thread_local! {
+    static SEND_RATE_CUTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Connections this reactor cut for taking its output below their minimum send rate.
+pub fn send_rate_cuts() -> u64 {
+    SEND_RATE_CUTS.with(Cell::get)
+}
+
 /// How fast the peer takes the output a send pump waits to send, for the watchdog.
 ///
 /// Progress is what the peer's TCP acknowledged (`tcpi_bytes_acked`), not what our sends
@@ -104,6 +113,7 @@ impl SendProgress {
             .rate
             .is_too_slow(acked.saturating_sub(acked_then), elapsed)
         {
+            SEND_RATE_CUTS.with(|cuts| cuts.set(cuts.get() + 1));
             self.cut.set(true);
             if let Some(waker) = self.waker.take() {
                 waker.wake();

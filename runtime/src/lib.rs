@@ -60,6 +60,12 @@ pub fn current() -> ReactorHandle {
     try_current().expect("ringhop::rt::current() must be called on a ringhop reactor thread")
 }
 
+/// I/O operations the current reactor's kernel still owes a completion (0 off a reactor):
+/// for leak checks, it returns to its starting value once connections are gone.
+pub fn ops_in_flight() -> usize {
+    context::with(|reactor| reactor.driver.ops_in_flight()).unwrap_or(0)
+}
+
 /// The handle of the reactor running the calling thread, or `None` off any reactor.
 pub fn try_current() -> Option<ReactorHandle> {
     context::with(|reactor| ReactorHandle {
