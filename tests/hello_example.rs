@@ -310,3 +310,84 @@ fn at_the_fd_limit_accept_backs_off_logs_sparingly_and_resumes() {
     let resumed = (0..20).any(|_| served(&mut fresh));
     assert!(resumed, "accepting did not resume after connections closed");
 }
+
+#[test]
+fn a_fresh_client_is_answered_quickly_beside_10000_idle_connections_and_a_flood() {
+    // 10,000 client fds here (the server, a child, inherits the raised limit too); fewer
+    // where the hard limit does not allow that many.
+    let fd_limit = raise_fd_limit();
+    let idle_count = 10_000.min(fd_limit.saturating_sub(500));
+    let (child, port) = start_hello();
+    let request = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+    let answer_len = {
+        let mut probe = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        probe.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 512];
+        while !answer.ends_with(b"Hello, World!") {
+            let n = probe.read(&mut buf).unwrap();
+            assert!(n > 0);
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answer.len()
+    };
+    let round_trip = |stream: &mut TcpStream| {
+        stream.write_all(request).unwrap();
+        let mut answer = vec![0u8; answer_len];
+        stream.read_exact(&mut answer).unwrap();
+        assert!(answer.ends_with(b"Hello, World!"));
+    };
+    // 10,000 keep-alive connections that made one request each and now idle.
+    let mut idle = Vec::with_capacity(idle_count);
+    for _ in 0..idle_count {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        round_trip(&mut stream);
+        idle.push(stream);
+    }
+    // And 50 clients pipelining 20,000 requests each without reading.
+    let batch = request.repeat(20_000);
+    let mut flood = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = stream.write_all(&batch);
+        flood.push(stream);
+    }
+    let mut fresh = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut latencies: Vec<Duration> = (0..100)
+        .map(|_| {
+            let sent = Instant::now();
+            round_trip(&mut fresh);
+            sent.elapsed()
+        })
+        .collect();
+    latencies.sort();
+    eprintln!(
+        "fresh client beside {idle_count} idle connections and 50 x 20,000 pipelined \
+         requests: p50 {:?}, p99 {:?}",
+        latencies[49], latencies[98]
+    );
+    assert!(
+        latencies[98] < Duration::from_millis(150),
+        "p99 {:?}",
+        latencies[98]
+    );
+    drop(child);
+}
+
+/// Raises this process's soft fd limit to its hard limit; returns the limit.
+fn raise_fd_limit() -> usize {
+    // SAFETY: all-zero is a valid rlimit; getrlimit/setrlimit on our own process.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        limit.rlim_cur as usize
+    }
+}
