@@ -144,3 +144,71 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
     let took = time_until_closed(&mut stream, started);
     assert!(took < Duration::from_secs(6), "closed after {took:?}");
 }
+
+/// 64 MiB for any request to `/big`, else "ok".
+async fn big_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = if req.uri().path() == "/big" {
+        Bytes::from(vec![b'x'; 64 << 20])
+    } else {
+        Bytes::from_static(b"ok")
+    };
+    Ok(Response::new(Full::new(body)))
+}
+
+#[test]
+fn an_http2_client_that_stops_reading_with_a_large_window_is_cut() {
+    let runtime = Arc::new(
+        Runtime::builder()
+            .reactors(1)
+            .pin_cores(false)
+            .build()
+            .unwrap(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = runtime.clone();
+    let config = Config::default().min_response_data_rate(Some(ringhop::http::MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }));
+    let server = std::thread::spawn(move || {
+        HyperServer::bind(addr)
+            .config(config)
+            .handle_signals(false)
+            .run(&rt, || hyper::service::service_fn(big_service))
+    });
+    while std::net::TcpStream::connect(addr).is_err() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A raw HTTP/2 client: preface, SETTINGS with a 2 GiB stream window, a connection
+    // WINDOW_UPDATE, and `GET /big` (HPACK: :method GET, :scheme http, :path /big,
+    // :authority a) — then it never reads the socket again.
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    let mut frames = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frames.extend_from_slice(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x7f\xff\xff\xff");
+    frames.extend_from_slice(b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x7f\xff\x00\x00");
+    let block = b"\x82\x86\x44\x04/big\x41\x01a";
+    frames.extend_from_slice(&[0, 0, block.len() as u8, 0x01, 0x05, 0, 0, 0, 1]);
+    frames.extend_from_slice(block);
+    client.write_all(&frames).unwrap();
+    let started = Instant::now();
+    // The windows are open, so the server's output piles up until the rate cuts it.
+    loop {
+        let stats = ringhop::http::stats(&runtime);
+        if stats.total.closed_send_rate == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the connection of an HTTP/2 client that stopped reading was kept: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(client);
+    ringhop::http::trigger_shutdown(&runtime);
+    server.join().unwrap().unwrap();
+}

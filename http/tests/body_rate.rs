@@ -74,3 +74,47 @@ fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
     let stats = ringhop_http::stats(&server.runtime);
     assert_eq!(stats.total.closed_body_rate, 50, "{stats:?}");
 }
+
+#[test]
+fn hundreds_of_dribbled_heads_get_408_at_the_header_timeout() {
+    let config = Config::default().header_timeout(Duration::from_secs(1));
+    let server = TestServer::start(config, support::app::router());
+    let head = b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX-Slow: ".to_vec();
+    let mut slowloris: Vec<_> = (0..300).map(|_| server.connect()).collect();
+    let started = Instant::now();
+    // A header byte each 200 ms: never a complete head.
+    let mut writers: Vec<_> = slowloris.iter().map(|s| s.try_clone().unwrap()).collect();
+    let dribble = std::thread::spawn(move || {
+        for byte in head.iter().cycle().take(head.len() + 20) {
+            for writer in &mut writers {
+                let _ = writer.write_all(&[*byte]);
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let mut normal = server.connect();
+    for _ in 0..10 {
+        let sent = Instant::now();
+        normal
+            .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut BufReader::new(&mut normal), false);
+        assert_eq!(reply.body, b"Hello, World!");
+        assert!(sent.elapsed() < Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (i, stream) in slowloris.iter_mut().enumerate() {
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408 "), "slow head {i}: {text}");
+    }
+    let took = started.elapsed();
+    dribble.join().unwrap();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_header_timeout, 300, "{stats:?}");
+}

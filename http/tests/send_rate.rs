@@ -86,17 +86,22 @@ fn a_client_reading_100_bytes_a_second_is_cut_and_a_fair_reader_is_not() {
     let mut fair = server.connect();
     fair.write_all(b"GET /big?64 HTTP/1.1\r\nHost: a\r\n\r\n")
         .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = stop.clone();
     let fair_reader = std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         let mut total = 0;
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(4) {
+        while !reading.load(std::sync::atomic::Ordering::Relaxed)
+            && started.elapsed() < Duration::from_secs(20)
+        {
             let n = fair.read(&mut buf).expect("the fair reader was cut");
             assert!(n > 0, "the fair reader's connection closed");
             total += n;
             std::thread::sleep(Duration::from_millis(8));
         }
-        total
+        // Kept open until the main thread is done counting fds.
+        (total, fair)
     });
 
     // The trickle: 100 bytes a second.
@@ -108,6 +113,7 @@ fn a_client_reading_100_bytes_a_second_is_cut_and_a_fair_reader_is_not() {
     // Its server side goes within a few windows; the fair reader's stays (2 of its fds).
     loop {
         let _ = slow.read(&mut buf);
+        // The fair reader's two ends stay; the slow client's own end too.
         if fd_count() == before + 3 {
             break;
         }
@@ -123,6 +129,7 @@ fn a_client_reading_100_bytes_a_second_is_cut_and_a_fair_reader_is_not() {
         "100 B/s reader cut after {:?} (grace 1 s)",
         started.elapsed()
     );
-    let total = fair_reader.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (total, _fair) = fair_reader.join().unwrap();
     assert!(total > 1 << 20, "the fair reader got only {total} bytes");
 }
