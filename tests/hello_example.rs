@@ -51,25 +51,7 @@ fn exchange(port: u16, request: &[u8]) -> String {
 
 #[test]
 fn hello_serves_its_routes_and_exits_0_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Killer(
-        Command::new(example_binary())
-            .env("ADDR", format!("127.0.0.1:{port}"))
-            .env("REACTORS", "2")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("examples/hello is built by cargo test"),
-    );
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
-
+    let (mut child, port) = start_hello(2);
     let plain = exchange(
         port,
         b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -151,8 +133,8 @@ fn hello_serves_its_routes_and_exits_0_on_sigterm() {
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
 }
 
-/// Starts the example on a free port and waits for its banner.
-fn start_hello() -> (Killer, u16) {
+/// Starts the example with `reactors` on a free port and waits for its banner.
+fn start_hello(reactors: usize) -> (Killer, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -161,7 +143,7 @@ fn start_hello() -> (Killer, u16) {
     let mut child = Killer(
         Command::new(example_binary())
             .env("ADDR", format!("127.0.0.1:{port}"))
-            .env("REACTORS", "1")
+            .env("REACTORS", reactors.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -177,7 +159,7 @@ fn start_hello() -> (Killer, u16) {
 
 #[test]
 fn a_second_sigint_during_the_drain_exits_at_once() {
-    let (mut child, port) = start_hello();
+    let (mut child, port) = start_hello(1);
     // An upload that never finishes keeps the drain waiting (up to its 10 s).
     let mut upload = TcpStream::connect(("127.0.0.1", port)).unwrap();
     upload
@@ -317,7 +299,7 @@ fn a_fresh_client_is_answered_quickly_beside_10000_idle_connections_and_a_flood(
     // where the hard limit does not allow that many.
     let fd_limit = raise_fd_limit();
     let idle_count = 10_000.min(fd_limit.saturating_sub(500));
-    let (child, port) = start_hello();
+    let (child, port) = start_hello(1);
     let request = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
     let answer_len = {
         let mut probe = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -3,20 +3,20 @@
 //! whole body in pipe segments. (Alone in its binary: it reads the process-wide segment
 //! count.)
 
+mod support;
+
 use std::convert::Infallible;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::{Request, Response};
-use ringhop::http::hyper::HyperServer;
+use ringhop::http::Config;
 use ringhop::pipes::live_segments;
-use ringhop::rt::Runtime;
+use support::HyperTestServer;
 
 static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
@@ -47,28 +47,9 @@ async fn service(_req: Request<Incoming>) -> Result<Response<Endless>, Infallibl
 
 #[test]
 fn a_streamed_body_to_a_client_that_never_reads_stays_bounded() {
-    let runtime = Arc::new(
-        Runtime::builder()
-            .reactors(1)
-            .pin_cores(false)
-            .build()
-            .unwrap(),
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let rt = runtime.clone();
-    let server = std::thread::spawn(move || {
-        HyperServer::bind(addr)
-            .handle_signals(false)
-            .run(&rt, || hyper::service::service_fn(service))
-    });
-    while std::net::TcpStream::connect(addr).is_err() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let server =
+        HyperTestServer::start(Config::default(), 1, || hyper::service::service_fn(service));
+    let addr = server.addr;
     let before = live_segments();
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     client
@@ -88,6 +69,5 @@ fn a_streamed_body_to_a_client_that_never_reads_stays_bounded() {
         "the outbound pipe grew to {peak_bytes} bytes for a client that never reads"
     );
     drop(client);
-    ringhop::http::trigger_shutdown(&runtime);
-    server.join().unwrap().unwrap();
+    server.stop().unwrap();
 }

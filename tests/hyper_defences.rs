@@ -2,70 +2,21 @@
 //! the header timeout, an HTTP/2 connection without open streams gets a GOAWAY after the
 //! idle timeout, and a peer that stops answering keep-alive pings is dropped.
 
+mod support;
+
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use ringhop::http::hyper::HyperServer;
 use ringhop::http::{Config, KeepAlive};
-use ringhop::rt::Runtime;
+use support::HyperTestServer;
 
 async fn service(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
-}
-
-struct Server {
-    addr: SocketAddr,
-    runtime: Arc<Runtime>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn start(config: Config) -> Server {
-        let runtime = Arc::new(
-            Runtime::builder()
-                .reactors(1)
-                .pin_cores(false)
-                .build()
-                .unwrap(),
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let rt = runtime.clone();
-        let thread = std::thread::spawn(move || {
-            HyperServer::bind(addr)
-                .config(config)
-                .handle_signals(false)
-                .run(&rt, || hyper::service::service_fn(service))
-        });
-        while std::net::TcpStream::connect(addr).is_err() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Server {
-            addr,
-            runtime,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        ringhop::http::trigger_shutdown(&self.runtime);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Reads until the server closes; returns how long that took.
@@ -84,7 +35,11 @@ fn time_until_closed(stream: &mut std::net::TcpStream, started: Instant) -> Dura
 
 #[test]
 fn a_partial_http2_preface_is_dropped_at_the_header_timeout() {
-    let server = Server::start(Config::default().header_timeout(Duration::from_secs(1)));
+    let server = HyperTestServer::start(
+        Config::default().header_timeout(Duration::from_secs(1)),
+        1,
+        || hyper::service::service_fn(service),
+    );
     let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
     let started = Instant::now();
     stream.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
@@ -94,7 +49,11 @@ fn a_partial_http2_preface_is_dropped_at_the_header_timeout() {
 
 #[test]
 fn an_idle_http2_connection_gets_a_goaway_after_the_idle_timeout() {
-    let server = Server::start(Config::default().idle_timeout(Duration::from_secs(1)));
+    let server = HyperTestServer::start(
+        Config::default().idle_timeout(Duration::from_secs(1)),
+        1,
+        || hyper::service::service_fn(service),
+    );
     let addr = server.addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -134,7 +93,7 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
         }));
-    let server = Server::start(config);
+    let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(service));
     let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
     let started = Instant::now();
     // The preface and an empty SETTINGS frame, then silence: pings go unanswered.
@@ -157,33 +116,12 @@ async fn big_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, In
 
 #[test]
 fn an_http2_client_that_stops_reading_with_a_large_window_is_cut() {
-    let runtime = Arc::new(
-        Runtime::builder()
-            .reactors(1)
-            .pin_cores(false)
-            .build()
-            .unwrap(),
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let rt = runtime.clone();
     let config = Config::default().min_response_data_rate(Some(ringhop::http::MinDataRate {
         bytes_per_second: 240,
         grace: Duration::from_secs(1),
     }));
-    let server = std::thread::spawn(move || {
-        HyperServer::bind(addr)
-            .config(config)
-            .handle_signals(false)
-            .run(&rt, || hyper::service::service_fn(big_service))
-    });
-    while std::net::TcpStream::connect(addr).is_err() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(big_service));
+    let (addr, runtime) = (server.addr, server.runtime.clone());
     // A raw HTTP/2 client: preface, SETTINGS with a 2 GiB stream window, a connection
     // WINDOW_UPDATE, and `GET /big` (HPACK: :method GET, :scheme http, :path /big,
     // :authority a) — then it never reads the socket again.
@@ -209,6 +147,5 @@ fn an_http2_client_that_stops_reading_with_a_large_window_is_cut() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(client);
-    ringhop::http::trigger_shutdown(&runtime);
-    server.join().unwrap().unwrap();
+    server.stop().unwrap();
 }

@@ -2,19 +2,19 @@
 //! byte, and connections hyper ends are closed after the linger although the peer keeps its
 //! socket. The tests run one at a time, because one of them counts this process's fds.
 
+mod support;
+
 use std::convert::Infallible;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use ringhop::http::hyper::HyperServer;
-use ringhop::http::Linger;
-use ringhop::rt::Runtime;
+use ringhop::http::{Config, Linger};
+use support::HyperTestServer;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -34,58 +34,11 @@ async fn service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
     Ok(Response::new(Full::new(body)))
 }
 
-struct Server {
-    addr: SocketAddr,
-    runtime: Arc<Runtime>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn start(linger: Linger) -> Server {
-        let runtime = Arc::new(
-            Runtime::builder()
-                .reactors(1)
-                .pin_cores(false)
-                .build()
-                .unwrap(),
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let rt = runtime.clone();
-        let thread = std::thread::spawn(move || {
-            HyperServer::bind(addr)
-                .handle_signals(false)
-                .linger(linger)
-                .run(&rt, || hyper::service::service_fn(service))
-        });
-        while std::net::TcpStream::connect(addr).is_err() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Server {
-            addr,
-            runtime,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        ringhop::http::trigger_shutdown(&self.runtime);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[test]
 fn full_bodies_of_8_and_64_mib_arrive_byte_for_byte() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start(Linger::default());
+    let server =
+        HyperTestServer::start(Config::default(), 1, || hyper::service::service_fn(service));
     let addr = server.addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -120,10 +73,14 @@ fn fd_count() -> usize {
 #[test]
 fn connections_hyper_ends_are_closed_although_the_peer_keeps_its_socket() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start(Linger {
-        timeout: Duration::from_millis(300),
-        max_bytes: 64 * 1024,
-    });
+    let server = HyperTestServer::start(
+        Config::default().linger(Linger {
+            timeout: Duration::from_millis(300),
+            max_bytes: 64 * 1024,
+        }),
+        1,
+        || hyper::service::service_fn(service),
+    );
     let exchange = |request: &[u8]| {
         let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
         stream

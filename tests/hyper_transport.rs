@@ -2,67 +2,19 @@
 //! own clients (keep-alive, 8 MiB streaming both ways, many concurrent HTTP/2 streams), a raw
 //! socket (pipelining, early disconnect) and h2load; then no poll ran off its reactor.
 
+mod support;
+
 #[allow(dead_code)]
 #[path = "../examples/hyper_app.rs"]
 mod hyper_app;
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use ringhop::http::hyper::HyperServer;
-use ringhop::rt::Runtime;
-
-struct Server {
-    addr: SocketAddr,
-    runtime: Arc<Runtime>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let runtime = Arc::new(
-            Runtime::builder()
-                .reactors(2)
-                .pin_cores(false)
-                .build()
-                .unwrap(),
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let rt = runtime.clone();
-        let thread = std::thread::spawn(move || {
-            HyperServer::bind(addr)
-                .handle_signals(false)
-                .run(&rt, || hyper::service::service_fn(hyper_app::app))
-        });
-        while std::net::TcpStream::connect(addr).is_err() {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        Server {
-            addr,
-            runtime,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) -> u64 {
-        ringhop::http::trigger_shutdown(&self.runtime);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-        self.runtime
-            .handles()
-            .iter()
-            .map(|h| h.stats().off_reactor_polls)
-            .sum()
-    }
-}
+use ringhop::http::Config;
+use support::HyperTestServer;
 
 fn curl(args: &[&str]) -> Vec<u8> {
     let output = Command::new("curl")
@@ -83,7 +35,9 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn hyper_on_ringhop_with_real_clients() {
-    let server = Server::start();
+    let server = HyperTestServer::start(Config::default(), 2, || {
+        hyper::service::service_fn(hyper_app::app)
+    });
     let base = format!("http://{}", server.addr);
 
     // curl, HTTP/1.1 and HTTP/2 with prior knowledge.
@@ -214,5 +168,12 @@ fn hyper_on_ringhop_with_real_clients() {
         );
     }
 
-    assert_eq!(server.stop(), 0, "a poll ran off its owning reactor");
+    let runtime = server.runtime.clone();
+    server.stop().unwrap();
+    let off_reactor: u64 = runtime
+        .handles()
+        .iter()
+        .map(|h| h.stats().off_reactor_polls)
+        .sum();
+    assert_eq!(off_reactor, 0, "a poll ran off its owning reactor");
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
-use ringhop_pipes::DuplexPipe;
+use ringhop_pipes::{DuplexPipe, PipeWriter};
 
 /// A connection's pipes, as hyper's I/O traits.
 ///
@@ -101,14 +101,20 @@ impl PipeIo {
         if pause == 0 || output.unflushed_len() < pause / 2 {
             return Poll::Ready(Ok(()));
         }
-        match output.poll_flush(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Ready(Ok(result)) if result.completed => {
-                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
-            }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+        poll_flush_output(output, cx)
+    }
+}
+
+/// Publishes what was written and waits while the pipe is full; a reader that went away is
+/// a broken pipe.
+fn poll_flush_output(output: &mut PipeWriter, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    match output.poll_flush(cx) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+        Poll::Ready(Ok(result)) if result.completed => {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
         }
+        Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
     }
 }
 
@@ -149,14 +155,7 @@ impl Write for PipeIo {
         if output.is_completed() {
             return Poll::Ready(Ok(()));
         }
-        match output.poll_flush(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Ready(Ok(result)) if result.completed => {
-                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
-            }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
-        }
+        poll_flush_output(output, cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -1,0 +1,80 @@
+//! A hyper server on its own runtime (one reactor) and thread, for the tests of hyper over
+//! ringhop; stopped (gracefully) when dropped.
+#![allow(dead_code)]
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::{Body, Incoming};
+use hyper::service::Service;
+use hyper::{Request, Response};
+use ringhop::http::hyper::HyperServer;
+use ringhop::http::Config;
+use ringhop::rt::Runtime;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+pub struct HyperTestServer {
+    pub addr: SocketAddr,
+    pub runtime: Arc<Runtime>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl HyperTestServer {
+    /// Serves `make_service()` per connection on a free port of 127.0.0.1 with `config`.
+    pub fn start<F, S, B>(config: Config, reactors: usize, make_service: F) -> HyperTestServer
+    where
+        F: Fn() -> S + Send + Clone + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let runtime = Arc::new(
+            Runtime::builder()
+                .reactors(reactors)
+                .pin_cores(false)
+                .build()
+                .unwrap(),
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let rt = runtime.clone();
+        let thread = std::thread::spawn(move || {
+            HyperServer::bind(addr)
+                .config(config)
+                .handle_signals(false)
+                .run(&rt, make_service)
+        });
+        while std::net::TcpStream::connect(addr).is_err() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        HyperTestServer {
+            addr,
+            runtime,
+            thread: Some(thread),
+        }
+    }
+
+    /// Shuts down gracefully; returns what `run` returned.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        ringhop::http::trigger_shutdown(&self.runtime);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for HyperTestServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            ringhop::http::trigger_shutdown(&self.runtime);
+            let _ = thread.join();
+        }
+    }
+}
