@@ -21,6 +21,12 @@ fn config() -> Config {
     }))
 }
 
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Waits until this process has `expected` fds open; returns how long that took.
 fn wait_for_fds(expected: usize, within: Duration, what: &str) -> Duration {
     let started = Instant::now();
@@ -43,6 +49,7 @@ fn clients_that_pipeline_and_never_read_are_cut() {
     let server = TestServer::start(config(), support::app::router());
     drop(server.exchange(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
     let before = settled_fd_count();
+    let rss_before = rss_kib();
     // 16 pipelined 1 MiB answers each: more than the socket buffers hold, so the rest waits
     // in the server's pipes for a reader that never comes.
     let batch = b"GET /big?1 HTTP/1.1\r\nHost: a\r\n\r\n".repeat(16);
@@ -73,6 +80,24 @@ fn clients_that_pipeline_and_never_read_are_cut() {
     let stats = ringhop_http::stats(&server.runtime);
     assert_eq!(stats.total.closed_send_rate, 50, "{stats:?}");
     assert_eq!(stats.total.open_connections, 0, "{stats:?}");
+    assert_eq!(stats.live_pipes, 0, "{stats:?}");
+    // The segments the flood left pooled go back to the allocator within seconds.
+    let rss_cut = rss_kib();
+    let decayed = Instant::now();
+    while ringhop_pipes::live_segments() > 300 {
+        assert!(
+            decayed.elapsed() < Duration::from_secs(10),
+            "{} segments still allocated",
+            ringhop_pipes::live_segments()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "RSS {rss_before} KiB before the flood, {rss_cut} KiB when it was cut, {} KiB once \
+         the pool decayed ({:?} later; the rest is the allocator's)",
+        rss_kib(),
+        decayed.elapsed()
+    );
 }
 
 #[test]

@@ -117,6 +117,15 @@ impl SegmentPool {
         self.free.len()
     }
 
+    /// Frees the idle segments above `floor`: called once a second by the reactor's
+    /// watchdog, so the memory a burst left pooled goes back to the allocator within a
+    /// second, while a steady load keeps the `floor` it reuses most.
+    pub(crate) fn decay(&self, floor: usize) {
+        for _ in floor..self.free.len() {
+            drop(self.free.pop());
+        }
+    }
+
     /// A block of at least `min` bytes: pooled when `min` fits a pooled segment, otherwise a
     /// fresh block rounded up to a power of two (up to [`MAX_SEGMENT_SIZE`]).
     pub(crate) fn take(&self, min: usize) -> Arc<Block> {

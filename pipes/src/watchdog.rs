@@ -5,7 +5,8 @@
 //! per second while something is watched (none otherwise).
 //!
 //! The registry holds weak references: a connection that ended is dropped from it at the
-//! next tick, without unregistering.
+//! next tick, without unregistering. Each tick also lets the reactor's segment pool give
+//! back what a burst left idle in it.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -15,8 +16,14 @@ use std::time::{Duration, Instant};
 
 use ringhop_runtime::{self as rt, time};
 
+use crate::segment::SegmentPool;
+
 /// How often deadlines are checked: a limit fires at most this much late.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// Idle pooled segments the watchdog leaves alone (1 MiB of 4 KiB segments); the rest of
+/// the reactor's idle pool goes back to the allocator at each tick.
+const POOL_FLOOR: usize = 256;
 
 /// Something with deadlines on the coarse clock.
 pub trait Watched {
@@ -62,7 +69,10 @@ async fn tick() {
             *watched = entries;
             watched.is_empty()
         });
-        if empty {
+        // What a burst left in the pool drains back to the allocator.
+        let pool = SegmentPool::current();
+        pool.decay(POOL_FLOOR);
+        if empty && pool.idle() <= POOL_FLOOR {
             TICKING.with(|ticking| ticking.set(false));
             return;
         }
