@@ -36,7 +36,7 @@ use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
 use crate::rate::{MinDataRate, SendProgress};
 use crate::reader::{PipeReader, SegmentSlice};
-use crate::watchdog::{self, Watched};
+use crate::watchdog::{self, Deadline, Watched};
 use crate::writer::PipeWriter;
 
 /// Pipe settings of a transport: inbound 1 MiB / 512 KiB, outbound 64 KiB / 32 KiB by
@@ -59,7 +59,8 @@ pub struct TransportOptions {
 
 /// The bounded wait between "the application completed both pipe ends and the send side
 /// drained (FIN sent)" and closing the socket: input is read and discarded until the peer's
-/// FIN, `timeout`, or `max_bytes`, whichever comes first. Default: 2 s, 64 KiB.
+/// FIN, `timeout`, or `max_bytes`, whichever comes first. Default: 2 s, 64 KiB. The
+/// timeout is kept by the reactor's watchdog, so it ends up to a second late.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Linger {
     /// The longest wait for the peer's FIN.
@@ -416,11 +417,13 @@ async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Lin
     if ended == Ended::Reset {
         return;
     }
-    let mut deadline = pin!(time::sleep(linger.timeout));
+    // On the watchdog, like every other connection deadline: no timer of its own.
+    let deadline = Deadline::new();
+    deadline.set(Some(time::now() + linger.timeout));
     let mut discarded = 0u64;
     while discarded < linger.max_bytes {
         let next = poll_fn(|cx| {
-            if deadline.as_mut().poll(cx).is_ready() {
+            if deadline.poll_expired(cx).is_ready() {
                 return Poll::Ready(None);
             }
             receiver.poll_recv_with(cx, |_| {}).map(Some)
