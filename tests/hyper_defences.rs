@@ -45,6 +45,7 @@ fn a_partial_http2_preface_is_dropped_at_the_header_timeout() {
     stream.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
     let took = time_until_closed(&mut stream, started);
     assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    server.wait_until_no_connection();
 }
 
 #[test]
@@ -83,6 +84,7 @@ fn an_idle_http2_connection_gets_a_goaway_after_the_idle_timeout() {
         idle_since.elapsed()
     });
     assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    server.wait_until_no_connection();
 }
 
 #[test]
@@ -102,6 +104,7 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
         .unwrap();
     let took = time_until_closed(&mut stream, started);
     assert!(took < Duration::from_secs(6), "closed after {took:?}");
+    server.wait_until_no_connection();
 }
 
 /// 64 MiB for any request to `/big`, else "ok".
@@ -147,5 +150,6 @@ fn an_http2_client_that_stops_reading_with_a_large_window_is_cut() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(client);
+    server.wait_until_no_connection();
     server.stop().unwrap();
 }

@@ -63,6 +63,22 @@ impl HyperTestServer {
         }
     }
 
+    /// Waits (up to 5 s) until the server has no connection open; panics otherwise.
+    pub fn wait_until_no_connection(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let stats = ringhop::http::stats(&self.runtime);
+            if stats.total.open_connections == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "connections still open: {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Shuts down gracefully; returns what `run` returned.
     pub fn stop(mut self) -> std::io::Result<()> {
         ringhop::http::trigger_shutdown(&self.runtime);
