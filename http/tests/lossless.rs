@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 use ringhop_http::{Config, Request, Response, Router, Status};
 use support::{read_reply, TestServer};
 
-/// Sets a header, then reads the body (the order of the hello example's `/echo`).
-async fn echo(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
-    if let Some(content_type) = req.header("content-type") {
-        res.header("Content-Type", content_type);
-    }
-    while let Some(chunk) = req.body().chunk().await? {
-        res.write_chunk(chunk).await?;
-    }
-    res.finish();
-    Ok(())
-}
-
 /// `header()` first, `status()` after it.
 async fn created(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
     res.header("X-First", "1").status(Status(201)).body(b"made");
@@ -57,27 +45,15 @@ async fn answer_first(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io:
     Ok(())
 }
 
-async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
-    res.header("Content-Type", "text/plain")
-        .body(b"Hello, World!");
-    Ok(())
-}
-
-async fn slow(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
-    ringhop_runtime::time::sleep(Duration::from_millis(300)).await;
-    res.body(b"slow done");
-    Ok(())
-}
-
 fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
     Router::new()
-        .get("/plaintext", plaintext)
-        .post("/echo", echo)
+        .get("/plaintext", support::app::plaintext)
+        .post("/echo", support::app::echo)
         .get("/created", created)
         .get("/fails", fails_after_header)
         .get("/cut", cut)
         .get("/big", support::app::big)
-        .get("/slow", slow)
+        .get("/slow", support::app::slow)
         .get("/done-then-fails", done_then_fails)
         .post("/answer-first", answer_first)
 }
