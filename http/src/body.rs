@@ -12,6 +12,7 @@ use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::ReadResult;
 use ringhop_runtime::time;
 
+use crate::chars::is_token;
 use crate::config::{Config, MinDataRate};
 use crate::parse::Framing;
 use crate::status::Status;
@@ -360,11 +361,7 @@ fn is_field_line(line: &[u8]) -> bool {
         return false;
     };
     let (name, value) = (&line[..colon], &line[colon + 1..]);
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        && !value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    is_token(name) && !value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 /// `1*HEXDIG [ chunk-ext ]`: the size and the length of the extensions, or `None` when

@@ -14,6 +14,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod body;
+mod chars;
 mod config;
 mod conn;
 mod date;

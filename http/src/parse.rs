@@ -6,6 +6,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use crate::chars::REG_NAME;
 use crate::config::{Config, HEADER_CAPACITY};
 use crate::status::Status;
 
@@ -259,35 +260,6 @@ fn absolute_form_authority(target: &[u8]) -> Option<&[u8]> {
 /// sub-delims), an IPv4 address (which is one), or an IP literal in brackets. Empty is
 /// valid (a target without authority).
 fn is_valid_authority(value: &[u8]) -> bool {
-    const fn table() -> [bool; 256] {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            table[b] = c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                );
-            b += 1;
-        }
-        table
-    }
-    const REG_NAME: [bool; 256] = table();
     let (host, port) = if let Some(literal) = value.strip_prefix(b"[") {
         let Some(close) = literal.iter().position(|&b| b == b']') else {
             return false;

@@ -7,6 +7,7 @@ use std::io;
 use ringhop_pipes::PipeWriter;
 
 use crate::body::Continue;
+use crate::chars::is_token;
 use crate::date;
 use crate::status::Status;
 
@@ -276,40 +277,6 @@ impl<'a> Response<'a> {
     }
 }
 
-/// RFC 9110 `token` (a header name): one or more of `!#$%&'*+-.^_`|~`, digits, letters.
-/// Written without early exit so that the loop vectorizes; names are short.
-fn is_token(bytes: &[u8]) -> bool {
-    const fn table() -> [bool; 256] {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            table[b] = c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                );
-            b += 1;
-        }
-        table
-    }
-    const TCHAR: [bool; 256] = table();
-    !bytes.is_empty() && bytes.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
-}
-
 /// Whether a header value holds a control character other than tab (CR, LF, NUL, DEL...).
 fn has_control(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |bad, &b| {
@@ -362,7 +329,8 @@ mod tests {
 
     use crate::body::Continue;
 
-    use super::{has_control, is_token, Response};
+    use super::{has_control, Response};
+    use crate::chars::is_token;
 
     #[test]
     fn header_names_must_be_tokens_and_values_free_of_controls() {
