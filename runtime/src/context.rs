@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::driver::IoDriver;
 use crate::reactor::Reactor;
 
 thread_local! {
@@ -32,6 +33,21 @@ pub(crate) fn with<R>(f: impl FnOnce(&Reactor) -> R) -> Option<R> {
 pub(crate) fn expect(what: &str) -> Rc<Reactor> {
     CURRENT
         .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))
+}
+
+/// Runs `f` with the current reactor's driver, or returns `None` off any reactor thread.
+#[inline]
+pub(crate) fn with_driver<R>(f: impl FnOnce(&IoDriver) -> R) -> Option<R> {
+    with(|reactor| f(&reactor.driver))
+}
+
+/// The current reactor's driver; panics with a message naming `what` off a reactor thread.
+pub(crate) fn driver(what: &str) -> Rc<IoDriver> {
+    CURRENT
+        .try_with(|current| current.borrow().as_ref().map(|r| r.driver.clone()))
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))

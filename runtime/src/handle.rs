@@ -7,11 +7,11 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::context;
-use crate::driver::RingFlags;
+use crate::driver::{Driver, RingFlags};
 use crate::park::Notify;
 use crate::remote::RemoteQueue;
 use crate::stats::{Counters, ReactorStats};
-use crate::sys::syscall;
+use crate::sys::eventfd::EventFd;
 use crate::task::{Header, JoinHandle, TaskRef};
 use std::sync::{Arc, OnceLock};
 
@@ -23,55 +23,53 @@ pub(crate) enum Remote {
     Post(Box<dyn FnOnce() + Send>),
 }
 
-/// The reactor's eventfd: written by producers only when the reactor is parked.
-pub(crate) struct EventFd {
-    fd: RawFd,
+/// The reactor's wake-up signal: its eventfd, written by producers only when the reactor is
+/// parked (the driver watches it under io_uring and epoll alike).
+pub(crate) struct Unparker {
+    eventfd: EventFd,
     counters: Arc<Counters>,
 }
 
-impl EventFd {
+impl Unparker {
     fn new(counters: Arc<Counters>) -> io::Result<Self> {
-        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
-        Ok(EventFd { fd, counters })
+        Ok(Unparker {
+            eventfd: EventFd::new()?,
+            counters,
+        })
     }
 
     pub(crate) fn fd(&self) -> RawFd {
-        self.fd
+        self.eventfd.fd()
     }
 }
 
-impl Notify for EventFd {
+impl Notify for Unparker {
     fn notify(&self) {
-        let one: u64 = 1;
-        // EAGAIN (counter saturated) still leaves the eventfd readable, which is all we need.
-        let _ = syscall!(write(self.fd, (&one as *const u64).cast(), 8));
+        self.eventfd.write();
         self.counters.eventfd_writes.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Drop for EventFd {
-    fn drop(&mut self) {
-        crate::sys::close(self.fd);
     }
 }
 
 /// State of one reactor shared with every thread.
 pub(crate) struct Shared {
     pub(crate) index: usize,
-    pub(crate) remote: RemoteQueue<Remote, EventFd>,
+    pub(crate) remote: RemoteQueue<Remote, Unparker>,
     pub(crate) counters: Arc<Counters>,
     /// Set once the reactor stopped draining its queue; later posts are refused.
     pub(crate) closed: AtomicBool,
     /// Set once by the reactor thread after its ring is built.
     pub(crate) ring_flags: OnceLock<RingFlags>,
+    /// The driver this reactor runs (resolved before it starts).
+    pub(crate) driver: Driver,
 }
 
 impl Shared {
-    pub(crate) fn new(index: usize) -> io::Result<Self> {
+    pub(crate) fn new(index: usize, driver: Driver) -> io::Result<Self> {
         let counters = Arc::new(Counters::default());
         Ok(Shared {
             index,
-            remote: RemoteQueue::new(EventFd::new(counters.clone())?),
+            driver,
+            remote: RemoteQueue::new(Unparker::new(counters.clone())?),
             counters,
             closed: AtomicBool::new(false),
             ring_flags: OnceLock::new(),
@@ -143,7 +141,12 @@ impl ReactorHandle {
         handle
     }
 
-    /// The setup flags the kernel granted this reactor's ring.
+    /// The driver this reactor runs: [`Driver::IoUring`] or [`Driver::Epoll`].
+    pub fn driver(&self) -> Driver {
+        self.shared.driver
+    }
+
+    /// The setup flags the kernel granted this reactor's ring (all `false` under epoll).
     pub fn ring_flags(&self) -> RingFlags {
         *self
             .shared

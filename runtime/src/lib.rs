@@ -33,6 +33,7 @@ pub mod coop;
 mod driver;
 mod handle;
 pub mod net;
+mod ops;
 mod park;
 mod reactor;
 mod remote;
@@ -45,7 +46,7 @@ mod task;
 pub mod time;
 
 pub use buf::{IoBuf, IoBufMut};
-pub use driver::RingFlags;
+pub use driver::{Driver, RingFlags};
 pub use handle::ReactorHandle;
 pub use runtime::{run, Builder, Runtime};
 pub use stats::ReactorStats;

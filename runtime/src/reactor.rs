@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::driver::Driver;
+use crate::driver::{Driver, IoDriver};
 use crate::handle::{Remote, Shared};
 use crate::stats::Counters;
 use crate::task::Executor;
@@ -30,6 +30,8 @@ use crate::time::Timers;
 /// Settings a reactor is built with.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ReactorConfig {
+    /// Resolved before the reactors start: `IoUring` or `Epoll`.
+    pub(crate) driver: Driver,
     pub(crate) ring_entries: u32,
     pub(crate) defer_taskrun: bool,
     pub(crate) budget: usize,
@@ -39,7 +41,7 @@ pub(crate) struct ReactorConfig {
 pub(crate) struct Reactor {
     pub(crate) shared: Arc<Shared>,
     pub(crate) executor: Executor,
-    pub(crate) driver: Rc<Driver>,
+    pub(crate) driver: Rc<IoDriver>,
     pub(crate) timers: RefCell<Timers>,
     now: Cell<Instant>,
     stopping: Cell<bool>,
@@ -51,13 +53,14 @@ pub(crate) struct Reactor {
 impl Reactor {
     /// Builds a reactor on the calling thread, which becomes its thread.
     pub(crate) fn new(shared: Arc<Shared>, config: ReactorConfig) -> std::io::Result<Rc<Reactor>> {
-        let driver = Driver::new(
+        let driver = IoDriver::new(
+            config.driver,
             config.ring_entries,
             config.defer_taskrun,
             shared.remote.notifier().fd(),
             shared.counters.clone(),
         )?;
-        let _ = shared.ring_flags.set(driver.flags());
+        let _ = shared.ring_flags.set(driver.ring_flags());
         Ok(Rc::new(Reactor {
             shared,
             executor: Executor::new(),
@@ -118,7 +121,8 @@ impl Reactor {
     fn submit_or_park(&self, counters: &Counters) {
         if let Err(err) = self.try_submit_or_park(counters) {
             panic!(
-                "io_uring_enter failed on reactor {}: {err}",
+                "the {} driver failed to wait on reactor {}: {err}",
+                self.driver.kind(),
                 self.shared.index
             );
         }

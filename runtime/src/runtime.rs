@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::context;
+use crate::driver::{self, Driver};
 use crate::handle::{ReactorHandle, Shared};
 use crate::reactor::{Reactor, ReactorConfig};
 use crate::task::JoinHandle;
@@ -39,6 +40,7 @@ impl Builder {
             reactors: None,
             pin_cores: true,
             config: ReactorConfig {
+                driver: Driver::Auto,
                 ring_entries: 1024,
                 defer_taskrun: true,
                 budget: 128,
@@ -46,6 +48,13 @@ impl Builder {
             },
             thread_name: "ringhop-reactor".to_owned(),
         }
+    }
+
+    /// The kernel interface for I/O. Default: [`Driver::Auto`] (io_uring when this process
+    /// may use it, else epoll). `RINGHOP_DRIVER=io_uring|epoll|auto` overrides it.
+    pub fn driver(&mut self, driver: Driver) -> &mut Self {
+        self.config.driver = driver;
+        self
     }
 
     /// Number of reactor threads. Default: the number of available cores.
@@ -103,8 +112,11 @@ impl Builder {
         self
     }
 
-    /// Starts the reactor threads. Fails (naming cause and fix) when a ring cannot be set up.
+    /// Starts the reactor threads. Fails (naming cause and fix) when the driver cannot be set
+    /// up: with [`Driver::IoUring`] where io_uring is refused, for one.
     pub fn build(&self) -> io::Result<Runtime> {
+        let mut config = self.config;
+        config.driver = driver::resolve(config.driver, config.ring_entries, config.defer_taskrun)?;
         let count = self
             .reactors
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
@@ -116,10 +128,10 @@ impl Builder {
         let mut runtime = Runtime {
             handles: Vec::with_capacity(count),
             threads: Vec::with_capacity(count),
+            driver: config.driver,
         };
         for index in 0..count {
             let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
-            let config = self.config;
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
@@ -148,7 +160,7 @@ fn reactor_thread(
     if let Some(core) = core {
         core_affinity::set_for_current(core);
     }
-    let reactor = Shared::new(index)
+    let reactor = Shared::new(index, config.driver)
         .map(Arc::new)
         .and_then(|shared| Reactor::new(shared, config));
     let reactor = match reactor {
@@ -172,12 +184,18 @@ fn reactor_thread(
 pub struct Runtime {
     handles: Vec<ReactorHandle>,
     threads: Vec<thread::JoinHandle<()>>,
+    driver: Driver,
 }
 
 impl Runtime {
     /// A builder with the defaults: one pinned reactor per core, 1024 ring entries.
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// The driver the reactors run: [`Driver::IoUring`] or [`Driver::Epoll`] (never `Auto`).
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     /// One handle per reactor, in index order.

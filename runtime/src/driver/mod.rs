@@ -1,15 +1,21 @@
-//! The completion driver: one io_uring per reactor, the slab of in-flight ops, and the
-//! eventfd read that lets remote threads wake a parked reactor.
+//! The driver: the seam between the reactor and the kernel.
 //!
-//! This is the seam between the executor and the kernel: the executor, remote queue and
-//! timers only call [`Driver::submit`] / [`Driver::reap`], and ops only go through
-//! [`op::Op`]. A different completion source (an epoll fallback) would replace this module.
+//! [`IoDriver`] is what a reactor owns: a [`Backend`] — io_uring (completions) or epoll
+//! (readiness) — behind one set of methods the reactor loop calls (`submit`, `reap`,
+//! `has_ready_work`, `shutdown`), plus the receive buffers both share. Ops never see the
+//! backend: each op type (in `crate::ops`) describes itself once for both, and
+//! [`op::Op`] / [`op::MultiOp`] run it (the whole op lifecycle is in `op.rs`). Dispatch is a
+//! `match` on the enum, not a `dyn` call per op.
+//!
+//! Which backend a runtime gets is decided once, in `select.rs`.
 
-mod buf_ring;
-mod op;
-mod setup;
+mod epoll;
+pub(crate) mod fd;
+pub(crate) mod op;
+mod select;
+mod uring;
 
-use std::cell::{Cell, OnceCell, RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -17,392 +23,222 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue::Entry, types, IoUring};
-
-pub(crate) use buf_ring::BUF_GROUP;
-pub(crate) use op::{Completion, MultiOp, Op, OpKind};
-pub use setup::RingFlags;
+pub(crate) use fd::SharedFd;
+pub(crate) use op::{Completion, Interest, MultiAble, MultiOp, Op, OpAble, F_BUFFER, F_MORE};
+pub(crate) use select::resolve;
+pub use select::Driver;
+pub use uring::RingFlags;
+pub(crate) use uring::BUF_GROUP;
 
 use crate::context;
-use crate::slab::Slab;
 use crate::stats::Counters;
-use buf_ring::BufRing;
-use op::Lifecycle;
+use epoll::Epoll;
+use uring::Uring;
 
-/// Receive buffers in the reactor's provided-buffer ring, and their size.
+/// Receive buffers per reactor (the provided-buffer ring, or the epoll pool), and their size.
 const RECV_BUFFERS: u16 = 256;
 const RECV_BUFFER_SIZE: usize = 16 * 1024;
 
-/// `user_data` of the eventfd read.
-const EVENTFD_TOKEN: u64 = u64::MAX;
-/// `user_data` of fire-and-forget SQEs (cancels, closes) whose CQEs need no handling.
-const IGNORE_TOKEN: u64 = u64::MAX - 1;
-/// `IORING_ENTER_GETEVENTS` from the io_uring uapi.
-const ENTER_GETEVENTS: u32 = 1;
-/// CQEs taken from the ring per borrow.
-const REAP_BATCH: usize = 64;
+// One per reactor: boxing the larger variant would save nothing and add a pointer chase to
+// every op.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Backend {
+    Uring(Uring),
+    Epoll(Epoll),
+}
 
-pub(crate) struct Driver {
-    ring: RefCell<IoUring>,
-    ops: RefCell<Slab<Lifecycle>>,
-    flags: RingFlags,
-    eventfd: RawFd,
-    /// Target of the eventfd read; the kernel writes it while a read is in flight.
-    eventfd_buf: Box<UnsafeCell<u64>>,
-    eventfd_armed: Cell<bool>,
-    counters: Arc<Counters>,
-    /// Set up on first use; `Err` when the kernel has no provided-buffer rings.
-    buf_ring: OnceCell<Result<BufRing, io::ErrorKind>>,
-    /// Buffers given back to the ring so far.
+/// One reactor's driver.
+pub(crate) struct IoDriver {
+    pub(crate) backend: Backend,
+    /// Buffers given back so far (a receiver compares two readings to learn whether one came
+    /// back in between).
     buffers_recycled: Cell<u64>,
-    /// Receivers that found the ring empty, woken when a buffer comes back.
+    /// Receivers that found every buffer out, woken when one comes back.
     buffer_waiters: RefCell<Vec<Waker>>,
 }
 
-impl Driver {
-    /// Sets up the ring on the calling (reactor) thread and arms the eventfd read.
+impl IoDriver {
+    /// Sets up `kind` (already resolved, never `Auto`) on the calling (reactor) thread;
+    /// `eventfd` is the reactor's wake-up fd, which the driver keeps watching.
     pub(crate) fn new(
+        kind: Driver,
         entries: u32,
         defer_taskrun: bool,
         eventfd: RawFd,
         counters: Arc<Counters>,
-    ) -> io::Result<Driver> {
-        let (ring, flags) = setup::build_ring(entries, defer_taskrun)?;
-        let driver = Driver {
-            ring: RefCell::new(ring),
-            ops: RefCell::new(Slab::new()),
-            flags,
-            eventfd,
-            eventfd_buf: Box::new(UnsafeCell::new(0)),
-            eventfd_armed: Cell::new(false),
-            counters,
-            buf_ring: OnceCell::new(),
+    ) -> io::Result<IoDriver> {
+        let backend = match kind {
+            Driver::Epoll => Backend::Epoll(Epoll::new(eventfd, counters)?),
+            Driver::IoUring | Driver::Auto => {
+                Backend::Uring(Uring::new(entries, defer_taskrun, eventfd, counters)?)
+            }
+        };
+        Ok(IoDriver {
+            backend,
             buffers_recycled: Cell::new(0),
             buffer_waiters: RefCell::new(Vec::new()),
-        };
-        driver.arm_eventfd();
-        Ok(driver)
+        })
     }
 
     /// The current reactor's driver.
-    pub(crate) fn current() -> Rc<Driver> {
-        context::expect("an I/O operation").driver.clone()
+    ///
+    /// # Panics
+    ///
+    /// Off a reactor thread.
+    pub(crate) fn current() -> Rc<IoDriver> {
+        context::driver("an I/O operation")
     }
 
-    pub(crate) fn flags(&self) -> RingFlags {
-        self.flags
+    /// Which backend this is.
+    pub(crate) fn kind(&self) -> Driver {
+        match self.backend {
+            Backend::Uring(_) => Driver::IoUring,
+            Backend::Epoll(_) => Driver::Epoll,
+        }
     }
 
-    /// Queues an SQE; flushes the SQ to the kernel first if it is full.
-    pub(crate) fn push(&self, entry: Entry) {
-        let mut ring = self.ring.borrow_mut();
-        loop {
-            // SAFETY: the callers (Op::submit, MultiOp::submit, and this module) guarantee
-            // that whatever `entry` points to outlives the operation.
-            if unsafe { ring.submission().push(&entry) }.is_ok() {
-                return;
-            }
-            Counters::bump_local(&self.counters.enters);
-            if let Err(err) = ring.submit() {
-                if err.raw_os_error() != Some(libc::EBUSY) {
-                    panic!("io_uring_enter failed while flushing a full submission queue: {err}");
-                }
+    /// The setup flags the kernel granted (all off under epoll).
+    pub(crate) fn ring_flags(&self) -> RingFlags {
+        match &self.backend {
+            Backend::Uring(uring) => uring.flags(),
+            Backend::Epoll(_) => RingFlags::default(),
+        }
+    }
+
+    /// Readiness mode: wakes `waker` when `fd` is ready for `interest`.
+    pub(crate) fn await_readiness(
+        &self,
+        fd: &SharedFd,
+        interest: Interest,
+        waker: &Waker,
+    ) -> io::Result<()> {
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.await_readiness(fd, interest, waker),
+            Backend::Uring(_) => Err(io::Error::other(
+                "readiness wait on the io_uring driver (an op ran in the wrong mode)",
+            )),
+        }
+    }
+
+    /// Hands queued work to the kernel and, with `wait`, blocks until something completes or
+    /// becomes ready, or the timeout (if any) passes. Without `wait` it costs no syscall when
+    /// io_uring has nothing to submit.
+    pub(crate) fn submit(&self, wait: Option<Option<Duration>>) -> io::Result<()> {
+        match &self.backend {
+            Backend::Uring(uring) => uring.submit(wait),
+            Backend::Epoll(epoll) => epoll.wait(wait),
+        }
+    }
+
+    /// Whether completions or events are waiting: what a spinning reactor watches.
+    pub(crate) fn has_ready_work(&self) -> bool {
+        match &self.backend {
+            Backend::Uring(uring) => uring.has_ready_work(),
+            Backend::Epoll(epoll) => epoll.has_ready_work(),
+        }
+    }
+
+    /// Wakes the ops whose completions or readiness arrived. Returns how many there were.
+    pub(crate) fn reap(&self) -> usize {
+        match &self.backend {
+            Backend::Uring(uring) => uring.reap(),
+            Backend::Epoll(epoll) => epoll.reap(),
+        }
+    }
+
+    /// io_uring: ops whose CQE the kernel still owes. epoll: registered fds. Either returns
+    /// to its starting value once the connections that raised it are gone.
+    pub(crate) fn ops_in_flight(&self) -> usize {
+        match &self.backend {
+            Backend::Uring(uring) => uring.ops_in_flight(),
+            Backend::Epoll(epoll) => epoll.registered(),
+        }
+    }
+
+    /// Reactor exit: gives the kernel back nothing it may still write to.
+    pub(crate) fn shutdown(&self) {
+        if let Backend::Uring(uring) = &self.backend {
+            uring.shutdown();
+        }
+    }
+
+    /// Closes `fd` (through the ring when there is one: no syscall of its own).
+    pub(crate) fn close_fd(&self, fd: RawFd, token: u32) {
+        match &self.backend {
+            Backend::Uring(uring) => uring.close_fd(fd),
+            Backend::Epoll(epoll) => {
+                epoll.forget(token);
+                crate::sys::close(fd);
             }
         }
     }
 
-    /// The reactor's provided-buffer ring, set up on first use (Linux 5.19+).
-    pub(crate) fn buf_ring(&self) -> io::Result<&BufRing> {
-        self.buf_ring
-            .get_or_init(|| {
-                let ring = self.ring.borrow();
-                BufRing::new(&ring.submitter(), RECV_BUFFERS, RECV_BUFFER_SIZE)
-                    .map_err(|err| err.kind())
-            })
-            .as_ref()
-            .map_err(|kind| {
-                io::Error::new(*kind, "this kernel cannot register provided-buffer rings")
-            })
+    /// Drops the epoll registration of an fd the caller is about to close itself.
+    pub(crate) fn forget_fd(&self, token: u32) {
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.forget(token);
+        }
     }
 
-    /// Gives a provided buffer back to the kernel, and wakes receivers waiting for one.
+    /// Makes sure receive buffers exist (the provided-buffer ring needs Linux 5.19).
+    pub(crate) fn prepare_buffers(&self) -> io::Result<()> {
+        match &self.backend {
+            Backend::Uring(uring) => uring.buf_ring().map(drop),
+            Backend::Epoll(_) => Ok(()),
+        }
+    }
+
+    /// The first `len` bytes of receive buffer `bid`, which a completion handed out.
+    pub(crate) fn buffer_bytes(&self, bid: u16, len: usize) -> &[u8] {
+        match &self.backend {
+            Backend::Uring(uring) => uring
+                .buf_ring_if_set()
+                .map_or(&[][..], |ring| ring.bytes(bid, len)),
+            Backend::Epoll(epoll) => epoll.pool().bytes(bid, len),
+        }
+    }
+
+    /// Readiness mode: a free receive buffer's id and memory, `None` when all are out.
+    pub(crate) fn take_buffer(&self) -> Option<(u16, *mut u8, usize)> {
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.pool().take(),
+            Backend::Uring(_) => None,
+        }
+    }
+
+    /// Readiness mode: returns a buffer a call took but did not fill.
+    pub(crate) fn put_back_buffer(&self, bid: u16) {
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.pool().put_back(bid);
+        }
+    }
+
+    /// Gives a receive buffer back, and wakes receivers waiting for one.
     pub(crate) fn recycle_buffer(&self, bid: u16) {
-        if let Some(Ok(ring)) = self.buf_ring.get() {
-            ring.recycle(bid);
-            self.buffers_recycled.set(self.buffers_recycled.get() + 1);
-            if !self.buffer_waiters.borrow().is_empty() {
-                let waiters = std::mem::take(&mut *self.buffer_waiters.borrow_mut());
-                waiters.into_iter().for_each(Waker::wake);
-            }
+        match &self.backend {
+            Backend::Uring(uring) => match uring.buf_ring_if_set() {
+                Some(ring) => ring.recycle(bid),
+                None => return,
+            },
+            Backend::Epoll(epoll) => epoll.pool().put_back(bid),
+        }
+        self.buffers_recycled.set(self.buffers_recycled.get() + 1);
+        if !self.buffer_waiters.borrow().is_empty() {
+            let waiters = std::mem::take(&mut *self.buffer_waiters.borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
         }
     }
 
-    /// How many buffers were given back so far (a receiver compares two readings to learn
-    /// whether one came back in between).
+    /// How many buffers were given back so far.
     pub(crate) fn buffers_recycled(&self) -> u64 {
         self.buffers_recycled.get()
     }
 
-    /// Wakes `waker` when the next buffer comes back to the ring.
+    /// Wakes `waker` when the next buffer comes back.
     pub(crate) fn wait_for_buffer(&self, waker: &Waker) {
         let mut waiters = self.buffer_waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(waker)) {
             waiters.push(waker.clone());
-        }
-    }
-
-    /// Asks the kernel to cancel the op in slot `key` (its CQE then arrives soon).
-    pub(crate) fn cancel(&self, key: usize) {
-        self.push(
-            opcode::AsyncCancel::new(key as u64)
-                .build()
-                .user_data(IGNORE_TOKEN),
-        );
-    }
-
-    /// Closes `fd` through the ring: no syscall of its own, batched with the next submit.
-    pub(crate) fn close_fd(&self, fd: RawFd) {
-        self.push(
-            opcode::Close::new(types::Fd(fd))
-                .build()
-                .user_data(IGNORE_TOKEN),
-        );
-    }
-
-    fn arm_eventfd(&self) {
-        let entry = opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.get().cast(), 8)
-            .build()
-            .user_data(EVENTFD_TOKEN);
-        self.push(entry);
-        self.eventfd_armed.set(true);
-    }
-
-    /// Submits every queued SQE in one `io_uring_enter`, and, when `wait` is set, blocks until
-    /// at least one CQE is ready or the timeout (if any) passes. Without `wait` the syscall is
-    /// skipped when there is nothing to submit and no completion is held back by the kernel.
-    pub(crate) fn submit(&self, wait: Option<Option<Duration>>) -> io::Result<()> {
-        let mut ring = self.ring.borrow_mut();
-        let (pending, held_back) = sq_state(&mut ring);
-        let result = match wait {
-            None => {
-                if pending == 0 && !held_back {
-                    return Ok(());
-                }
-                // Deferred task work only runs (and its CQEs only appear) on an enter with
-                // GETEVENTS; without it, a busy reactor would starve its own completions.
-                // SAFETY: no extended argument is passed.
-                unsafe {
-                    ring.submitter().enter::<libc::sigset_t>(
-                        pending as u32,
-                        0,
-                        ENTER_GETEVENTS,
-                        None,
-                    )
-                }
-            }
-            Some(None) => ring.submit_and_wait(1),
-            Some(Some(timeout)) => {
-                let ts = types::Timespec::from(timeout);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                ring.submitter().submit_with_args(1, &args)
-            }
-        };
-        Counters::bump_local(&self.counters.enters);
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    /// Whether a CQE is waiting or the kernel holds completions back for us (deferred task
-    /// work, CQ overflow): what a spinning reactor watches, without a syscall.
-    pub(crate) fn has_ready_work(&self) -> bool {
-        let mut ring = self.ring.borrow_mut();
-        if sq_state(&mut ring).1 {
-            return true;
-        }
-        let mut cq = ring.completion();
-        cq.sync();
-        !cq.is_empty()
-    }
-
-    /// Takes every available CQE and hands each to its op. Returns the number reaped.
-    pub(crate) fn reap(&self) -> usize {
-        let mut total = 0;
-        loop {
-            let mut batch = [(
-                0u64,
-                Completion {
-                    result: 0,
-                    flags: 0,
-                },
-            ); REAP_BATCH];
-            let mut count = 0;
-            {
-                let mut ring = self.ring.borrow_mut();
-                for cqe in ring.completion().take(REAP_BATCH) {
-                    batch[count] = (
-                        cqe.user_data(),
-                        Completion {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        },
-                    );
-                    count += 1;
-                }
-            }
-            // The ring is not borrowed here: completing an op may wake tasks or drop buffers.
-            for &(user_data, completion) in &batch[..count] {
-                self.dispatch(user_data, completion);
-            }
-            total += count;
-            if count < REAP_BATCH {
-                return total;
-            }
-        }
-    }
-
-    fn dispatch(&self, user_data: u64, completion: Completion) {
-        match user_data {
-            IGNORE_TOKEN => {}
-            EVENTFD_TOKEN => {
-                self.eventfd_armed.set(false);
-                self.arm_eventfd();
-            }
-            key => self.complete_op(key as usize, completion),
-        }
-    }
-
-    fn complete_op(&self, key: usize, completion: Completion) {
-        let mut ops = self.ops.borrow_mut();
-        let Some(slot) = ops.get_mut(key) else { return };
-        match slot {
-            Lifecycle::Submitted => *slot = Lifecycle::Completed(completion),
-            Lifecycle::Waiting(_) => {
-                let Lifecycle::Waiting(waker) =
-                    std::mem::replace(slot, Lifecycle::Completed(completion))
-                else {
-                    unreachable!("matched Waiting above")
-                };
-                drop(ops);
-                waker.wake();
-            }
-            Lifecycle::Ignored(_) => {
-                // The CQE the kernel owed us: now the data may go.
-                let data = ops.remove(key);
-                drop(ops);
-                drop(data);
-            }
-            Lifecycle::Completed(_) => {}
-            Lifecycle::Multi(state) => {
-                if !cqueue::more(completion.flags) {
-                    state.finished = true;
-                }
-                if state.ignored {
-                    let discard = state.discard;
-                    if state.finished {
-                        ops.remove(key);
-                    }
-                    drop(ops);
-                    discard(completion);
-                } else {
-                    state.ready.push_back(completion);
-                    let waker = state.waker.take();
-                    drop(ops);
-                    if let Some(waker) = waker {
-                        waker.wake();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Number of ops whose CQE the kernel still owes (used by shutdown and leak tests).
-    pub(crate) fn ops_in_flight(&self) -> usize {
-        self.ops.borrow().len()
-    }
-
-    /// Reactor exit: cancels everything in flight and waits (bounded) for the kernel to give
-    /// every buffer back. Whatever the kernel has not released by then is leaked, not freed.
-    pub(crate) fn shutdown(&self) {
-        self.push(
-            opcode::AsyncCancel2::new(types::CancelBuilder::any())
-                .build()
-                .user_data(IGNORE_TOKEN),
-        );
-        for _ in 0..50 {
-            let owed = self.ops_in_flight() + usize::from(self.eventfd_armed.get());
-            if owed == 0 {
-                break;
-            }
-            let _ = self.submit(Some(Some(Duration::from_millis(20))));
-            let mut ring = self.ring.borrow_mut();
-            let done: Vec<(u64, Completion)> = ring
-                .completion()
-                .map(|cqe| {
-                    (
-                        cqe.user_data(),
-                        Completion {
-                            result: cqe.result(),
-                            flags: cqe.flags(),
-                        },
-                    )
-                })
-                .collect();
-            drop(ring);
-            for (user_data, completion) in done {
-                if user_data == EVENTFD_TOKEN {
-                    self.eventfd_armed.set(false);
-                } else {
-                    self.dispatch(user_data, completion);
-                }
-            }
-        }
-        // Fire-and-forget SQEs queued by the last completions (the closes of the sockets
-        // they held) owe us no CQE but must still reach the kernel, or their fds leak.
-        if sq_state(&mut self.ring.borrow_mut()).0 > 0 {
-            let _ = self.submit(None);
-        }
-    }
-}
-
-/// SQEs queued for submission, and whether the kernel holds completions back until we
-/// enter it (deferred task work flagged by `IORING_SQ_TASKRUN`, or CQ overflow).
-fn sq_state(ring: &mut IoUring) -> (usize, bool) {
-    let mut sq = ring.submission();
-    sq.sync();
-    (sq.len(), sq.taskrun() || sq.cq_overflow())
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let quiescent = !self.eventfd_armed.get() && self.ops_in_flight() == 0;
-        if let Some(Ok(buf_ring)) = self.buf_ring.get() {
-            if !quiescent
-                || buf_ring
-                    .unregister(&self.ring.borrow().submitter())
-                    .is_err()
-            {
-                // The kernel may still write into it: it must never be freed.
-                if let Some(Ok(ring)) = self.buf_ring.take() {
-                    std::mem::forget(ring);
-                }
-            }
-        }
-        if !quiescent {
-            // The kernel may still write into these: never free them.
-            let ops = std::mem::replace(self.ops.get_mut(), Slab::new());
-            std::mem::forget(ops);
-            let buf = std::mem::replace(&mut self.eventfd_buf, Box::new(UnsafeCell::new(0)));
-            std::mem::forget(buf);
         }
     }
 }

@@ -1,41 +1,127 @@
-//! In-flight operations: futures that own everything the kernel may touch until their CQE.
+//! The op lifecycle, for both drivers, in one place.
 //!
-//! Each op has a slot in the driver's slab whose key is the SQE's `user_data`. The slot's
-//! [`Lifecycle`] says who owns the op's data:
-//! - `Submitted` / `Waiting`: the future owns it and the kernel may still use it;
-//! - `Ignored`: the future was dropped early; the slot owns the data until the CQE, then drops
-//!   it. An `ASYNC_CANCEL` was queued so that CQE comes soon;
-//! - `Completed`: the CQE arrived; the future takes the result and frees the slot.
+//! An op type (see `crate::ops`) says two things about itself: the io_uring SQE that performs
+//! it, and the non-blocking syscall that performs it in readiness mode with the direction it
+//! waits for when that syscall would block. [`Op`] and [`MultiOp`] run it on whichever driver
+//! the reactor has.
+//!
+//! **io_uring.** Each op has a slot in the driver's slab whose key is the SQE's `user_data`.
+//! The slot's [`Lifecycle`] says who owns the op's data:
+//! - `Submitted` / `Waiting(waker)`: the future owns it and the kernel may still use it;
+//! - `Ignored(data)`: the future was dropped early; the slot owns the data until the CQE, then
+//!   drops it. An `ASYNC_CANCEL` was queued so that CQE comes soon;
+//! - `Completed(result)`: the CQE arrived; the future takes the result and frees the slot.
 //!
 //! Slots are freed only after the final CQE, so a `user_data` never names two ops at once.
+//!
+//! **Readiness (epoll).** Nothing is in flight between polls: a poll makes the syscall; on
+//! `EAGAIN` it leaves its waker with the fd's registration and returns `Pending`, and the
+//! next readiness edge wakes it to try again (compio's way: try first, register interest only
+//! when needed). Dropping the op drops its data at once; a stale waker left behind is woken
+//! once, harmlessly.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use io_uring::squeue::Entry;
 
-use super::Driver;
+use super::fd::SharedFd;
+use super::{Backend, IoDriver};
 
-/// A CQE's result and flags.
+/// A completion: a CQE's result and flags, or a readiness-mode syscall's outcome in the same
+/// shape (negative results are `-errno`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Completion {
     pub(crate) result: i32,
     pub(crate) flags: u32,
 }
 
+/// `IORING_CQE_F_BUFFER`: the upper 16 bits of the flags name a provided buffer.
+pub(crate) const F_BUFFER: u32 = 1;
+/// `IORING_CQE_F_MORE`: a multishot op stays armed after this completion.
+pub(crate) const F_MORE: u32 = 2;
+
 impl Completion {
-    /// The result as `io::Result`: negative values are `-errno`.
-    pub(crate) fn into_io(self) -> std::io::Result<u32> {
+    /// The result as `io::Result`.
+    pub(crate) fn into_io(self) -> io::Result<u32> {
         if self.result < 0 {
-            Err(std::io::Error::from_raw_os_error(-self.result))
+            Err(io::Error::from_raw_os_error(-self.result))
         } else {
             Ok(self.result as u32)
         }
     }
+
+    /// A readiness-mode syscall's outcome as a completion.
+    pub(crate) fn from_io(result: io::Result<u32>) -> Completion {
+        let result = match result {
+            Ok(n) => n.min(i32::MAX as u32) as i32,
+            Err(err) => -err.raw_os_error().unwrap_or(libc::EIO),
+        };
+        Completion { result, flags: 0 }
+    }
+
+    /// The provided buffer this completion filled, if any.
+    pub(crate) fn buffer_id(self) -> Option<u16> {
+        (self.flags & F_BUFFER != 0).then_some((self.flags >> 16) as u16)
+    }
+}
+
+/// Which readiness an op waits for when its syscall would block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// A single-shot operation, defined once for both drivers.
+///
+/// # Safety
+///
+/// Every pointer in the entry [`OpAble::uring_entry`] returns must point into memory owned by
+/// `self` that stays valid and unmoved while `self` lives, even when `self` is moved (heap
+/// memory, not inline fields): the kernel may use it until the op's CQE.
+pub(crate) unsafe trait OpAble: 'static {
+    type Output;
+
+    /// The SQE that performs the op (its `user_data` is set by the driver).
+    fn uring_entry(&mut self) -> Entry;
+
+    /// The fd and direction to wait on when [`OpAble::call`] would block; `None` for ops
+    /// that never block.
+    fn readiness(&self) -> Option<(&SharedFd, Interest)>;
+
+    /// The non-blocking syscall; `Err(WouldBlock)` means "wait for readiness and call again".
+    fn call(&mut self) -> io::Result<u32>;
+
+    /// Turns the completion into the op's output (buffers go back to the caller here).
+    fn complete(self, completion: Completion) -> Self::Output;
+}
+
+/// A multishot operation: one submission, a stream of completions.
+///
+/// # Safety
+///
+/// As for [`OpAble`]; multishot entries in ringhop point to no memory of the op at all
+/// (accept passes no address, receive takes buffers from the registered ring).
+pub(crate) unsafe trait MultiAble: 'static {
+    /// The multishot SQE.
+    fn uring_entry(&self) -> Entry;
+
+    /// The fd and direction each readiness-mode call waits on.
+    fn readiness(&self) -> (&SharedFd, Interest);
+
+    /// One readiness-mode call: the completion the kernel would have posted, or
+    /// `Err(WouldBlock)`.
+    fn call(&mut self, driver: &IoDriver) -> io::Result<Completion>;
+
+    /// Disposes of a completion nobody will take (the owner is gone): closes an accepted
+    /// socket, recycles a buffer.
+    fn discard(completion: Completion);
 }
 
 pub(crate) enum Lifecycle {
@@ -46,7 +132,7 @@ pub(crate) enum Lifecycle {
     Multi(MultiState),
 }
 
-/// A multishot op (accept): completions queue up until taken.
+/// A multishot op's slot (io_uring): completions queue up until taken.
 pub(crate) struct MultiState {
     pub(crate) ready: VecDeque<Completion>,
     pub(crate) waker: Option<Waker>,
@@ -57,48 +143,73 @@ pub(crate) struct MultiState {
     pub(crate) discard: fn(Completion),
 }
 
-/// What an op does with its CQE.
-pub(crate) trait OpKind: 'static {
-    type Output;
-    fn complete(self, completion: Completion) -> Self::Output;
-}
+/// Slot key of an op that runs in readiness mode (it has no slot).
+const READINESS: usize = usize::MAX;
 
-/// A single-shot op in flight; resolves to `T::Output`.
-pub(crate) struct Op<T: OpKind> {
-    driver: Rc<Driver>,
+/// A single-shot op; resolves to `T::Output`.
+pub(crate) struct Op<T: OpAble> {
+    driver: Rc<IoDriver>,
     key: usize,
     data: Option<T>,
 }
 
-impl<T: OpKind> Op<T> {
-    /// Queues `entry` (tagged with a fresh slot) and returns the op owning `data`.
-    ///
-    /// # Safety
-    ///
-    /// Every pointer in `entry` must point into memory owned by `data` that stays valid and
-    /// unmoved while `data` lives, even when `data` itself is moved (heap memory, not inline
-    /// fields).
-    pub(crate) unsafe fn submit(data: T, entry: Entry) -> Op<T> {
-        let driver = Driver::current();
-        let key = driver.ops.borrow_mut().insert(Lifecycle::Submitted);
-        driver.push(entry.user_data(key as u64));
+impl<T: OpAble> Op<T> {
+    /// Starts `data` on the current reactor's driver: queues its SQE (io_uring), or defers the
+    /// syscall to the first poll (readiness).
+    pub(crate) fn new(mut data: T) -> Op<T> {
+        let driver = IoDriver::current();
+        let key = match &driver.backend {
+            Backend::Uring(uring) => {
+                let entry = data.uring_entry();
+                // The slab owns nothing yet; the op keeps `data` (the SQE's target, see
+                // OpAble's contract) until the CQE.
+                let key = uring.ops.borrow_mut().insert(Lifecycle::Submitted);
+                uring.push(entry.user_data(key as u64));
+                key
+            }
+            Backend::Epoll(_) => READINESS,
+        };
         Op {
             driver,
             key,
             data: Some(data),
         }
     }
+
+    fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let data = self.data.as_mut().expect("op polled after completion");
+        let result = loop {
+            match data.call() {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let Some((fd, interest)) = data.readiness() else {
+                        break Err(err);
+                    };
+                    match self.driver.await_readiness(fd, interest, cx.waker()) {
+                        Ok(()) => return Poll::Pending,
+                        Err(err) => break Err(err),
+                    }
+                }
+                result => break result,
+            }
+        };
+        let data = self.data.take().expect("checked above");
+        Poll::Ready(data.complete(Completion::from_io(result)))
+    }
 }
 
 // The op's data is never pinned: the kernel points at its heap memory, not at the op.
-impl<T: OpKind> Unpin for Op<T> {}
+impl<T: OpAble> Unpin for Op<T> {}
 
-impl<T: OpKind> Future for Op<T> {
+impl<T: OpAble> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        let mut ops = this.driver.ops.borrow_mut();
+        let Backend::Uring(uring) = &this.driver.backend else {
+            return this.poll_readiness(cx);
+        };
+        let mut ops = uring.ops.borrow_mut();
         let Some(slot) = ops.get_mut(this.key) else {
             unreachable!("an op's slot lives until the op takes its completion")
         };
@@ -119,10 +230,13 @@ impl<T: OpKind> Future for Op<T> {
     }
 }
 
-impl<T: OpKind> Drop for Op<T> {
+impl<T: OpAble> Drop for Op<T> {
     fn drop(&mut self) {
         let Some(data) = self.data.take() else { return };
-        let mut ops = self.driver.ops.borrow_mut();
+        let Backend::Uring(uring) = &self.driver.backend else {
+            return;
+        };
+        let mut ops = uring.ops.borrow_mut();
         match ops.get_mut(self.key) {
             Some(Lifecycle::Completed(_)) => {
                 ops.remove(self.key);
@@ -133,48 +247,64 @@ impl<T: OpKind> Drop for Op<T> {
                 // The kernel may still write into `data`: park it in the slot until the CQE.
                 *slot = Lifecycle::Ignored(Box::new(data));
                 drop(ops);
-                self.driver.cancel(self.key);
+                uring.cancel(self.key);
             }
             None => unreachable!("an op's slot lives until the op takes its completion"),
         }
     }
 }
 
-/// A multishot op: a stream of completions from one submission.
-pub(crate) struct MultiOp {
-    driver: Rc<Driver>,
+/// A multishot op: a stream of completions from one submission (io_uring), or a loop of
+/// readiness-mode calls feeding the same stream.
+pub(crate) struct MultiOp<T: MultiAble> {
+    driver: Rc<IoDriver>,
     key: usize,
+    op: T,
+    /// Readiness mode: asked to stop; the stream ends at the next poll.
+    stopped: bool,
 }
 
-impl MultiOp {
-    /// Queues `entry` as a multishot op. `discard` disposes of completions nobody will take
-    /// (e.g. closes accepted sockets after the listener is gone).
-    ///
-    /// # Safety
-    ///
-    /// `entry` must not point into memory (multishot accept passes no buffers).
-    pub(crate) unsafe fn submit(entry: Entry, discard: fn(Completion)) -> MultiOp {
-        let driver = Driver::current();
-        let key = driver.ops.borrow_mut().insert(Lifecycle::Multi(MultiState {
-            ready: VecDeque::new(),
-            waker: None,
-            finished: false,
-            ignored: false,
-            discard,
-        }));
-        driver.push(entry.user_data(key as u64));
-        MultiOp { driver, key }
+impl<T: MultiAble> MultiOp<T> {
+    /// Starts `op` on the current reactor's driver.
+    pub(crate) fn new(op: T) -> MultiOp<T> {
+        let driver = IoDriver::current();
+        let key = match &driver.backend {
+            Backend::Uring(uring) => {
+                let key = uring.ops.borrow_mut().insert(Lifecycle::Multi(MultiState {
+                    ready: VecDeque::new(),
+                    waker: None,
+                    finished: false,
+                    ignored: false,
+                    discard: T::discard,
+                }));
+                uring.push(op.uring_entry().user_data(key as u64));
+                key
+            }
+            Backend::Epoll(_) => READINESS,
+        };
+        MultiOp {
+            driver,
+            key,
+            op,
+            stopped: false,
+        }
     }
 
-    /// Asks the kernel to end this multishot. Completions already on their way still arrive
-    /// (through [`MultiOp::poll_next`]) before the final one.
-    pub(crate) fn cancel(&self) {
-        self.driver.cancel(self.key);
+    /// Asks for the stream to end. Completions already on their way still arrive (through
+    /// [`MultiOp::poll_next`]) before the end.
+    pub(crate) fn cancel(&mut self) {
+        match &self.driver.backend {
+            Backend::Uring(uring) => uring.cancel(self.key),
+            Backend::Epoll(_) => self.stopped = true,
+        }
     }
 
-    /// The next completion. `Ready(None)` once the kernel ended the multishot (re-submit).
+    /// The next completion. `Ready(None)` once the stream ended (start a new op to go on).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        let mut ops = self.driver.ops.borrow_mut();
+        let Backend::Uring(uring) = &self.driver.backend else {
+            return self.poll_readiness(cx);
+        };
+        let mut ops = uring.ops.borrow_mut();
         let Some(Lifecycle::Multi(state)) = ops.get_mut(self.key) else {
             unreachable!("a multishot op's slot lives until the op is dropped")
         };
@@ -190,15 +320,37 @@ impl MultiOp {
         }
         Poll::Pending
     }
+
+    fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        if self.stopped {
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.op.call(&self.driver) {
+                Ok(completion) => return Poll::Ready(Some(completion)),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let (fd, interest) = self.op.readiness();
+                    return match self.driver.await_readiness(fd, interest, cx.waker()) {
+                        Ok(()) => Poll::Pending,
+                        Err(err) => Poll::Ready(Some(Completion::from_io(Err(err)))),
+                    };
+                }
+                Err(err) => return Poll::Ready(Some(Completion::from_io(Err(err)))),
+            }
+        }
+    }
 }
 
-impl Drop for MultiOp {
+impl<T: MultiAble> Drop for MultiOp<T> {
     fn drop(&mut self) {
-        let mut ops = self.driver.ops.borrow_mut();
+        let Backend::Uring(uring) = &self.driver.backend else {
+            return;
+        };
+        let mut ops = uring.ops.borrow_mut();
         let Some(Lifecycle::Multi(state)) = ops.get_mut(self.key) else {
             return;
         };
-        let discard = state.discard;
         let pending: Vec<Completion> = state.ready.drain(..).collect();
         let finished = state.finished;
         state.ignored = true;
@@ -206,9 +358,9 @@ impl Drop for MultiOp {
             ops.remove(self.key);
         }
         drop(ops);
-        pending.into_iter().for_each(discard);
+        pending.into_iter().for_each(T::discard);
         if !finished {
-            self.driver.cancel(self.key);
+            uring.cancel(self.key);
         }
     }
 }

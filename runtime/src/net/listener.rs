@@ -9,12 +9,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use io_uring::{opcode, types};
 
-use super::addr::{self, socket_addr, tcp_socket};
-use super::fd::SharedFd;
 use super::stream::TcpStream;
-use crate::driver::{Completion, MultiOp};
+use crate::driver::{MultiOp, SharedFd};
+use crate::ops::AcceptMulti;
+use crate::sys::addr::{self, socket_addr, tcp_socket};
 use crate::sys::{self, syscall};
 
 /// Listen backlog for [`TcpListener::bind`].
@@ -44,7 +43,7 @@ const BACKLOG: i32 = 1024;
 pub struct TcpListener {
     fd: SharedFd,
     local_addr: SocketAddr,
-    accept: RefCell<Option<MultiOp>>,
+    accept: RefCell<Option<MultiOp<AcceptMulti>>>,
 }
 
 impl TcpListener {
@@ -78,13 +77,7 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
         let mut accept = self.accept.borrow_mut();
         loop {
-            let op = accept.get_or_insert_with(|| {
-                let entry = opcode::AcceptMulti::new(types::Fd(self.fd.raw()))
-                    .flags(libc::SOCK_CLOEXEC)
-                    .build();
-                // SAFETY: multishot accept points to no memory.
-                unsafe { MultiOp::submit(entry, close_accepted) }
-            });
+            let op = accept.get_or_insert_with(|| MultiOp::new(AcceptMulti::new(&self.fd)));
             match op.poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => *accept = None,
@@ -95,7 +88,7 @@ impl TcpListener {
                         Ok(fd) => fd as i32,
                         Err(err) => return Poll::Ready(Err(err)),
                     };
-                    let stream = TcpStream::from_fd(SharedFd::new(fd));
+                    let stream = TcpStream::from_fd(SharedFd::accepted(fd));
                     // Latency matters more than segment count for request/response traffic.
                     let _ = stream.set_nodelay(true);
                     return Poll::Ready(Ok(stream));
@@ -108,7 +101,7 @@ impl TcpListener {
     /// multishot accept is cancelled, connections it already accepted are still returned,
     /// and new ones wait in the listen backlog. For a server at its connection limit.
     pub fn pause(&self) {
-        if let Some(op) = self.accept.borrow().as_ref() {
+        if let Some(op) = self.accept.borrow_mut().as_mut() {
             op.cancel();
         }
     }
@@ -116,13 +109,6 @@ impl TcpListener {
     /// The accepted connections as a `Stream` (of `io::Result<TcpStream>`; never ends).
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
-    }
-}
-
-/// Closes a socket accepted after its listener was dropped.
-fn close_accepted(completion: Completion) {
-    if completion.result >= 0 {
-        sys::close(completion.result);
     }
 }
 

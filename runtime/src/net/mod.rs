@@ -1,9 +1,6 @@
-//! TCP on the reactor's ring: [`TcpListener`] and [`TcpStream`].
+//! TCP on the reactor's driver: [`TcpListener`] and [`TcpStream`].
 
-mod addr;
-mod fd;
 mod listener;
-mod ops;
 mod recv_stream;
 mod stream;
 

@@ -1,4 +1,4 @@
-//! Multishot receive into the reactor's provided-buffer ring.
+//! Multishot receive into the reactor's receive buffers.
 
 use std::fmt;
 use std::io;
@@ -6,21 +6,19 @@ use std::ops::Deref;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use io_uring::{cqueue, opcode, types};
-
-use super::fd::SharedFd;
-use crate::driver::{Completion, Driver, MultiOp, BUF_GROUP};
+use crate::driver::{IoDriver, MultiOp, SharedFd};
+use crate::ops::RecvMulti;
 
 /// A stream of received chunks from one multishot `recv` (see
 /// [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot)).
 ///
-/// No buffer is pinned while the connection is idle: the kernel takes one from the reactor's
-/// provided-buffer ring only when data arrives, and the [`RecvChunk`] gives it back when
-/// dropped. Re-arms itself when the kernel ends the multishot; when the ring ran dry
+/// No buffer is pinned while the connection is idle: a buffer is taken from the reactor's
+/// receive buffers (under io_uring, by the kernel from the provided-buffer ring) only when
+/// data arrives, and the [`RecvChunk`] gives it back when dropped. Re-arms itself when the kernel ends the multishot; when the ring ran dry
 /// (`ENOBUFS`) it waits for a buffer to come back instead of retrying in a loop.
 pub struct RecvStream {
     fd: SharedFd,
-    driver: Rc<Driver>,
+    driver: Rc<IoDriver>,
     armed: Armed,
     /// The reactor's count of recycled buffers when the current multishot was armed: if it
     /// moved by the time `ENOBUFS` is seen, a buffer came back since, so re-arm at once.
@@ -31,15 +29,15 @@ pub struct RecvStream {
 /// multishot can always be paused again.
 enum Armed {
     Idle,
-    Receiving(MultiOp),
+    Receiving(MultiOp<RecvMulti>),
     /// Asked to stop (backpressure); its last completions are still delivered.
-    Stopping(MultiOp),
+    Stopping(MultiOp<RecvMulti>),
 }
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd) -> io::Result<RecvStream> {
-        let driver = Driver::current();
-        driver.buf_ring()?;
+        let driver = IoDriver::current();
+        driver.prepare_buffers()?;
         Ok(RecvStream {
             fd,
             driver,
@@ -52,11 +50,8 @@ impl RecvStream {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<RecvChunk>> {
         loop {
             if let Armed::Idle = self.armed {
-                let entry = opcode::RecvMulti::new(types::Fd(self.fd.raw()), BUF_GROUP).build();
                 self.recycled_at_arm = self.driver.buffers_recycled();
-                // SAFETY: a buffer-select recv points to no memory of ours; buffers come from
-                // the registered ring, which outlives every op of the reactor.
-                self.armed = Armed::Receiving(unsafe { MultiOp::submit(entry, recycle_discarded) });
+                self.armed = Armed::Receiving(MultiOp::new(RecvMulti::new(&self.fd)));
             }
             let (Armed::Receiving(op) | Armed::Stopping(op)) = &mut self.armed else {
                 unreachable!("armed above")
@@ -88,7 +83,7 @@ impl RecvStream {
                 return Poll::Ready(Err(io::Error::from_raw_os_error(-completion.result)));
             }
             let len = completion.result as usize;
-            let bid = cqueue::buffer_select(completion.flags);
+            let bid = completion.buffer_id();
             return Poll::Ready(Ok(RecvChunk {
                 driver: self.driver.clone(),
                 bid,
@@ -102,7 +97,7 @@ impl RecvStream {
     /// arms a new multishot. Call it when the consumer cannot keep up (backpressure).
     pub fn pause(&mut self) {
         if let Armed::Receiving(_) = self.armed {
-            let Armed::Receiving(op) = std::mem::replace(&mut self.armed, Armed::Idle) else {
+            let Armed::Receiving(mut op) = std::mem::replace(&mut self.armed, Armed::Idle) else {
                 unreachable!("matched above")
             };
             op.cancel();
@@ -132,7 +127,7 @@ impl fmt::Debug for RecvStream {
 
 /// A received chunk, borrowed from the reactor's buffer ring until dropped.
 pub struct RecvChunk {
-    driver: Rc<Driver>,
+    driver: Rc<IoDriver>,
     bid: Option<u16>,
     len: usize,
 }
@@ -141,9 +136,9 @@ impl Deref for RecvChunk {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match (self.bid, self.driver.buf_ring()) {
-            (Some(bid), Ok(ring)) => ring.bytes(bid, self.len),
-            _ => &[],
+        match self.bid {
+            Some(bid) => self.driver.buffer_bytes(bid, self.len),
+            None => &[],
         }
     }
 }
@@ -159,12 +154,5 @@ impl Drop for RecvChunk {
 impl fmt::Debug for RecvChunk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvChunk").field("len", &self.len).finish()
-    }
-}
-
-/// Returns the buffer of a completion nobody will take.
-fn recycle_discarded(completion: Completion) {
-    if let Some(bid) = cqueue::buffer_select(completion.flags) {
-        crate::context::with(|reactor| reactor.driver.recycle_buffer(bid));
     }
 }

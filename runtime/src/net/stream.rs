@@ -5,12 +5,14 @@ use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 
-use super::addr::{self, socket_addr, tcp_socket};
-use super::fd::SharedFd;
-use super::ops;
 use super::recv_stream::RecvStream;
 use crate::buf::{IoBuf, IoBufMut};
-use crate::sys;
+use crate::driver::SharedFd;
+use crate::ops;
+use crate::sys::{
+    self,
+    addr::{self, socket_addr, tcp_socket},
+};
 
 /// A TCP connection owned by one reactor (`!Send`).
 ///
@@ -60,8 +62,9 @@ impl TcpStream {
         ops::recv(&self.fd, buf)
     }
 
-    /// Starts a multishot receive into the reactor's provided-buffer ring (Linux 5.19+;
-    /// errors on kernels without buffer rings). Idle connections pin no receive buffer.
+    /// Starts a multishot receive into the reactor's receive buffers (under io_uring its
+    /// provided-buffer ring, Linux 5.19+; errors on kernels without buffer rings). Idle
+    /// connections pin no receive buffer.
     pub fn recv_multishot(&self) -> io::Result<RecvStream> {
         RecvStream::new(self.fd.clone())
     }

@@ -1,4 +1,8 @@
-//! Thin wrappers over the few plain syscalls ringhop makes outside the ring.
+//! The system layer: every plain syscall ringhop makes goes through [`syscall!`]; socket
+//! addresses and the eventfd live here too. Nothing in this module knows about reactors.
+
+pub(crate) mod addr;
+pub(crate) mod eventfd;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -22,7 +26,15 @@ pub(crate) fn close(fd: RawFd) {
     let _ = syscall!(close(fd));
 }
 
-/// Sets an integer socket option.
+/// Sets `O_NONBLOCK` on `fd` (the readiness driver needs it for `accept` and `connect`).
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
+    if flags & libc::O_NONBLOCK == 0 {
+        syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
 /// `SO_LINGER`: `Some(d)` makes `close` wait up to `d` (whole seconds, rounded up) for
 /// unsent data (`Some(ZERO)`: close with a reset, discarding it); `None` restores the
 /// default (close at once, send in the background).
@@ -60,6 +72,7 @@ pub(crate) fn tcp_bytes_acked(fd: RawFd) -> io::Result<u64> {
     Ok(info.tcpi_bytes_acked)
 }
 
+/// Sets an integer socket option.
 pub(crate) fn set_int_option(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
     syscall!(setsockopt(
         fd,

@@ -1,0 +1,63 @@
+//! Multishot receive into the reactor's receive buffers: the provided-buffer ring under
+//! io_uring (the kernel picks a buffer only when data arrives), the driver's buffer pool in
+//! readiness mode (a buffer is taken for the call and put back if nothing came).
+
+use std::io;
+
+use io_uring::{opcode, squeue::Entry, types};
+
+use crate::driver::{Completion, Interest, IoDriver, MultiAble, SharedFd, BUF_GROUP};
+use crate::driver::{F_BUFFER, F_MORE};
+use crate::sys::syscall;
+
+pub(crate) struct RecvMulti {
+    fd: SharedFd,
+}
+
+impl RecvMulti {
+    pub(crate) fn new(fd: &SharedFd) -> RecvMulti {
+        RecvMulti { fd: fd.clone() }
+    }
+}
+
+// SAFETY: a buffer-select receive points to no memory of ours; buffers come from the
+// registered ring, which outlives every op of the reactor.
+unsafe impl MultiAble for RecvMulti {
+    fn uring_entry(&self) -> Entry {
+        opcode::RecvMulti::new(types::Fd(self.fd.raw()), BUF_GROUP).build()
+    }
+
+    fn readiness(&self) -> (&SharedFd, Interest) {
+        (&self.fd, Interest::Read)
+    }
+
+    fn call(&mut self, driver: &IoDriver) -> io::Result<Completion> {
+        let Some((bid, ptr, len)) = driver.take_buffer() else {
+            // Every buffer is out: as the ring says when it runs dry.
+            return Err(io::Error::from_raw_os_error(libc::ENOBUFS));
+        };
+        match syscall!(recv(self.fd.raw(), ptr.cast(), len, libc::MSG_DONTWAIT)) {
+            Ok(0) => {
+                driver.put_back_buffer(bid);
+                Ok(Completion {
+                    result: 0,
+                    flags: 0,
+                })
+            }
+            Ok(n) => Ok(Completion {
+                result: n as i32,
+                flags: F_BUFFER | F_MORE | (u32::from(bid) << 16),
+            }),
+            Err(err) => {
+                driver.put_back_buffer(bid);
+                Err(err)
+            }
+        }
+    }
+
+    fn discard(completion: Completion) {
+        if let Some(bid) = completion.buffer_id() {
+            crate::context::with_driver(|driver| driver.recycle_buffer(bid));
+        }
+    }
+}
