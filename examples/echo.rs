@@ -29,8 +29,9 @@ fn run() -> std::io::Result<()> {
     }
     let runtime = builder.build()?;
     println!(
-        "echo listening on {addr} with {} reactors",
-        runtime.handles().len()
+        "echo listening on {addr} with {} reactors ({})",
+        runtime.handles().len(),
+        runtime.driver()
     );
     for result in runtime.run(move || serve(addr)) {
         result?;

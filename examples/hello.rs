@@ -72,10 +72,11 @@ fn run() -> std::io::Result<()> {
     {
         config = config.max_connections(Some(max));
     }
+    let driver = runtime.driver();
     Server::bind(addr)
         .config(config)
         .on_listening(move |addr| {
-            println!("hello listening on http://{addr} with {reactors} reactors")
+            println!("hello listening on http://{addr} with {reactors} reactors ({driver})")
         })
         .run(&runtime, router)?;
     common::print_stats(&runtime);

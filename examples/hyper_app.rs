@@ -92,8 +92,9 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
     }
     let runtime = builder.build()?;
     println!(
-        "hyper on ringhop listening on http://{addr} with {} reactors",
-        runtime.handles().len()
+        "hyper on ringhop listening on http://{addr} with {} reactors ({})",
+        runtime.handles().len(),
+        runtime.driver()
     );
     ringhop::http::hyper::HyperServer::bind(addr)
         .run(&runtime, || hyper::service::service_fn(app))?;

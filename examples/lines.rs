@@ -50,8 +50,9 @@ fn run() -> std::io::Result<()> {
     }
     let runtime = builder.build()?;
     println!(
-        "lines listening on {addr} with {} reactors",
-        runtime.handles().len()
+        "lines listening on {addr} with {} reactors ({})",
+        runtime.handles().len(),
+        runtime.driver()
     );
     for result in runtime.run(move || async move {
         let listener = TcpListener::bind(addr)?;

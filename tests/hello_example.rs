@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/seccomp.rs"]
+mod seccomp;
+
 fn example_binary() -> PathBuf {
     // target/<profile>/deps/hello_example-<hash> → target/<profile>/examples/hello
     let exe = std::env::current_exe().unwrap();
@@ -135,13 +138,20 @@ fn hello_serves_its_routes_and_exits_0_on_sigterm() {
 
 /// Starts the example with `reactors` on a free port and waits for its banner.
 fn start_hello(reactors: usize) -> (Killer, u16) {
+    let (child, port, _banner) = start_hello_with(reactors, Command::new(example_binary()));
+    (child, port)
+}
+
+/// Starts `command` (the example, set up by the caller) on a free port; returns it with its
+/// port and banner line.
+fn start_hello_with(reactors: usize, mut command: Command) -> (Killer, u16, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let mut child = Killer(
-        Command::new(example_binary())
+        command
             .env("ADDR", format!("127.0.0.1:{port}"))
             .env("REACTORS", reactors.to_string())
             .stdout(Stdio::piped())
@@ -154,7 +164,77 @@ fn start_hello(reactors: usize) -> (Killer, u16) {
         .read_line(&mut banner)
         .unwrap();
     assert!(banner.contains(&format!("127.0.0.1:{port}")), "{banner}");
-    (child, port)
+    (child, port, banner)
+}
+
+/// The example as a process that may not use io_uring (a seccomp filter denying
+/// `io_uring_setup` with EPERM, as Docker's default profile does).
+fn hello_without_io_uring() -> Command {
+    let mut command = Command::new(example_binary());
+    command.env_remove("RINGHOP_DRIVER");
+    // SAFETY: the closure runs in the child between fork and exec; it only makes prctl calls
+    // on a filter built on its own stack.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            seccomp::deny_io_uring_setup();
+            Ok(())
+        });
+    }
+    command
+}
+
+#[test]
+fn where_io_uring_is_denied_hello_serves_on_epoll() {
+    let (child, port, banner) = start_hello_with(2, hello_without_io_uring());
+    assert!(
+        banner.trim_end().ends_with("with 2 reactors (epoll)"),
+        "{banner}"
+    );
+    let plain = exchange(
+        port,
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        plain.starts_with("HTTP/1.1 200 OK\r\n") && plain.ends_with("Hello, World!"),
+        "{plain}"
+    );
+    let body = vec![b'x'; 3 << 20];
+    let mut upload = format!(
+        "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    upload.extend_from_slice(&body);
+    let echoed = exchange(port, &upload);
+    assert!(
+        echoed.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        &echoed[..echoed.len().min(200)]
+    );
+    let payload: usize = echoed
+        .split_once("\r\n\r\n")
+        .map(|(_, chunked)| chunked.bytes().filter(|&b| b == b'x').count())
+        .unwrap();
+    assert_eq!(payload, body.len(), "the 3 MiB echo lost bytes");
+    drop(child);
+}
+
+#[test]
+fn where_io_uring_is_denied_demanding_it_fails_with_an_actionable_message() {
+    let mut command = hello_without_io_uring();
+    let output = command
+        .env("RINGHOP_DRIVER", "io_uring")
+        .env("ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("hello: io_uring_setup failed: EPERM — io_uring is disabled by seccomp"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kernel.io_uring_disabled=0"), "{stderr}");
+    assert!(!stderr.contains("Custom {"), "Debug formatting: {stderr}");
 }
 
 #[test]
