@@ -1,5 +1,6 @@
-//! loom models of ringhop's cross-thread hand-offs: the reactor's park flag and remote
-//! queue, task scheduling and join, and the pipe's reader/writer wake protocol.
+//! loom models of ringhop's cross-thread hand-offs: the reactor turn with its park word and
+//! remote queue (including shutdown), task scheduling and join, and the pipe's reader/writer
+//! wake protocol.
 //!
 //! The modules under test are the runtime's own source files, included by path, so the models
 //! check the code that ships, not a copy. They are written against `crate::sync`, which under
@@ -16,11 +17,22 @@
 #[path = "../../runtime/src/sync.rs"]
 mod sync;
 
-#[path = "../../runtime/src/park.rs"]
+// The runtime's scheduler hand-offs, included from its source: the park word, the remote
+// queue, and the reactor turn the reactor thread runs. They name each other as `super::…`,
+// which is the crate root here.
+#[path = "../../runtime/src/scheduler/park.rs"]
 mod park;
 
-#[path = "../../runtime/src/remote.rs"]
+#[path = "../../runtime/src/scheduler/remote.rs"]
 mod remote;
+
+#[path = "../../runtime/src/scheduler/turn.rs"]
+mod turn;
+
+/// The scheduler modules under the names the runtime gives them.
+mod scheduler {
+    pub(crate) use crate::{park, remote, turn};
+}
 
 mod task;
 

@@ -4,12 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::context;
 use crate::driver::{Driver, RingFlags};
-use crate::park::Notify;
-use crate::remote::RemoteQueue;
+use crate::scheduler::park::Notify;
+use crate::scheduler::remote::RemoteQueue;
 use crate::stats::{Counters, ReactorStats};
 use crate::sys::eventfd::EventFd;
 use crate::task::{Header, JoinHandle, TaskRef};
@@ -55,8 +55,6 @@ pub(crate) struct Shared {
     pub(crate) index: usize,
     pub(crate) remote: RemoteQueue<Remote, Unparker>,
     pub(crate) counters: Arc<Counters>,
-    /// Set once the reactor stopped draining its queue; later posts are refused.
-    pub(crate) closed: AtomicBool,
     /// Set once by the reactor thread after its ring is built.
     pub(crate) ring_flags: OnceLock<RingFlags>,
     /// The driver this reactor runs (resolved before it starts).
@@ -71,7 +69,6 @@ impl Shared {
             driver,
             remote: RemoteQueue::new(Unparker::new(counters.clone())?),
             counters,
-            closed: AtomicBool::new(false),
             ring_flags: OnceLock::new(),
         })
     }
@@ -109,14 +106,20 @@ impl ReactorHandle {
     /// assert_eq!(rx.recv().unwrap(), 0);
     /// ```
     pub fn post(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(io::Error::new(
+        let closed = || {
+            io::Error::new(
                 io::ErrorKind::NotConnected,
                 format!("reactor {} has shut down", self.shared.index),
-            ));
+            )
+        };
+        if self.shared.remote.is_closed() {
+            return Err(closed());
         }
-        self.shared.remote.push(Remote::Post(Box::new(f)));
-        Ok(())
+        // A refused push drops `f` (the reactor closed while we pushed).
+        self.shared
+            .remote
+            .push(Remote::Post(Box::new(f)))
+            .map_err(|_| closed())
     }
 
     /// Spawns a local task on this reactor: `factory` runs there and builds the future, which

@@ -1,30 +1,19 @@
-//! One reactor: a thread that owns an io_uring, a local executor, timers and a remote queue,
+//! One reactor: a thread that owns a driver (io_uring or epoll), a local executor, timers and a remote queue,
 //! and runs the loop that ties them together.
 //!
-//! One iteration:
-//! 1. drain the remote queue once (tasks woken elsewhere, posted closures);
-//! 2. poll ready tasks, at most `budget` of them, so completions are never starved;
-//! 3. one `io_uring_enter` submits every queued SQE; when nothing is runnable the reactor
-//!    parks (park flag, queue re-check) and this enter also waits for a CQE or the nearest
-//!    timer — a remote producer wakes it through the eventfd read kept in flight;
-//! 4. reap all CQEs, waking their ops;
-//! 5. fire due timers.
-//!
-//! Draining before polling matters for latency: a task woken remotely while the reactor was
-//! parked is polled right after the wake-up, not after one more `io_uring_enter` (which would
-//! submit the re-armed eventfd read first).
+//! The loop itself is `scheduler::turn` (shared with the loom models); this module supplies
+//! what a turn drives: the executor, the driver and the timers.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, IoDriver};
 use crate::handle::{Remote, Shared};
+use crate::scheduler::{turn, Executor};
 use crate::stats::Counters;
-use crate::task::Executor;
 use crate::time::Timers;
 
 /// Settings a reactor is built with.
@@ -85,41 +74,11 @@ impl Reactor {
 
     /// Runs the loop until [`Reactor::stop`].
     pub(crate) fn run(&self) {
-        let counters = &*self.shared.counters;
-        while !self.stopping.get() {
-            self.drain_remote(counters);
-            self.executor.run(self.budget, &self.shared, counters);
-            if self.stopping.get() {
-                break;
-            }
-            self.submit_or_park(counters);
-            self.driver.reap();
-            self.now.set(Instant::now());
-            self.fire_timers();
-        }
+        turn::run(&self.shared.remote, self);
     }
 
-    fn drain_remote(&self, counters: &Counters) {
-        // Bounded, so producers faster than the reactor cannot starve local tasks and I/O.
-        for _ in 0..4096 {
-            match self.shared.remote.pop() {
-                Some(Remote::Wake(task)) => {
-                    Counters::bump_local(&counters.remote_wakes);
-                    self.executor.push_local(task);
-                }
-                Some(Remote::Post(f)) => {
-                    Counters::bump_local(&counters.posts);
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-                        report_post_panic(self.shared.index, payload);
-                    }
-                }
-                None => break,
-            }
-        }
-    }
-
-    fn submit_or_park(&self, counters: &Counters) {
-        if let Err(err) = self.try_submit_or_park(counters) {
+    fn submit_or_fail(&self, wait: Option<Option<Duration>>) {
+        if let Err(err) = self.driver.submit(wait) {
             panic!(
                 "the {} driver failed to wait on reactor {}: {err}",
                 self.driver.kind(),
@@ -128,62 +87,44 @@ impl Reactor {
         }
     }
 
-    fn try_submit_or_park(&self, counters: &Counters) -> std::io::Result<()> {
-        if self.executor.has_runnable() || self.spin()? {
-            return self.driver.submit(None);
-        }
-        let result = match self.shared.remote.try_park() {
-            Some(true) => {
-                Counters::bump_local(&counters.parks);
-                self.submit_and_wait()
-            }
-            Some(false) => {
-                Counters::bump_local(&counters.parks);
-                self.driver.submit(None)
-            }
-            None => self.driver.submit(None),
-        };
-        self.shared.remote.unpark();
-        result
-    }
-
     /// With [`Builder::spin_before_park`](crate::Builder::spin_before_park): submits what is
-    /// queued, then watches the remote queue and the rings for up to the spin time. `true`
+    /// queued, then watches the remote queue and the driver for up to the spin time. `true`
     /// when something arrived (the caller then does not park).
-    fn spin(&self) -> std::io::Result<bool> {
+    fn spin_for_work(&self) -> bool {
         if self.spin_before_park.is_zero() {
-            return Ok(false);
+            return false;
         }
-        self.driver.submit(None)?;
+        self.submit_or_fail(None);
         let mut deadline = Instant::now() + self.spin_before_park;
         if let Some(timer) = self.timers.borrow_mut().next_deadline() {
             deadline = deadline.min(timer);
         }
         loop {
             if !self.shared.remote.is_empty() || self.driver.has_ready_work() {
-                return Ok(true);
+                return true;
             }
             // Checking the clock every turn costs about as much as the checks themselves.
             for _ in 0..16 {
                 std::hint::spin_loop();
             }
             if Instant::now() >= deadline {
-                return Ok(false);
+                return false;
             }
         }
     }
 
-    /// Submits and blocks until a CQE arrives (an op, the eventfd) or the next timer is due.
-    fn submit_and_wait(&self) -> std::io::Result<()> {
+    /// Submits and blocks until a completion or event arrives (an op, the eventfd) or the
+    /// next timer is due.
+    fn submit_and_wait(&self) {
         let timeout = self
             .timers
             .borrow_mut()
             .next_deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()));
         match timeout {
-            Some(timeout) if timeout.is_zero() => self.driver.submit(None),
-            Some(timeout) => self.driver.submit(Some(Some(timeout.max(MIN_WAIT)))),
-            None => self.driver.submit(Some(None)),
+            Some(timeout) if timeout.is_zero() => self.submit_or_fail(None),
+            Some(timeout) => self.submit_or_fail(Some(Some(timeout.max(MIN_WAIT)))),
+            None => self.submit_or_fail(Some(None)),
         }
     }
 
@@ -195,23 +136,70 @@ impl Reactor {
         }
     }
 
-    /// Reactor exit: refuse new posts, cancel every task, drain what was posted, and give
+    /// Reactor exit: refuse new posts, cancel every task, drop what was posted, and give
     /// the kernel back nothing it may still write to.
     pub(crate) fn shutdown(&self) {
-        self.shared.closed.store(true, Ordering::Release);
-        loop {
-            self.executor.cancel_all(&self.shared.counters);
-            // Posted closures that never ran are dropped here (spawns resolve as cancelled).
-            let mut drained = false;
-            while let Some(remote) = self.shared.remote.pop() {
-                drained = true;
-                drop(remote);
+        let counters = &self.shared.counters;
+        turn::shutdown(&self.shared.remote, || {
+            let live = self.executor.live_tasks() > 0;
+            self.executor.cancel_all(counters);
+            live
+        });
+        self.driver.shutdown();
+    }
+}
+
+impl turn::Hooks for Reactor {
+    type Item = Remote;
+
+    fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    fn take(&self, item: Remote) {
+        let counters = &self.shared.counters;
+        match item {
+            Remote::Wake(task) => {
+                Counters::bump_local(&counters.remote_wakes);
+                self.executor.push_local(task);
             }
-            if !drained && self.executor.live_tasks() == 0 {
-                break;
+            Remote::Post(f) => {
+                Counters::bump_local(&counters.posts);
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                    report_post_panic(self.shared.index, payload);
+                }
             }
         }
-        self.driver.shutdown();
+    }
+
+    fn run_tasks(&self) {
+        self.executor
+            .run(self.budget, &self.shared, &self.shared.counters);
+    }
+
+    fn has_runnable(&self) -> bool {
+        self.executor.has_runnable()
+    }
+
+    fn spin(&self) -> bool {
+        self.spin_for_work()
+    }
+
+    fn parked(&self) {
+        Counters::bump_local(&self.shared.counters.parks);
+    }
+
+    fn submit(&self, wait: turn::Wait) {
+        match wait {
+            turn::Wait::No => self.submit_or_fail(None),
+            turn::Wait::Park => self.submit_and_wait(),
+        }
+    }
+
+    fn complete(&self) {
+        self.driver.reap();
+        self.now.set(Instant::now());
+        self.fire_timers();
     }
 }
 

@@ -10,8 +10,8 @@ use loom::sync::Arc;
 use loom::thread;
 
 use super::Eventfd;
-use crate::park::{Notify, ParkFlag, AWAKE, NOTIFIED};
-use crate::remote::RemoteQueue;
+use crate::scheduler::park::{AfterPush, Notify, ParkFlag, ParkWord, AWAKE, NOTIFIED};
+use crate::scheduler::remote::RemoteQueue;
 use crate::sync::MpscQueue;
 
 /// The three moves of the park protocol, so a deliberately broken variant can be checked too.
@@ -23,13 +23,13 @@ trait Park: Send + Sync + 'static {
 
 impl Park for ParkFlag {
     fn notify_needed(&self) -> bool {
-        ParkFlag::notify_needed(self)
+        self.after_push() == AfterPush::Notify
     }
     fn try_park(&self) -> bool {
-        ParkFlag::try_park(self)
+        ParkWord::try_park(self)
     }
     fn unpark(&self) {
-        ParkFlag::unpark(self)
+        ParkWord::unpark(self)
     }
 }
 
@@ -111,8 +111,8 @@ fn check<P: Park>(flag: impl Fn() -> P + Sync + Send + 'static, order: Order, pr
 
 #[test]
 fn remote_wake_racing_park_is_never_lost() {
-    check(ParkFlag::new, Order::UnparkThenDrain, 1);
-    check(ParkFlag::new, Order::UnparkThenDrain, 2);
+    check(<ParkFlag as ParkWord>::new, Order::UnparkThenDrain, 1);
+    check(<ParkFlag as ParkWord>::new, Order::UnparkThenDrain, 2);
 }
 
 // Mutants: each must make loom fail. A loom deadlock aborts the process, so they are ignored
@@ -120,7 +120,7 @@ fn remote_wake_racing_park_is_never_lost() {
 #[test]
 #[ignore = "mutant: must fail; run by mutants_are_caught"]
 fn mutant_drain_before_unpark_loses_a_wake() {
-    check(ParkFlag::new, Order::DrainThenUnpark, 2);
+    check(<ParkFlag as ParkWord>::new, Order::DrainThenUnpark, 2);
 }
 
 #[test]
@@ -133,15 +133,15 @@ fn mutant_plain_store_of_awake_loses_a_wake() {
     );
 }
 
-/// The same race through `RemoteQueue`, as `reactor.rs` drives it.
+/// The same race through `RemoteQueue`.
 #[test]
 fn remote_queue_wake_is_never_lost() {
     loom::model(|| {
-        let remote = Arc::new(RemoteQueue::new(Eventfd::new()));
+        let remote: Arc<RemoteQueue<usize, Eventfd>> = Arc::new(RemoteQueue::new(Eventfd::new()));
         let threads: Vec<_> = (0..2)
             .map(|i| {
                 let remote = remote.clone();
-                thread::spawn(move || remote.push(i))
+                thread::spawn(move || remote.push(i).unwrap())
             })
             .collect();
         let mut received = 0;

@@ -5,7 +5,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use super::Eventfd;
-use crate::remote::RemoteQueue;
+use crate::scheduler::remote::RemoteQueue;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -19,9 +19,11 @@ fn posts_from_two_threads_run_exactly_once() {
                 let remote = remote.clone();
                 let runs = runs.clone();
                 thread::spawn(move || {
-                    remote.push(Box::new(move || {
-                        runs[i].fetch_add(1, Ordering::Relaxed);
-                    }))
+                    remote
+                        .push(Box::new(move || {
+                            runs[i].fetch_add(1, Ordering::Relaxed);
+                        }))
+                        .unwrap()
                 })
             })
             .collect();

@@ -67,7 +67,8 @@ impl<T: 'static> Header<T> {
         });
         if let Some(task) = task {
             let owner = task.owner.clone();
-            owner.remote.push(Remote::Wake(task));
+            // Refused only when the owner shut down, which cancelled the task already.
+            let _ = owner.remote.push(Remote::Wake(task));
         }
     }
 }

@@ -82,7 +82,7 @@ impl<T: 'static> JoinHandle<T> {
     /// a hop. Not for applications.
     #[doc(hidden)]
     pub fn debug_misroute_wake(&self, reactor: &crate::ReactorHandle) {
-        reactor
+        let _ = reactor
             .shared
             .remote
             .push(crate::handle::Remote::Wake(self.header.clone()));

@@ -4,7 +4,6 @@
 //! `Arc` of a small `Send + Sync` header; waking on the owner thread pushes onto the local run
 //! queue, waking anywhere else onto the owner's remote queue (see `handle.rs`).
 
-mod executor;
 mod header;
 mod join;
 mod join_cell;
@@ -15,7 +14,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub(crate) use executor::Executor;
 pub(crate) use header::{Header, TaskRef};
 pub use join::{JoinHandle, TryJoin};
 pub use join_cell::JoinError;

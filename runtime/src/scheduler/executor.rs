@@ -18,11 +18,10 @@ use std::task::{Context, Poll};
 
 use futures_task::waker_ref;
 
-use super::header::{Header, TaskRef};
-use super::join_cell::JoinError;
 use crate::handle::Shared;
 use crate::slab::Slab;
 use crate::stats::Counters;
+use crate::task::{Header, JoinError, TaskRef};
 
 /// A task's future as the executor sees it.
 trait Runnable {
@@ -195,7 +194,7 @@ impl Executor {
             // never poll it here, and hand the wake to its owner so it is not lost.
             Counters::bump_local(&counters.off_reactor_polls);
             let owner = task.owner().clone();
-            owner.remote.push(crate::handle::Remote::Wake(task));
+            let _ = owner.remote.push(crate::handle::Remote::Wake(task));
             return false;
         }
         let key = task.key();
