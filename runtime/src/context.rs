@@ -38,6 +38,20 @@ pub(crate) fn expect(what: &str) -> Rc<Reactor> {
         .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))
 }
 
+/// The current reactor's shared state and its runtime's blocking pool; panics with a message
+/// naming `what` off a reactor thread.
+pub(crate) fn blocking(
+    what: &str,
+) -> (
+    std::sync::Arc<crate::handle::Shared>,
+    std::sync::Arc<crate::blocking::BlockingPool>,
+) {
+    let reactor = expect(what);
+    let shared = reactor.shared.clone();
+    let pool = shared.blocking.clone();
+    (shared, pool)
+}
+
 /// Runs `f` with the current reactor's driver, or returns `None` off any reactor thread.
 #[inline]
 pub(crate) fn with_driver<R>(f: impl FnOnce(&IoDriver) -> R) -> Option<R> {

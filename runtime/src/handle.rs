@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 
+use crate::blocking::BlockingPool;
 use crate::context;
 use crate::driver::{Driver, RingFlags};
 use crate::scheduler::park::Notify;
@@ -59,14 +60,21 @@ pub(crate) struct Shared {
     pub(crate) ring_flags: OnceLock<RingFlags>,
     /// The driver this reactor runs (resolved before it starts).
     pub(crate) driver: Driver,
+    /// The runtime's blocking pool, shared by all its reactors.
+    pub(crate) blocking: Arc<BlockingPool>,
 }
 
 impl Shared {
-    pub(crate) fn new(index: usize, driver: Driver) -> io::Result<Self> {
+    pub(crate) fn new(
+        index: usize,
+        driver: Driver,
+        blocking: Arc<BlockingPool>,
+    ) -> io::Result<Self> {
         let counters = Arc::new(Counters::default());
         Ok(Shared {
             index,
             driver,
+            blocking,
             remote: RemoteQueue::new(Unparker::new(counters.clone())?),
             counters,
             ring_flags: OnceLock::new(),

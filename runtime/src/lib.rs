@@ -5,6 +5,8 @@
 //! - [`Runtime`] starts the reactors (pinned, one per core by default); [`run`] starts the same
 //!   future on each of them, the shape of a thread-per-core server.
 //! - [`spawn_local`] spawns a `!Send` task on the current reactor; [`JoinHandle`] awaits it.
+//!   [`spawn_blocking`] runs blocking work on the runtime's thread pool and wakes the awaiting
+//!   task on its reactor.
 //! - [`current`] returns the current reactor's [`ReactorHandle`], which any thread may use to
 //!   [`post`](ReactorHandle::post) closures or [`spawn`](ReactorHandle::spawn) tasks there.
 //! - [`net`] has TCP with owned buffers, [`time`] has sleeps and timeouts.
@@ -27,6 +29,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 mod buf;
 mod context;
 pub mod coop;
@@ -44,6 +47,7 @@ mod sys;
 mod task;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
 pub use driver::{Driver, RingFlags};
 pub use handle::ReactorHandle;

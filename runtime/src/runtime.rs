@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
+use crate::blocking::{self, BlockingPool};
 use crate::context;
 use crate::driver::{self, Driver};
 use crate::handle::{ReactorHandle, Shared};
@@ -32,6 +33,8 @@ pub struct Builder {
     pin_cores: bool,
     config: ReactorConfig,
     thread_name: String,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
 }
 
 impl Builder {
@@ -47,6 +50,8 @@ impl Builder {
                 spin_before_park: Duration::ZERO,
             },
             thread_name: "ringhop-reactor".to_owned(),
+            max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
+            blocking_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
         }
     }
 
@@ -106,6 +111,19 @@ impl Builder {
         self
     }
 
+    /// The most threads [`spawn_blocking`](crate::spawn_blocking) runs at once; further jobs
+    /// queue. Default: 512.
+    pub fn max_blocking_threads(&mut self, threads: usize) -> &mut Self {
+        self.max_blocking_threads = threads.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits. Default: 10 s.
+    pub fn blocking_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
     /// Name prefix of the reactor threads (suffixed with `-{index}`).
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
         self.thread_name = name.into();
@@ -125,17 +143,24 @@ impl Builder {
         } else {
             Vec::new()
         };
+        let blocking = Arc::new(BlockingPool::new(
+            self.max_blocking_threads,
+            self.blocking_keep_alive,
+            self.thread_name.clone(),
+        ));
         let mut runtime = Runtime {
             handles: Vec::with_capacity(count),
             threads: Vec::with_capacity(count),
             driver: config.driver,
+            blocking: blocking.clone(),
         };
         for index in 0..count {
             let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+            let blocking = blocking.clone();
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || reactor_thread(index, core, config, ready_tx))?;
+                .spawn(move || reactor_thread(index, core, config, blocking, ready_tx))?;
             runtime.threads.push(thread);
             match ready_rx.recv() {
                 Ok(Ok(shared)) => runtime.handles.push(ReactorHandle { shared }),
@@ -155,12 +180,13 @@ fn reactor_thread(
     index: usize,
     core: Option<core_affinity::CoreId>,
     config: ReactorConfig,
+    blocking: Arc<BlockingPool>,
     ready: mpsc::SyncSender<io::Result<Arc<Shared>>>,
 ) {
     if let Some(core) = core {
         core_affinity::set_for_current(core);
     }
-    let reactor = Shared::new(index, config.driver)
+    let reactor = Shared::new(index, config.driver, blocking)
         .map(Arc::new)
         .and_then(|shared| Reactor::new(shared, config));
     let reactor = match reactor {
@@ -185,6 +211,7 @@ pub struct Runtime {
     handles: Vec<ReactorHandle>,
     threads: Vec<thread::JoinHandle<()>>,
     driver: Driver,
+    blocking: Arc<BlockingPool>,
 }
 
 impl Runtime {
@@ -196,6 +223,11 @@ impl Runtime {
     /// The driver the reactors run: [`Driver::IoUring`] or [`Driver::Epoll`] (never `Auto`).
     pub fn driver(&self) -> Driver {
         self.driver
+    }
+
+    /// Threads alive in the blocking pool (see [`spawn_blocking`](crate::spawn_blocking)).
+    pub fn blocking_threads(&self) -> usize {
+        self.blocking.threads()
     }
 
     /// One handle per reactor, in index order.
@@ -269,6 +301,7 @@ impl Drop for Runtime {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+        self.blocking.shutdown();
     }
 }
 

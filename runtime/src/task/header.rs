@@ -29,7 +29,8 @@ pub(crate) struct Header<T> {
 
 // SAFETY: `Header<T>` crosses threads inside wakers. Its atomics, mutex and `Arc<Shared>` are
 // thread-safe; the result slot (which may hold a `!Send` T) is only touched by the owning
-// reactor and by the `JoinHandle`, which is `Send` only when `T: Send` (see join_cell.rs).
+// reactor and by the `JoinHandle`, which is `Send` only when `T: Send` (see join_cell.rs) —
+// or, for `spawn_blocking`, whose `T: Send` is required, by the pool thread that runs the job.
 // When the last `Arc` goes, the slot is empty: the result was taken or dropped by one of those
 // two parties first.
 unsafe impl<T> Send for Header<T> {}
