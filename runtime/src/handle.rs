@@ -3,84 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::fd::RawFd;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::blocking::BlockingPool;
-use crate::context;
 use crate::driver::{Driver, RingFlags};
-use crate::scheduler::park::Notify;
-use crate::scheduler::remote::RemoteQueue;
-use crate::stats::{Counters, ReactorStats};
-use crate::sys::eventfd::EventFd;
-use crate::task::{Header, JoinHandle, TaskRef};
-use std::sync::{Arc, OnceLock};
-
-/// Work handed to a reactor from another thread.
-pub(crate) enum Remote {
-    /// A task woken off its reactor.
-    Wake(Arc<dyn TaskRef>),
-    /// A closure to run on the reactor ([`ReactorHandle::post`]).
-    Post(Box<dyn FnOnce() + Send>),
-}
-
-/// The reactor's wake-up signal: its eventfd, written by producers only when the reactor is
-/// parked (the driver watches it under io_uring and epoll alike).
-pub(crate) struct Unparker {
-    eventfd: EventFd,
-    counters: Arc<Counters>,
-}
-
-impl Unparker {
-    fn new(counters: Arc<Counters>) -> io::Result<Self> {
-        Ok(Unparker {
-            eventfd: EventFd::new()?,
-            counters,
-        })
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.eventfd.fd()
-    }
-}
-
-impl Notify for Unparker {
-    fn notify(&self) {
-        self.eventfd.write();
-        self.counters.eventfd_writes.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// State of one reactor shared with every thread.
-pub(crate) struct Shared {
-    pub(crate) index: usize,
-    pub(crate) remote: RemoteQueue<Remote, Unparker>,
-    pub(crate) counters: Arc<Counters>,
-    /// Set once by the reactor thread after its ring is built.
-    pub(crate) ring_flags: OnceLock<RingFlags>,
-    /// The driver this reactor runs (resolved before it starts).
-    pub(crate) driver: Driver,
-    /// The runtime's blocking pool, shared by all its reactors.
-    pub(crate) blocking: Arc<BlockingPool>,
-}
-
-impl Shared {
-    pub(crate) fn new(
-        index: usize,
-        driver: Driver,
-        blocking: Arc<BlockingPool>,
-    ) -> io::Result<Self> {
-        let counters = Arc::new(Counters::default());
-        Ok(Shared {
-            index,
-            driver,
-            blocking,
-            remote: RemoteQueue::new(Unparker::new(counters.clone())?),
-            counters,
-            ring_flags: OnceLock::new(),
-        })
-    }
-}
+use crate::scheduler::{self, Shared};
+use crate::stats::ReactorStats;
+use crate::task::{Header, JoinHandle};
 
 /// A handle to one reactor: post closures to it, spawn tasks on it, ask whether you are on it.
 ///
@@ -99,7 +27,7 @@ impl ReactorHandle {
 
     /// `true` when the calling thread is this reactor's thread (the OnReactorThread analog).
     pub fn is_current(&self) -> bool {
-        context::with(|reactor| Arc::ptr_eq(&reactor.shared, &self.shared)).unwrap_or(false)
+        scheduler::with_current(|local| Arc::ptr_eq(&local.shared, &self.shared)).unwrap_or(false)
     }
 
     /// Runs `f` on the reactor thread, never inline, even when called from that very thread
@@ -114,20 +42,7 @@ impl ReactorHandle {
     /// assert_eq!(rx.recv().unwrap(), 0);
     /// ```
     pub fn post(&self, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        let closed = || {
-            io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("reactor {} has shut down", self.shared.index),
-            )
-        };
-        if self.shared.remote.is_closed() {
-            return Err(closed());
-        }
-        // A refused push drops `f` (the reactor closed while we pushed).
-        self.shared
-            .remote
-            .push(Remote::Post(Box::new(f)))
-            .map_err(|_| closed())
+        self.shared.post(f)
     }
 
     /// Spawns a local task on this reactor: `factory` runs there and builds the future, which
@@ -197,10 +112,10 @@ where
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory)) {
             Ok(future) => {
-                let reactor = context::expect("ReactorHandle::spawn");
-                reactor
+                let local = scheduler::current("ReactorHandle::spawn");
+                local
                     .executor
-                    .insert(header, future, &reactor.shared.counters);
+                    .insert(header, future, &local.shared.counters);
             }
             Err(payload) => header.finish_unstarted(Err(crate::JoinError::Panicked(payload))),
         }

@@ -29,9 +29,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod blocking;
 mod buf;
-mod context;
 pub mod coop;
 mod driver;
 mod handle;
@@ -47,13 +45,14 @@ mod sys;
 mod task;
 pub mod time;
 
-pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
 pub use driver::{Driver, RingFlags};
 pub use handle::ReactorHandle;
 pub use runtime::{run, Builder, Runtime};
+pub use scheduler::blocking::spawn_blocking;
+pub use scheduler::{hand_off, spawn_local};
 pub use stats::ReactorStats;
-pub use task::{hand_off, spawn_local, yield_now, JoinError, JoinHandle, TryJoin, YieldNow};
+pub use task::{yield_now, JoinError, JoinHandle, TryJoin, YieldNow};
 
 /// The handle of the reactor running the calling thread.
 ///
@@ -67,12 +66,12 @@ pub fn current() -> ReactorHandle {
 /// I/O operations the current reactor's kernel still owes a completion (0 off a reactor):
 /// for leak checks, it returns to its starting value once connections are gone.
 pub fn ops_in_flight() -> usize {
-    context::with(|reactor| reactor.driver.ops_in_flight()).unwrap_or(0)
+    driver::with_current(driver::IoDriver::ops_in_flight).unwrap_or(0)
 }
 
 /// The handle of the reactor running the calling thread, or `None` off any reactor.
 pub fn try_current() -> Option<ReactorHandle> {
-    context::with(|reactor| ReactorHandle {
-        shared: reactor.shared.clone(),
+    scheduler::with_current(|local| ReactorHandle {
+        shared: local.shared.clone(),
     })
 }

@@ -1,20 +1,18 @@
-//! One reactor: a thread that owns a driver (io_uring or epoll), a local executor, timers and a remote queue,
-//! and runs the loop that ties them together.
+//! One reactor: a thread that owns a driver (io_uring or epoll), a scheduler (local executor
+//! and remote queue) and a clock, and runs the loop that ties them together.
 //!
 //! The loop itself is `scheduler::turn` (shared with the loom models); this module supplies
 //! what a turn drives: the executor, the driver and the timers.
 
-use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, IoDriver};
-use crate::handle::{Remote, Shared};
-use crate::scheduler::{turn, Executor};
+use crate::scheduler::{self, turn, Local, Remote, Shared};
 use crate::stats::Counters;
-use crate::time::Timers;
+use crate::time::Clock;
 
 /// Settings a reactor is built with.
 #[derive(Clone, Copy, Debug)]
@@ -27,21 +25,18 @@ pub(crate) struct ReactorConfig {
     pub(crate) spin_before_park: Duration,
 }
 
+/// One reactor: its scheduler, its driver and its clock, composed by `scheduler::turn`.
 pub(crate) struct Reactor {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) executor: Executor,
-    pub(crate) driver: Rc<IoDriver>,
-    pub(crate) timers: RefCell<Timers>,
-    now: Cell<Instant>,
-    stopping: Cell<bool>,
+    local: Rc<Local>,
+    driver: Rc<IoDriver>,
+    clock: Rc<Clock>,
     budget: usize,
     spin_before_park: Duration,
-    due: RefCell<Vec<std::task::Waker>>,
 }
 
 impl Reactor {
     /// Builds a reactor on the calling thread, which becomes its thread.
-    pub(crate) fn new(shared: Arc<Shared>, config: ReactorConfig) -> std::io::Result<Rc<Reactor>> {
+    pub(crate) fn new(shared: Arc<Shared>, config: ReactorConfig) -> std::io::Result<Reactor> {
         let driver = IoDriver::new(
             config.driver,
             config.ring_entries,
@@ -50,31 +45,37 @@ impl Reactor {
             shared.counters.clone(),
         )?;
         let _ = shared.ring_flags.set(driver.ring_flags());
-        Ok(Rc::new(Reactor {
-            shared,
-            executor: Executor::new(),
+        Ok(Reactor {
+            local: Rc::new(Local::new(shared)),
             driver: Rc::new(driver),
-            timers: RefCell::new(Timers::new()),
-            now: Cell::new(Instant::now()),
-            stopping: Cell::new(false),
+            clock: Rc::new(Clock::new()),
             budget: config.budget.max(1),
             spin_before_park: config.spin_before_park,
-            due: RefCell::new(Vec::new()),
-        }))
+        })
     }
 
-    pub(crate) fn now(&self) -> Instant {
-        self.now.get()
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.local.shared
     }
 
-    /// Makes the loop exit after the current iteration.
-    pub(crate) fn stop(&self) {
-        self.stopping.set(true);
+    /// Makes this reactor the calling thread's: its scheduler, driver and clock become
+    /// current for the layers that look them up.
+    pub(crate) fn enter(&self) {
+        crate::driver::set_current(Some(self.driver.clone()));
+        crate::time::set_current(Some(self.clock.clone()));
+        scheduler::set_current(Some(self.local.clone()));
     }
 
-    /// Runs the loop until [`Reactor::stop`].
+    /// Undoes [`Reactor::enter`], after shutdown.
+    pub(crate) fn exit(&self) {
+        scheduler::set_current(None);
+        crate::time::set_current(None);
+        crate::driver::set_current(None);
+    }
+
+    /// Runs the loop until the scheduler is told to stop.
     pub(crate) fn run(&self) {
-        turn::run(&self.shared.remote, self);
+        turn::run(&self.local.shared.remote, self);
     }
 
     fn submit_or_fail(&self, wait: Option<Option<Duration>>) {
@@ -82,7 +83,7 @@ impl Reactor {
             panic!(
                 "the {} driver failed to wait on reactor {}: {err}",
                 self.driver.kind(),
-                self.shared.index
+                self.local.shared.index
             );
         }
     }
@@ -96,11 +97,11 @@ impl Reactor {
         }
         self.submit_or_fail(None);
         let mut deadline = Instant::now() + self.spin_before_park;
-        if let Some(timer) = self.timers.borrow_mut().next_deadline() {
+        if let Some(timer) = self.clock.next_deadline() {
             deadline = deadline.min(timer);
         }
         loop {
-            if !self.shared.remote.is_empty() || self.driver.has_ready_work() {
+            if !self.local.shared.remote.is_empty() || self.driver.has_ready_work() {
                 return true;
             }
             // Checking the clock every turn costs about as much as the checks themselves.
@@ -117,8 +118,7 @@ impl Reactor {
     /// next timer is due.
     fn submit_and_wait(&self) {
         let timeout = self
-            .timers
-            .borrow_mut()
+            .clock
             .next_deadline()
             .map(|deadline| deadline.saturating_duration_since(Instant::now()));
         match timeout {
@@ -128,21 +128,13 @@ impl Reactor {
         }
     }
 
-    fn fire_timers(&self) {
-        let mut due = self.due.borrow_mut();
-        self.timers.borrow_mut().take_due(self.now.get(), &mut due);
-        for waker in due.drain(..) {
-            waker.wake();
-        }
-    }
-
     /// Reactor exit: refuse new posts, cancel every task, drop what was posted, and give
     /// the kernel back nothing it may still write to.
     pub(crate) fn shutdown(&self) {
-        let counters = &self.shared.counters;
-        turn::shutdown(&self.shared.remote, || {
-            let live = self.executor.live_tasks() > 0;
-            self.executor.cancel_all(counters);
+        let (shared, executor) = (&self.local.shared, &self.local.executor);
+        turn::shutdown(&shared.remote, || {
+            let live = executor.live_tasks() > 0;
+            executor.cancel_all(&shared.counters);
             live
         });
         self.driver.shutdown();
@@ -153,32 +145,33 @@ impl turn::Hooks for Reactor {
     type Item = Remote;
 
     fn stopping(&self) -> bool {
-        self.stopping.get()
+        self.local.is_stopping()
     }
 
     fn take(&self, item: Remote) {
-        let counters = &self.shared.counters;
+        let counters = &self.local.shared.counters;
         match item {
             Remote::Wake(task) => {
                 Counters::bump_local(&counters.remote_wakes);
-                self.executor.push_local(task);
+                self.local.executor.push_local(task);
             }
             Remote::Post(f) => {
                 Counters::bump_local(&counters.posts);
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-                    report_post_panic(self.shared.index, payload);
+                    report_post_panic(self.local.shared.index, payload);
                 }
             }
         }
     }
 
     fn run_tasks(&self) {
-        self.executor
-            .run(self.budget, &self.shared, &self.shared.counters);
+        self.local
+            .executor
+            .run(self.budget, &self.local.shared.counters);
     }
 
     fn has_runnable(&self) -> bool {
-        self.executor.has_runnable()
+        self.local.executor.has_runnable()
     }
 
     fn spin(&self) -> bool {
@@ -186,7 +179,7 @@ impl turn::Hooks for Reactor {
     }
 
     fn parked(&self) {
-        Counters::bump_local(&self.shared.counters.parks);
+        Counters::bump_local(&self.local.shared.counters.parks);
     }
 
     fn submit(&self, wait: turn::Wait) {
@@ -198,8 +191,7 @@ impl turn::Hooks for Reactor {
 
     fn complete(&self) {
         self.driver.reap();
-        self.now.set(Instant::now());
-        self.fire_timers();
+        self.clock.tick();
     }
 }
 

@@ -9,11 +9,11 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
-use crate::blocking::{self, BlockingPool};
-use crate::context;
 use crate::driver::{self, Driver};
-use crate::handle::{ReactorHandle, Shared};
+use crate::handle::ReactorHandle;
 use crate::reactor::{Reactor, ReactorConfig};
+use crate::scheduler::blocking::{self, BlockingPool};
+use crate::scheduler::{self, Shared};
 use crate::task::JoinHandle;
 
 /// Configures and builds a [`Runtime`].
@@ -196,11 +196,11 @@ fn reactor_thread(
             return;
         }
     };
-    let _ = ready.send(Ok(reactor.shared.clone()));
-    context::enter(reactor.clone());
+    let _ = ready.send(Ok(reactor.shared().clone()));
+    reactor.enter();
     reactor.run();
     reactor.shutdown();
-    context::exit();
+    reactor.exit();
 }
 
 /// A set of reactor threads, one per core by default.
@@ -295,7 +295,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         for handle in &self.handles {
             let _ = handle.post(|| {
-                context::with(Reactor::stop);
+                scheduler::with_current(scheduler::Local::stop);
             });
         }
         for thread in self.threads.drain(..) {
@@ -331,7 +331,7 @@ where
 /// Blocks a non-reactor thread on `future`, parking between polls.
 fn block_on_thread<F: Future>(future: F) -> F::Output {
     assert!(
-        context::with(|_| ()).is_none(),
+        scheduler::with_current(|_| ()).is_none(),
         "block_on would deadlock when called on a reactor thread; await the future instead"
     );
     let thread = thread::current();

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
-use crate::context;
+use super::with_current;
 
 #[derive(Clone, Debug)]
 pub(crate) struct SharedFd(Rc<Inner>);
@@ -44,7 +44,7 @@ impl SharedFd {
 
     /// Takes ownership of a socket the accept op returned (non-blocking in readiness mode).
     pub(crate) fn accepted(fd: RawFd) -> SharedFd {
-        let readiness = context::with_driver(|driver| driver.kind() == super::Driver::Epoll);
+        let readiness = with_current(|driver| driver.kind() == super::Driver::Epoll);
         SharedFd::with_flags(fd, readiness.unwrap_or(false))
     }
 
@@ -78,7 +78,7 @@ impl SharedFd {
                 let token = inner.token.get();
                 std::mem::forget(inner);
                 if token != NO_TOKEN {
-                    context::with_driver(|driver| driver.forget_fd(token));
+                    with_current(|driver| driver.forget_fd(token));
                 }
                 Ok(fd)
             }
@@ -90,7 +90,7 @@ impl SharedFd {
 impl Drop for Inner {
     fn drop(&mut self) {
         let (fd, token) = (self.fd, self.token.get());
-        if context::with_driver(|driver| driver.close_fd(fd, token)).is_none() {
+        if with_current(|driver| driver.close_fd(fd, token)).is_none() {
             crate::sys::close(fd);
         }
     }

@@ -30,7 +30,6 @@ pub use select::Driver;
 pub use uring::RingFlags;
 pub(crate) use uring::BUF_GROUP;
 
-use crate::context;
 use crate::stats::Counters;
 use epoll::Epoll;
 use uring::Uring;
@@ -45,6 +44,25 @@ const RECV_BUFFER_SIZE: usize = 16 * 1024;
 pub(crate) enum Backend {
     Uring(Uring),
     Epoll(Epoll),
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<IoDriver>>> = const { RefCell::new(None) };
+}
+
+/// Makes `driver` this thread's driver (reactor start), or clears it (`None`, exit).
+pub(crate) fn set_current(driver: Option<Rc<IoDriver>>) {
+    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), driver));
+    drop(old);
+}
+
+/// Runs `f` with this thread's driver, or returns `None` off any reactor thread.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&IoDriver) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_deref().map(f))
+        .ok()
+        .flatten()
 }
 
 /// One reactor's driver.
@@ -86,7 +104,13 @@ impl IoDriver {
     ///
     /// Off a reactor thread.
     pub(crate) fn current() -> Rc<IoDriver> {
-        context::driver("an I/O operation")
+        CURRENT
+            .try_with(|current| current.borrow().clone())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                panic!("an I/O operation must be called on a ringhop reactor thread")
+            })
     }
 
     /// Which backend this is.

@@ -57,7 +57,7 @@ unsafe impl MultiAble for RecvMulti {
 
     fn discard(completion: Completion) {
         if let Some(bid) = completion.buffer_id() {
-            crate::context::with_driver(|driver| driver.recycle_buffer(bid));
+            crate::driver::with_current(|driver| driver.recycle_buffer(bid));
         }
     }
 }

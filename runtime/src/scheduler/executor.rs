@@ -18,10 +18,9 @@ use std::task::{Context, Poll};
 
 use futures_task::waker_ref;
 
-use crate::handle::Shared;
 use crate::slab::Slab;
 use crate::stats::Counters;
-use crate::task::{Header, JoinError, TaskRef};
+use crate::task::{scheduler_id, Header, JoinError, LocalQueue, TaskRef};
 
 /// A task's future as the executor sees it.
 trait Runnable {
@@ -84,11 +83,14 @@ pub(crate) struct Executor {
     /// Set while a [`hand_off`](super::hand_off) closure runs.
     hand_off: Cell<bool>,
     tasks: RefCell<Slab<Slot>>,
+    /// The identity of the reactor's `Shared` (see `task::scheduler_id`).
+    owner_id: *const (),
 }
 
 impl Executor {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(owner_id: *const ()) -> Self {
         Executor {
+            owner_id,
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             next: RefCell::new(None),
             polling: Cell::new(std::ptr::null()),
@@ -148,7 +150,7 @@ impl Executor {
     }
 
     /// Polls up to `budget` queued tasks; returns how many were polled.
-    pub(crate) fn run(&self, budget: usize, shared: &Arc<Shared>, counters: &Counters) -> usize {
+    pub(crate) fn run(&self, budget: usize, counters: &Counters) -> usize {
         let mut polled = 0;
         let mut streak = 0;
         while polled < budget {
@@ -171,7 +173,7 @@ impl Executor {
                 }
             };
             self.polling.set(Arc::as_ptr(&task).cast::<()>());
-            let ran = self.run_task(task, shared, counters);
+            let ran = self.run_task(task, counters);
             self.polling.set(std::ptr::null());
             if ran {
                 polled += 1;
@@ -184,17 +186,17 @@ impl Executor {
         polled
     }
 
-    fn run_task(&self, task: Arc<dyn TaskRef>, shared: &Arc<Shared>, counters: &Counters) -> bool {
+    fn run_task(&self, task: Arc<dyn TaskRef>, counters: &Counters) -> bool {
         let snapshot = task.state().transition_to_running();
         if snapshot.is_complete() {
             return false;
         }
-        if !Arc::ptr_eq(task.owner(), shared) {
+        if scheduler_id(task.owner()) != self.owner_id {
             // A task of another reactor reached this run queue: a routing bug. Count it,
             // never poll it here, and hand the wake to its owner so it is not lost.
             Counters::bump_local(&counters.off_reactor_polls);
             let owner = task.owner().clone();
-            let _ = owner.remote.push(crate::handle::Remote::Wake(task));
+            owner.schedule_remote(task);
             return false;
         }
         let key = task.key();
@@ -236,5 +238,15 @@ impl Executor {
         }
         self.next.borrow_mut().take();
         self.run_queue.borrow_mut().clear();
+    }
+}
+
+impl LocalQueue for Executor {
+    fn owner_id(&self) -> *const () {
+        self.owner_id
+    }
+
+    fn push(&self, task: Arc<dyn TaskRef>) {
+        self.wake_local(task);
     }
 }

@@ -1,13 +1,84 @@
 //! Scheduling: the local executor and its run queues, the remote queue other threads push
-//! to, the park word that decides when they must wake the reactor, and the loop turn that
-//! ties them to the driver.
+//! to, the park word that decides when they must wake the reactor, the reactor's shared
+//! state, the blocking pool, and the loop turn that ties them to the driver.
 //!
-//! Dependencies point down: `turn` uses `remote`, which uses `park`; the executor knows tasks
-//! only through `task::TaskRef`.
+//! Dependencies point down: `turn` uses `remote`, which uses `park`; the executor and the
+//! shared state reach tasks only through `task::{TaskRef, Schedule, LocalQueue}`.
 
+pub(crate) mod blocking;
 pub(crate) mod executor;
 pub(crate) mod park;
 pub(crate) mod remote;
+pub(crate) mod shared;
+mod spawn;
 pub(crate) mod turn;
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
 pub(crate) use executor::Executor;
+pub(crate) use shared::{Remote, Shared};
+pub use spawn::{hand_off, spawn_local};
+
+/// The scheduler of the reactor running on this thread.
+pub(crate) struct Local {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) executor: Rc<Executor>,
+    stopping: Cell<bool>,
+}
+
+impl Local {
+    pub(crate) fn new(shared: Arc<Shared>) -> Local {
+        let executor = Rc::new(Executor::new(crate::task::scheduler_id(
+            &(shared.clone() as Arc<dyn crate::task::Schedule>),
+        )));
+        Local {
+            shared,
+            executor,
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// Makes the reactor's loop end after the current turn.
+    pub(crate) fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+}
+
+/// Makes `local` this thread's scheduler (reactor start), or clears it (`None`, exit); wakes
+/// on this thread go to its executor meanwhile.
+pub(crate) fn set_current(local: Option<Rc<Local>>) {
+    let queue = local
+        .as_ref()
+        .map(|local| local.executor.clone() as Rc<dyn crate::task::LocalQueue>);
+    crate::task::set_local_queue(queue);
+    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), local));
+    drop(old);
+}
+
+/// Runs `f` with this thread's scheduler, or returns `None` off any reactor thread.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_deref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// This thread's scheduler; panics with a message naming `what` off a reactor thread.
+pub(crate) fn current(what: &str) -> Rc<Local> {
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))
+}

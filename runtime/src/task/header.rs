@@ -8,8 +8,7 @@ use futures_task::ArcWake;
 
 use super::join_cell::{JoinCell, TaskResult};
 use super::state::State;
-use crate::context;
-use crate::handle::{Remote, Shared};
+use super::{Schedule, LOCAL};
 use std::sync::Arc;
 
 /// What a run queue holds: any task, type-erased.
@@ -17,12 +16,18 @@ pub(crate) trait TaskRef: Send + Sync {
     fn state(&self) -> &State;
     /// The task's key in its reactor's slab.
     fn key(&self) -> usize;
-    fn owner(&self) -> &Arc<Shared>;
+    /// The scheduler (reactor) the task belongs to.
+    fn owner(&self) -> &Arc<dyn Schedule>;
+}
+
+/// The identity of a scheduler, comparable with `LocalQueue::owner_id`.
+pub(crate) fn scheduler_id(owner: &Arc<dyn Schedule>) -> *const () {
+    Arc::as_ptr(owner).cast::<()>()
 }
 
 pub(crate) struct Header<T> {
     pub(crate) cell: JoinCell<T>,
-    owner: Arc<Shared>,
+    owner: Arc<dyn Schedule>,
     /// Written once by the owning reactor when it stores the future, read only by it.
     key: AtomicUsize,
 }
@@ -38,7 +43,7 @@ unsafe impl<T> Send for Header<T> {}
 unsafe impl<T> Sync for Header<T> {}
 
 impl<T> Header<T> {
-    pub(crate) fn new(owner: Arc<Shared>) -> Self {
+    pub(crate) fn new(owner: Arc<dyn Schedule>) -> Self {
         Header {
             cell: JoinCell::new(),
             owner,
@@ -61,15 +66,19 @@ impl<T: 'static> Header<T> {
     /// thread, else the owner's remote queue.
     pub(crate) fn enqueue(self: Arc<Self>) {
         let mut task = Some(self);
-        context::with(|reactor| {
-            if let Some(t) = task.take_if(|t| Arc::ptr_eq(&reactor.shared, &t.owner)) {
-                reactor.executor.wake_local(t);
+        let _ = LOCAL.try_with(|local| {
+            if let Some(queue) = local.borrow().as_ref() {
+                let id = queue.owner_id();
+                if let Some(t) = task.take_if(|t| scheduler_id(&t.owner) == id) {
+                    queue.push(t);
+                }
             }
         });
         if let Some(task) = task {
+            // Cloned: once pushed, the task (and with it the header's reference to its owner)
+            // may be dropped by the owner's thread while the push still signals it.
             let owner = task.owner.clone();
-            // Refused only when the owner shut down, which cancelled the task already.
-            let _ = owner.remote.push(Remote::Wake(task));
+            owner.schedule_remote(task);
         }
     }
 }
@@ -83,7 +92,7 @@ impl<T: 'static> TaskRef for Header<T> {
         self.key.load(Ordering::Relaxed)
     }
 
-    fn owner(&self) -> &Arc<Shared> {
+    fn owner(&self) -> &Arc<dyn Schedule> {
         &self.owner
     }
 }
@@ -106,7 +115,7 @@ impl<T> fmt::Debug for Header<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Header")
             .field("state", &self.cell.state.load())
-            .field("reactor", &self.owner.index)
+            .field("owner", &scheduler_id(&self.owner))
             .finish()
     }
 }

@@ -31,7 +31,7 @@ use super::join_cell::{JoinError, TaskResult};
 /// assert_eq!(answer, 42);
 /// ```
 pub struct JoinHandle<T> {
-    header: Arc<Header<T>>,
+    pub(crate) header: Arc<Header<T>>,
     done: bool,
     _output: PhantomData<T>,
 }
@@ -73,19 +73,6 @@ impl<T: 'static> JoinHandle<T> {
         if self.header.cell.state.transition_to_aborted() {
             self.header.clone().enqueue();
         }
-    }
-}
-
-impl<T: 'static> JoinHandle<T> {
-    /// Test hook: delivers a wake of this task to `reactor`'s queue as if the task belonged
-    /// there, to prove that [`ReactorStats::off_reactor_polls`](crate::ReactorStats) catches
-    /// a hop. Not for applications.
-    #[doc(hidden)]
-    pub fn debug_misroute_wake(&self, reactor: &crate::ReactorHandle) {
-        let _ = reactor
-            .shared
-            .remote
-            .push(crate::handle::Remote::Wake(self.header.clone()));
     }
 }
 

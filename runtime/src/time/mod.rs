@@ -6,12 +6,14 @@
 
 mod timers;
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use std::time::Instant;
@@ -19,13 +21,62 @@ pub use std::time::Instant;
 use timers::TimerKey;
 pub(crate) use timers::Timers;
 
-use crate::context;
-use crate::handle::ReactorHandle;
+use crate::scheduler::{self, Shared};
+
+/// A reactor's clock and timers.
+pub(crate) struct Clock {
+    now: Cell<Instant>,
+    timers: RefCell<Timers>,
+    /// Wakers of due timers, taken out before they are woken (reused).
+    due: RefCell<Vec<Waker>>,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        Clock {
+            now: Cell::new(Instant::now()),
+            timers: RefCell::new(Timers::new()),
+            due: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The earliest live timer deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.borrow_mut().next_deadline()
+    }
+
+    /// Refreshes the coarse clock and wakes every due timer.
+    pub(crate) fn tick(&self) {
+        self.now.set(Instant::now());
+        let mut due = self.due.borrow_mut();
+        self.timers.borrow_mut().take_due(self.now.get(), &mut due);
+        for waker in due.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Clock>>> = const { RefCell::new(None) };
+}
+
+/// Makes `clock` this thread's clock (reactor start), or clears it (`None`, exit).
+pub(crate) fn set_current(clock: Option<Rc<Clock>>) {
+    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), clock));
+    drop(old);
+}
+
+fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_deref().map(f))
+        .ok()
+        .flatten()
+}
 
 /// The current reactor's clock, refreshed once per loop iteration: free to read, and at most
 /// one loop iteration old. Off a reactor thread it is `Instant::now()`.
 pub fn now() -> Instant {
-    context::with(|reactor| reactor.now()).unwrap_or_else(Instant::now)
+    with_clock(|clock| clock.now.get()).unwrap_or_else(Instant::now)
 }
 
 /// Waits until `duration` has passed.
@@ -61,7 +112,7 @@ pub struct Sleep {
 
 /// A timer registered with a reactor.
 struct Armed {
-    owner: ReactorHandle,
+    owner: Arc<Shared>,
     key: TimerKey,
     /// Only for polls from another thread: where the owner reports that the timer fired.
     fired_elsewhere: Option<Arc<AtomicBool>>,
@@ -76,15 +127,16 @@ impl Sleep {
 
 /// Runs `f` on the current reactor's timers; `None` off any reactor.
 fn with_timers<R>(f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
-    context::with(|reactor| f(&mut reactor.timers.borrow_mut()))
+    with_clock(|clock| f(&mut clock.timers.borrow_mut()))
 }
 
 /// Runs `f` on `owner`'s timers if called on its thread; `None` elsewhere.
-fn with_owner_timers<R>(owner: &ReactorHandle, f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
-    context::with(|reactor| {
-        Arc::ptr_eq(&reactor.shared, &owner.shared).then(|| f(&mut reactor.timers.borrow_mut()))
-    })
-    .flatten()
+fn with_owner_timers<R>(owner: &Arc<Shared>, f: impl FnOnce(&mut Timers) -> R) -> Option<R> {
+    let on_owner = scheduler::with_current(|local| Arc::ptr_eq(&local.shared, owner));
+    if on_owner != Some(true) {
+        return None;
+    }
+    with_timers(f)
 }
 
 impl Future for Sleep {
@@ -96,15 +148,11 @@ impl Future for Sleep {
             if Instant::now() >= this.deadline {
                 return Poll::Ready(());
             }
-            let reactor = context::expect("time::sleep");
-            let key = reactor
-                .timers
-                .borrow_mut()
-                .insert(this.deadline, cx.waker().clone());
+            let owner = scheduler::current("time::sleep").shared.clone();
+            let key = with_timers(|timers| timers.insert(this.deadline, cx.waker().clone()))
+                .expect("a reactor thread has a clock");
             this.timer = Some(Armed {
-                owner: ReactorHandle {
-                    shared: reactor.shared.clone(),
-                },
+                owner,
                 key,
                 fired_elsewhere: None,
             });

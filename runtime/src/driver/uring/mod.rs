@@ -126,8 +126,12 @@ impl Uring {
     }
 
     fn arm_eventfd(&self) {
-        let entry = crate::ops::eventfd_read_entry(self.eventfd, self.eventfd_buf.get());
-        self.push(entry.user_data(EVENTFD_TOKEN));
+        // The kernel writes the 8-byte counter into the boxed buffer, which lives until the
+        // driver is gone (or is leaked with it, see Drop).
+        let entry = opcode::Read::new(types::Fd(self.eventfd), self.eventfd_buf.get().cast(), 8)
+            .build()
+            .user_data(EVENTFD_TOKEN);
+        self.push(entry);
         self.eventfd_armed.set(true);
     }
 

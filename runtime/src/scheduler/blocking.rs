@@ -16,7 +16,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::context;
 use crate::task::{Header, JoinError, JoinHandle};
 
 /// Default bound on pool threads.
@@ -167,7 +166,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (owner, pool) = context::blocking("spawn_blocking");
+    let local = super::current("spawn_blocking");
+    let (owner, pool) = (local.shared.clone(), local.shared.blocking.clone());
     // The header is the job's join cell. Its owner is the calling reactor; it is never
     // queued there (only an abort would, and the executor finds no future under it).
     let header = Arc::new(Header::new(owner));
