@@ -29,7 +29,8 @@ mod remote;
 #[path = "../../runtime/src/scheduler/turn.rs"]
 mod turn;
 
-/// The scheduler modules under the names the runtime gives them.
+/// The scheduler modules under the names the runtime gives them (for the models).
+#[cfg(test)]
 mod scheduler {
     pub(crate) use crate::{park, remote, turn};
 }

@@ -1,5 +1,12 @@
 //! Model 3: completion, abort and JoinHandle drop/poll race without leaking or double-dropping
-//! the output, and a JoinHandle waiting on another thread is always woken.
+//! the output, and a JoinHandle waiting on another thread is always woken. It runs the
+//! runtime's own `task/join_cell.rs` and `task/state.rs` (also what `spawn_blocking`'s pool
+//! thread completes).
+//!
+//! Mutations it catches: any change to the join cell's protocol that drops the output twice
+//! or never (the drop counter), yields two results for abort vs completion, or lets a
+//! completion go unseen by a `JoinHandle` waiting on another thread (a hang, which loom
+//! reports as a deadlock).
 
 use std::future::poll_fn;
 

@@ -1,5 +1,8 @@
 //! Models of the pipe's wake protocol, used exactly as `pipes/src/{reader,writer}.rs` use it:
 //! one mutex around the state, wakers taken out under it and woken after releasing it.
+//!
+//! Mutations they catch: any change to `pipes/src/state.rs` that loses the reader's or a
+//! paused writer's wake (deadlock), or resumes a paused writer more than once.
 
 use std::future::poll_fn;
 

@@ -1,4 +1,8 @@
-//! Model 4: closures posted from two threads each run exactly once on the reactor.
+//! Model 4: closures posted from two threads each run exactly once on the reactor, through
+//! the runtime's `RemoteQueue`.
+//!
+//! Mutations it catches: a queue that delivers an item twice or never (run counts other than
+//! 1), and a park protocol that loses the producer's notify (deadlock).
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -1,5 +1,11 @@
 //! Model 2: concurrent wakes from two threads queue the task at most once per poll, and a
 //! wake after a poll started always leads to another poll.
+//!
+//! Mutations it catches: any change to `task/state.rs` that lets two wakers both queue the
+//! task ("task queued twice" — e.g. setting `SCHEDULED` with a load and a store instead of
+//! one RMW), or that loses a wake arriving during a poll (the last poll never happens). The
+//! wake path around the state word (`Header::enqueue` → `Schedule::schedule_remote` →
+//! `RemoteQueue::push`) is the code of models 1 and 5.
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
