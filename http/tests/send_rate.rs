@@ -92,9 +92,21 @@ fn clients_that_pipeline_and_never_read_are_cut() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // And the allocator gives the memory back to the kernel: RSS returns near its start.
+    let limit = rss_before + 10 * 1024;
+    while rss_kib() > limit {
+        assert!(
+            decayed.elapsed() < Duration::from_secs(10),
+            "RSS {rss_before} KiB before the flood, {rss_cut} KiB when it was cut, still {} \
+             KiB {:?} later",
+            rss_kib(),
+            decayed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     eprintln!(
-        "RSS {rss_before} KiB before the flood, {rss_cut} KiB when it was cut, {} KiB once \
-         the pool decayed ({:?} later; the rest is the allocator's)",
+        "RSS {rss_before} KiB before the flood, {rss_cut} KiB when it was cut, {} KiB {:?} \
+         later",
         rss_kib(),
         decayed.elapsed()
     );

@@ -18,11 +18,37 @@ const POOL_CAPACITY: usize = 4096;
 pub const MAX_SEGMENT_SIZE: usize = 1 << 20;
 
 static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of the live blocks.
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The most live bytes seen since the allocator was last asked to give memory back.
+static LIVE_BYTES_MARK: AtomicUsize = AtomicUsize::new(0);
+/// How far live block memory must fall below its mark before the allocator is asked to
+/// return what it kept (glibc keeps freed chunks in its per-thread arenas).
+const TRIM_AFTER_FREEING: usize = 16 << 20;
 
 /// Segment blocks allocated and not yet freed, process-wide (pooled ones included): with
 /// [`SegmentPool::idle`], tests prove that closed connections leak no segment.
 pub fn live_segments() -> usize {
     LIVE_BLOCKS.load(Ordering::Relaxed)
+}
+
+/// Once a burst's blocks are freed (at least 16 MiB below the peak since the last call that
+/// acted), asks the allocator to return its free memory to the kernel: glibc keeps freed
+/// chunks in its per-thread arenas, so a flood of big responses would otherwise leave the
+/// process's RSS at its peak for good. Called by the watchdog's tick; costs one atomic load
+/// when there is nothing to do.
+pub(crate) fn release_freed_memory() {
+    let live = LIVE_BYTES.load(Ordering::Relaxed);
+    let mark = LIVE_BYTES_MARK.load(Ordering::Relaxed);
+    if mark.saturating_sub(live) < TRIM_AFTER_FREEING {
+        return;
+    }
+    LIVE_BYTES_MARK.store(live, Ordering::Relaxed);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of glibc's heaps; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// A heap buffer of fixed capacity.
@@ -43,6 +69,8 @@ impl Block {
         let boxed: Box<[u8]> = vec![0u8; capacity].into_boxed_slice();
         let ptr = Box::into_raw(boxed).cast::<u8>();
         LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        let live = LIVE_BYTES.fetch_add(capacity, Ordering::Relaxed) + capacity;
+        LIVE_BYTES_MARK.fetch_max(live, Ordering::Relaxed);
         Block { ptr, capacity }
     }
 
@@ -62,6 +90,7 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(self.capacity, Ordering::Relaxed);
         // SAFETY: ptr/capacity came from Box::into_raw of a boxed slice of that length.
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.capacity)) });
     }

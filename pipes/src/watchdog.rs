@@ -72,6 +72,7 @@ async fn tick() {
         // What a burst left in the pool drains back to the allocator.
         let pool = SegmentPool::current();
         pool.decay(POOL_FLOOR);
+        crate::segment::release_freed_memory();
         if empty && pool.idle() <= POOL_FLOOR {
             TICKING.with(|ticking| ticking.set(false));
             return;
