@@ -100,8 +100,8 @@ impl TcpStream {
         }
     }
 
-    /// Sends the buffers with one `sendmsg` (gather write); returns the bytes sent, which can
-    /// be fewer than the total, with the buffers. One call passes at most 1024 buffers (the
+    /// Sends the buffers with one `sendmsg` (gather write; a single buffer goes out as a plain
+    /// `send`); returns the bytes sent, which can be fewer than the total, with the buffers. One call passes at most 1024 buffers (the
     /// kernel's `UIO_MAXIOV`; more would fail with `EMSGSIZE`): send the rest as you would
     /// after any partial send.
     pub fn writev<B: IoBuf>(

@@ -112,7 +112,9 @@ unsafe impl<B: IoBuf> OpAble for Send<B> {
 pub(crate) struct SendMsg<B> {
     fd: SharedFd,
     bufs: Vec<B>,
-    msg: PooledMsg,
+    /// The msghdr for two or more buffers; a single buffer goes out with a plain `send`,
+    /// which spares the kernel importing a msghdr and an iovec array.
+    msg: Option<PooledMsg>,
 }
 
 /// A `msghdr` and its iovec array: what a `sendmsg` SQE points at.
@@ -175,9 +177,17 @@ impl Drop for PooledMsg {
 /// the whole call with `EMSGSIZE`.
 pub(crate) const IOV_MAX: usize = 1024;
 
-/// Sends the first [`IOV_MAX`] of `bufs` with one `sendmsg`; the count it returns covers
+/// Sends the first [`IOV_MAX`] of `bufs` with one `sendmsg` (a single buffer with a plain
+/// `send`); the count it returns covers
 /// only those, so the caller sends the rest as it would after any partial send.
 pub(crate) fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> Op<SendMsg<B>> {
+    if bufs.len() == 1 {
+        return Op::new(SendMsg {
+            fd: fd.clone(),
+            bufs,
+            msg: None,
+        });
+    }
     let mut pooled = PooledMsg::take();
     let msg = pooled.get();
     msg.iovecs
@@ -192,20 +202,37 @@ pub(crate) fn writev<B: IoBuf>(fd: &SharedFd, bufs: Vec<B>) -> Op<SendMsg<B>> {
     Op::new(SendMsg {
         fd: fd.clone(),
         bufs,
-        msg: pooled,
+        msg: Some(pooled),
     })
 }
 
+impl<B: IoBuf> SendMsg<B> {
+    /// The single buffer's bytes (when there is no msghdr).
+    fn single(&self) -> (*const u8, usize) {
+        let buf = &self.bufs[0];
+        (buf.stable_ptr(), buf.bytes_init().min(u32::MAX as usize))
+    }
+}
+
 // SAFETY: the entry points at the boxed msghdr, which points at the iovec Vec's heap memory
-// (not resized while the op lives), which points into the buffers' stable memory: the op
-// owns all three.
+// (not resized while the op lives), which points into the buffers' stable memory — or, for
+// one buffer, straight into its stable memory: the op owns all of them.
 unsafe impl<B: IoBuf> OpAble for SendMsg<B> {
     type Output = (io::Result<usize>, Vec<B>);
 
     fn uring_entry(&mut self) -> Entry {
-        opcode::SendMsg::new(types::Fd(self.fd.raw()), &self.msg.get().msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        let fd = types::Fd(self.fd.raw());
+        match &mut self.msg {
+            Some(msg) => opcode::SendMsg::new(fd, &msg.get().msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build(),
+            None => {
+                let (ptr, len) = self.single();
+                opcode::Send::new(fd, ptr, len as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+            }
+        }
     }
 
     fn readiness(&self) -> Option<(&SharedFd, Interest)> {
@@ -214,8 +241,17 @@ unsafe impl<B: IoBuf> OpAble for SendMsg<B> {
 
     fn call(&mut self) -> io::Result<u32> {
         let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
-        let msg: *const libc::msghdr = &self.msg.get().msg;
-        syscall!(sendmsg(self.fd.raw(), msg, flags)).map(|n| n as u32)
+        let fd = self.fd.raw();
+        match &mut self.msg {
+            Some(msg) => {
+                let msg: *const libc::msghdr = &msg.get().msg;
+                syscall!(sendmsg(fd, msg, flags)).map(|n| n as u32)
+            }
+            None => {
+                let (ptr, len) = self.single();
+                syscall!(send(fd, ptr.cast(), len, flags)).map(|n| n as u32)
+            }
+        }
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
