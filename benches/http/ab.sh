@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Same-run A/B of HTTP servers on /plaintext, plain (wrk -t1 -c64) and pipelined 16 deep
 # (wrk -t1 -c256 -s pipeline.lua), server pinned to CPU 0 with REACTORS=1, wrk to CPU 1,
-# rounds interleaved. Prints one line per run: name, mode, requests/s, server CPU µs/request.
+# rounds interleaved. Prints one line per run: name, mode, requests/s, server CPU µs/request,
+# and — for servers that print their counters at shutdown, as the examples do — task polls,
+# pipe locks, submissions (SQEs) and kernel enters per request.
 #
 #   SERVERS="name:binary:ENV=v,ENV2=v ..." bash benches/http/ab.sh [rounds] [duration]
 #
@@ -15,7 +17,8 @@ ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # name bin envs mode
   local name=$1 bin=$2 envs=$3 mode=$4 port=18090
-  env $envs ADDR=127.0.0.1:$port REACTORS=1 taskset -c 0 $bin >/dev/null 2>&1 &
+  local log; log=$(mktemp)
+  env $envs ADDR=127.0.0.1:$port REACTORS=1 taskset -c 0 $bin >"$log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break; sleep 0.05; done
   local before=$(cpu_ticks $pid) out
@@ -24,7 +27,10 @@ run() { # name bin envs mode
   local after=$(cpu_ticks $pid)
   kill -TERM $pid; wait $pid 2>/dev/null
   local req=$(echo "$out" | awk '/requests in/ {print $1}') rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  awk -v n="$name" -v m="$mode" -v r="$rps" -v req="$req" -v t="$((after-before))" -v hz=$ticks 'BEGIN{printf "%s %s %.0f %.3f\n", n, m, r, t/hz*1e6/req}'
+  # The server's own counters, when it prints them at shutdown (the examples do).
+  local shape; shape=$(grep -o "per request: .*" "$log" | sed 's/per request: //; s/ task polls,/ polls/; s/ pipe locks,/ locks/; s/ submissions,/ sqes/; s/ kernel enters/ enters/')
+  rm -f "$log"
+  awk -v n="$name" -v m="$mode" -v r="$rps" -v req="$req" -v t="$((after-before))" -v hz=$ticks -v shape="$shape" 'BEGIN{printf "%s %s %.0f %.3f %s\n", n, m, r, t/hz*1e6/req, shape}'
 }
 for r in $(seq $rounds); do
   for mode in plain pipelined; do

@@ -10,17 +10,21 @@ fn init_logging() {
         .try_init();
 }
 
-/// Prints the HTTP servers' counters (after shutdown: what was closed by which limit).
+/// Prints the HTTP servers' counters (after shutdown: what was closed by which limit, and
+/// the request path's shape per request, which `benches/http/ab.sh` reads).
 #[allow(dead_code)]
 pub fn print_stats(runtime: &ringhop::rt::Runtime) {
     let stats = ringhop::http::stats(runtime);
     let t = stats.total;
+    let [polls, locks, submissions, enters] = t.per_request();
     // Whoever started us may have stopped reading our stdout: that is no reason to fail.
     use std::io::Write;
     let _ = writeln!(
         std::io::stdout(),
         "connections open: {}, ops in flight: {}, live pipes: {}; closed by header timeout: {}, \
-         body rate: {}, send rate: {}, idle: {}; rejected: {}; paused at the cap: {}",
+         body rate: {}, send rate: {}, idle: {}; rejected: {}; paused at the cap: {}\n\
+         requests: {}; per request: {polls:.2} task polls, {locks:.2} pipe locks, \
+         {submissions:.2} submissions, {enters:.2} kernel enters",
         t.open_connections,
         t.ops_in_flight,
         stats.live_pipes,
@@ -29,7 +33,8 @@ pub fn print_stats(runtime: &ringhop::rt::Runtime) {
         t.closed_send_rate,
         t.closed_idle,
         t.rejected,
-        t.paused_at_cap
+        t.paused_at_cap,
+        t.requests,
     );
 }
 

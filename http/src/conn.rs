@@ -117,6 +117,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
                     deadline: &deadline,
                 },
             };
+            stats::request_served();
             CatchUnwind(handler.call(&mut req, &mut res)).await
         };
         let handler_failed = !matches!(outcome, Ok(Ok(())));

@@ -32,6 +32,7 @@ struct Counters {
     idle: Cell<u64>,
     rejected: Cell<u64>,
     at_cap: Cell<u64>,
+    requests: Cell<u64>,
 }
 
 thread_local! {
@@ -50,6 +51,11 @@ pub(crate) fn count(event: Event) {
         Event::Rejected => bump(&c.rejected),
         Event::AtCap => bump(&c.at_cap),
     });
+}
+
+/// A request reached its handler (native) or service (hyper).
+pub(crate) fn request_served() {
+    COUNTERS.with(|c| bump(&c.requests));
 }
 
 pub(crate) fn connection_opened() {
@@ -81,11 +87,29 @@ pub struct ReactorCounters {
     pub rejected: u64,
     /// Times the accept loop paused at its share of the connection cap.
     pub paused_at_cap: u64,
+    /// Requests that reached a handler or service.
+    pub requests: u64,
+    /// Task polls on the reactor (all tasks: connections, pumps, accept loops).
+    pub task_polls: u64,
+    /// Pipe locks taken on the reactor.
+    pub pipe_locks: u64,
+    /// I/O submitted: SQEs (io_uring) or op syscalls (epoll).
+    pub submissions: u64,
+    /// Trips into the kernel to submit or wait (`io_uring_enter` / `epoll_wait`).
+    pub kernel_enters: u64,
 }
 
 impl ReactorCounters {
     fn here() -> ReactorCounters {
+        let runtime = ringhop_runtime::try_current()
+            .map(|r| r.stats())
+            .unwrap_or_default();
         COUNTERS.with(|c| ReactorCounters {
+            requests: c.requests.get(),
+            task_polls: runtime.polls,
+            pipe_locks: ringhop_pipes::lock_acquisitions(),
+            submissions: runtime.submissions,
+            kernel_enters: runtime.enters,
             open_connections: c.open.get(),
             ops_in_flight: ringhop_runtime::ops_in_flight() as u64,
             closed_header_timeout: c.header_timeouts.get(),
@@ -106,6 +130,23 @@ impl ReactorCounters {
         self.closed_idle += other.closed_idle;
         self.rejected += other.rejected;
         self.paused_at_cap += other.paused_at_cap;
+        self.requests += other.requests;
+        self.task_polls += other.task_polls;
+        self.pipe_locks += other.pipe_locks;
+        self.submissions += other.submissions;
+        self.kernel_enters += other.kernel_enters;
+    }
+
+    /// Task polls, pipe locks, submissions and kernel enters per request served (zeros
+    /// before the first request): the shape of the request path, printed by the benches.
+    pub fn per_request(&self) -> [f64; 4] {
+        let requests = self.requests.max(1) as f64;
+        [
+            self.task_polls as f64 / requests,
+            self.pipe_locks as f64 / requests,
+            self.submissions as f64 / requests,
+            self.kernel_enters as f64 / requests,
+        ]
     }
 }
 

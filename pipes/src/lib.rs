@@ -30,7 +30,7 @@ mod writer;
 
 pub use duplex::DuplexPipe;
 pub use options::PipeOptions;
-pub use pipe::{live_pipes, Pipe};
+pub use pipe::{live_pipes, lock_acquisitions, Pipe};
 pub use rate::{send_rate_cuts, MinDataRate};
 pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};

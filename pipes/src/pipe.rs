@@ -96,9 +96,21 @@ pub(crate) struct Inner {
     pub(crate) writer_active: bool,
 }
 
+thread_local! {
+    /// Pipe locks taken on this thread (a per-request cost the benches report).
+    static LOCKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Pipe locks taken so far on the calling thread (a reactor: its connections' pipes). The
+/// HTTP benches divide it by the requests served.
+pub fn lock_acquisitions() -> u64 {
+    LOCKS.try_with(std::cell::Cell::get).unwrap_or(0)
+}
+
 impl Shared {
     /// The pipe's one critical section.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        let _ = LOCKS.try_with(|locks| locks.set(locks.get() + 1));
         // A panic while holding the lock cannot leave positions half-updated (each update is
         // a few plain assignments), so a poisoned lock is still consistent.
         self.inner

@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) eventfd_writes: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) enters: AtomicU64,
+    pub(crate) submissions: AtomicU64,
     pub(crate) tasks_spawned: AtomicU64,
     pub(crate) tasks_finished: AtomicU64,
 }
@@ -35,6 +36,7 @@ impl Counters {
             eventfd_writes: get(&self.eventfd_writes),
             parks: get(&self.parks),
             enters: get(&self.enters),
+            submissions: get(&self.submissions),
             live_tasks: get(&self.tasks_spawned).saturating_sub(get(&self.tasks_finished)),
         }
     }
@@ -58,8 +60,11 @@ pub struct ReactorStats {
     /// Times the reactor announced it was parking (cleared its park flag to wait). Each park
     /// allows at most one eventfd write, so `eventfd_writes <= parks` always holds.
     pub parks: u64,
-    /// `io_uring_enter` calls.
+    /// Trips into the kernel to submit or wait: `io_uring_enter` calls, or `epoll_wait`
+    /// calls under epoll.
     pub enters: u64,
+    /// I/O submitted: SQEs queued (io_uring), or syscalls ops made (epoll).
+    pub submissions: u64,
     /// Tasks spawned on this reactor and not finished yet.
     pub live_tasks: u64,
 }

@@ -45,7 +45,7 @@ pub use timer::ReactorTimer;
 
 use crate::config::{Config, Linger, MinDataRate};
 use crate::shutdown;
-use streams::{Counted, OpenStreams};
+use streams::{CountRequests, Counted, OpenStreams};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -203,7 +203,7 @@ where
         let conn = http1::Builder::new()
             .timer(ReactorTimer)
             .header_read_timeout(config.header_timeout)
-            .serve_connection(io, service);
+            .serve_connection(io, CountRequests(service));
         drive(conn, None, |conn| conn.graceful_shutdown()).await
     }
 }

@@ -52,6 +52,7 @@ where
     type Future = CountedCall<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        crate::stats::request_served();
         CountedCall {
             guard: Some(self.open.open()),
             inner: self.inner.call(req),
@@ -110,5 +111,19 @@ impl<B: Body> Body for Tracked<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// An HTTP/1 service that only counts its requests (for the servers' counters).
+pub(crate) struct CountRequests<S>(pub(crate) S);
+
+impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for CountRequests<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: Request<Incoming>) -> S::Future {
+        crate::stats::request_served();
+        self.0.call(req)
     }
 }

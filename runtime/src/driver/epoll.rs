@@ -193,6 +193,11 @@ impl Epoll {
         self.ios.borrow().len()
     }
 
+    /// Counts a syscall an op made (the readiness analog of an SQE).
+    pub(crate) fn count_call(&self) {
+        Counters::bump_local(&self.counters.submissions);
+    }
+
     pub(crate) fn pool(&self) -> &UserBuffers {
         &self.pool
     }

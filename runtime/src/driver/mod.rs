@@ -129,6 +129,14 @@ impl IoDriver {
         }
     }
 
+    /// Readiness mode: counts a syscall an op makes.
+    #[inline]
+    pub(crate) fn count_call(&self) {
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.count_call();
+        }
+    }
+
     /// Readiness mode: wakes `waker` when `fd` is ready for `interest`.
     pub(crate) fn await_readiness(
         &self,

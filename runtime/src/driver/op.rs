@@ -179,6 +179,7 @@ impl<T: OpAble> Op<T> {
     fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
         let data = self.data.as_mut().expect("op polled after completion");
         let result = loop {
+            self.driver.count_call();
             match data.call() {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -326,6 +327,7 @@ impl<T: MultiAble> MultiOp<T> {
             return Poll::Ready(None);
         }
         loop {
+            self.driver.count_call();
             match self.op.call(&self.driver) {
                 Ok(completion) => return Poll::Ready(Some(completion)),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

@@ -72,6 +72,7 @@ impl Uring {
 
     /// Queues an SQE; flushes the SQ to the kernel first if it is full.
     pub(crate) fn push(&self, entry: Entry) {
+        Counters::bump_local(&self.counters.submissions);
         let mut ring = self.ring.borrow_mut();
         loop {
             // SAFETY: the callers (Op::submit, MultiOp::submit, and this module) guarantee
