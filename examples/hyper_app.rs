@@ -132,14 +132,30 @@ fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(
+                // The same hyper settings as the ringhop transport's defaults (a timer, the
+                // 30 s header timeout, HTTP/2 keep-alive pings every 30 s with a 20 s
+                // timeout), so a comparison measures the transports, not the settings.
+                let config = ringhop::http::Config::default();
+                let mut builder = hyper_util::server::conn::auto::Builder::new(
                     hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(stream),
-                    hyper::service::service_fn(app),
-                )
-                .await;
+                );
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(config.header_timeout);
+                let mut http2 = builder.http2();
+                http2.timer(hyper_util::rt::TokioTimer::new());
+                if let Some(keep_alive) = config.http2_keep_alive {
+                    http2
+                        .keep_alive_interval(keep_alive.interval)
+                        .keep_alive_timeout(keep_alive.timeout);
+                }
+                let _ = builder
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(app),
+                    )
+                    .await;
             });
         }
     })

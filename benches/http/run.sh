@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# HTTP load, side by side, in one run: the ceiling server, ringhop's native server, hyper on
-# ringhop and hyper on tokio, each with one reactor/worker pinned to the first half of the
-# cores, the load generator (wrk, h2load) on the rest, loopback only, every run bounded.
-# Each server/scenario runs ROUNDS times interleaved (A B C D A B C D ...); medians are
-# printed and written to benches/RESULTS.md with the ratios to hyper-on-tokio and to the
-# ceiling.
+# HTTP load, side by side, in one run: the ceiling server, ringhop's native server and hyper
+# on ringhop (each on both drivers), hyper on tokio (the same service and hyper settings),
+# and two peers from other Rust stacks (monoio with a hand-written httparse loop,
+# may_minihttp; benches/peers, a separate Cargo project), each with one reactor/worker
+# pinned to the first half of the cores, the load generator (wrk, h2load) on the rest,
+# loopback only, every run bounded. Each server/scenario runs ROUNDS times interleaved
+# (A B C D A B C D ...); medians are printed and written to benches/RESULTS.md with the
+# ratios to hyper-on-tokio and to the ceiling, the request path's shape (task polls, pipe
+# locks, SQEs, kernel enters per request, from the servers' own counters), and a chart
+# (benches/http-cpu.svg: CPU µs per request, plain and pipelined).
 #
 #   bash benches/http/run.sh                 # ROUNDS=3 DURATION=5s
 #   ROUNDS=5 DURATION=10s bash benches/http/run.sh
@@ -30,38 +34,47 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet --example hello --example hyper_app --example ceiling --example latency_probe
+cargo build --release --quiet --manifest-path benches/peers/Cargo.toml
 ticks=$(getconf CLK_TCK)
 # The probe runs for the middle of each pipelined run: DURATION minus a second.
 probe_ms=$(( $(echo "$DURATION" | sed 's/s$//') * 1000 - 1000 ))
 port=19000
 results=$(mktemp)
 
-start_server() { # name → pid on $port
+server_log=$(mktemp)
+start_server() { # name → pid on $port; its stdout goes to $server_log
+    local env=(ADDR=127.0.0.1:$port REACTORS=$REACTORS)
     case $1 in
-        ceiling) ADDR=127.0.0.1:$port taskset -c "$SERVER_CPUS" target/release/examples/ceiling >/dev/null & ;;
-        native) ADDR=127.0.0.1:$port REACTORS=$REACTORS taskset -c "$SERVER_CPUS" target/release/examples/hello >/dev/null & ;;
-        hyper-ringhop) TRANSPORT=ringhop ADDR=127.0.0.1:$port REACTORS=$REACTORS taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >/dev/null & ;;
-        hyper-tokio) TRANSPORT=tokio ADDR=127.0.0.1:$port REACTORS=$REACTORS taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >/dev/null & ;;
+        ceiling) env "${env[@]}" taskset -c "$SERVER_CPUS" target/release/examples/ceiling >"$server_log" & ;;
+        native) env "${env[@]}" RINGHOP_DRIVER=io_uring taskset -c "$SERVER_CPUS" target/release/examples/hello >"$server_log" & ;;
+        native-epoll) env "${env[@]}" RINGHOP_DRIVER=epoll taskset -c "$SERVER_CPUS" target/release/examples/hello >"$server_log" & ;;
+        hyper-ringhop) env "${env[@]}" RINGHOP_DRIVER=io_uring TRANSPORT=ringhop taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >"$server_log" & ;;
+        hyper-ringhop-epoll) env "${env[@]}" RINGHOP_DRIVER=epoll TRANSPORT=ringhop taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >"$server_log" & ;;
+        hyper-tokio) env "${env[@]}" TRANSPORT=tokio taskset -c "$SERVER_CPUS" target/release/examples/hyper_app >"$server_log" & ;;
+        monoio) env "${env[@]}" taskset -c "$SERVER_CPUS" benches/peers/target/release/monoio_plaintext >"$server_log" & ;;
+        may-minihttp) env "${env[@]}" taskset -c "$SERVER_CPUS" benches/peers/target/release/may_minihttp_plaintext >"$server_log" & ;;
     esac
     pid=$!
     for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && return; sleep 0.02; done
     echo "server $1 did not start" >&2; exit 1
 }
 stop_server() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; port=$((port + 1)); }
+# The request path's shape the ringhop examples print at shutdown ("-" for other servers).
+shape() { grep -o "per request: .*" "$server_log" | sed 's/per request: //; s/ task polls, /\//; s/ pipe locks, /\//; s/ submissions, /\//; s/ kernel enters//' | grep . || echo "-"; }
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
-# name:connections:path:extra wrk args
+# name:connections:path:servers:extra wrk args
+all="ceiling native native-epoll hyper-ringhop hyper-ringhop-epoll hyper-tokio monoio may-minihttp"
+ours="native native-epoll hyper-ringhop hyper-ringhop-epoll hyper-tokio"
 scenarios=(
-    "plaintext-c64:64:/plaintext:"
-    "plaintext-c256:256:/plaintext:"
-    "plaintext-pipelined16-c256:256:/plaintext:-s benches/http/pipeline.lua"
-    "json-c64:64:/json:"
+    "plaintext-c64:64:/plaintext:$all:"
+    "plaintext-pipelined16-c256:256:/plaintext:$all:-s benches/http/pipeline.lua"
+    "json-c64:64:/json:$ours:"
 )
-servers=(ceiling native hyper-ringhop hyper-tokio)
 for scenario in "${scenarios[@]}"; do
-    IFS=: read -r name conns path extra <<<"$scenario"
+    IFS=: read -r name conns path servers extra <<<"$scenario"
     for round in $(seq "$ROUNDS"); do
-        for server in "${servers[@]}"; do
+        for server in $servers; do
             start_server "$server"
             before=$(cpu)
             probe_out=$(mktemp)
@@ -85,8 +98,9 @@ for scenario in "${scenarios[@]}"; do
             requests=$(echo "$out" | awk '/requests in/ {print $1}')
             rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
             us=$(awk -v t="$((after - before))" -v hz="$ticks" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
-            echo "$name $server $rps $us $p99" >>"$results"
-            echo "$name round $round $server: $rps req/s, $us us CPU/request, p99 $p99"
+            path_shape=$(shape)
+            echo "$name $server $rps $us $p99 $path_shape" >>"$results"
+            echo "$name round $round $server: $rps req/s, $us us CPU/request, p99 $p99, polls/locks/sqes/enters per request $path_shape"
         done
     done
 done
@@ -110,33 +124,69 @@ rss=$(cargo bench --quiet --bench http_idle_rss 2>/dev/null | grep "bytes per co
 echo "$rss"
 
 # Medians and ratios.
-table=$(awk '
+medians=$(mktemp)
+table=$(awk -v medians="$medians" '
     { key = $1 SUBSEP $2; n[key]++; rps[key, n[key]] = $3; us[key, n[key]] = $4; p99[key, n[key]] = $5;
-      if (!($1 in seen)) { seen[$1] = 1; order[++scenarios] = $1 } servers[$2] = 1 }
+      shape[key, n[key]] = (NF >= 6) ? $6 : "-";
+      if (!($1 in seen)) { seen[$1] = 1; order[++scenarios] = $1 } }
     function median(arr, key, count,   i, j, t, v) {
         for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
         for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return v[int((count + 1) / 2)]
     }
     END {
-        print "| scenario | server | req/s (median) | CPU µs/request | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling |"
-        print "|---|---|---|---|---|---|---|---|---|"
-        split("ceiling native hyper-ringhop hyper-tokio", names, " ")
+        print "| scenario | server | req/s (median) | CPU µs/request | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling | task polls / pipe locks / SQEs / enters per request |"
+        print "|---|---|---|---|---|---|---|---|---|---|"
+        count = split("ceiling native native-epoll hyper-ringhop hyper-ringhop-epoll hyper-tokio monoio may-minihttp", names, " ")
         for (s = 1; s <= scenarios; s++) {
             sc = order[s]
             base = sc SUBSEP "hyper-tokio"; ceil = sc SUBSEP "ceiling"
             brps = (base in n) ? median(rps, base, n[base]) : 0; bus = (base in n) ? median(us, base, n[base]) : 0
             crps = (ceil in n) ? median(rps, ceil, n[ceil]) : 0; cus = (ceil in n) ? median(us, ceil, n[ceil]) : 0
-            for (k = 1; k <= 4; k++) {
+            for (k = 1; k <= count; k++) {
                 key = sc SUBSEP names[k]
                 if (!(key in n)) continue
-                r = median(rps, key, n[key]); u = median(us, key, n[key]); p = p99[key, int((n[key] + 1) / 2)]
-                printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s | %s |\n", sc, names[k], r, u, p,
+                mid = int((n[key] + 1) / 2)
+                r = median(rps, key, n[key]); u = median(us, key, n[key]); p = p99[key, mid]
+                printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s | %s | %s |\n", sc, names[k], r, u, p,
                     brps ? sprintf("%.2f", r / brps) : "-", bus ? sprintf("%.2f", u / bus) : "-",
-                    crps ? sprintf("%.2f", r / crps) : "-", cus ? sprintf("%.2f", u / cus) : "-"
+                    crps ? sprintf("%.2f", r / crps) : "-", cus ? sprintf("%.2f", u / cus) : "-",
+                    shape[key, mid]
+                printf "%s %s %.3f\n", sc, names[k], u >> medians
             }
         }
     }' "$results")
+# The chart: CPU µs per request for each server, plain and pipelined, each panel on its own
+# scale (pipelined requests cost a tenth as much).
+awk '
+    $1 == "plaintext-c64" { plain[$2] = $3; if ($3 > pmax) pmax = $3; if (!($2 in seen)) { seen[$2] = 1; order[++count] = $2 } }
+    $1 == "plaintext-pipelined16-c256" { piped[$2] = $3; if ($3 > qmax) qmax = $3 }
+    END {
+        row = 26; top = 60; label = 170; bar = 300; gap = 60; width = label + 2 * bar + gap + 80
+        height = top + count * row + 30
+        printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"13\">\n", width, height
+        printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+        printf "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Server CPU per request (µs, lower is better), one core, same run</text>\n"
+        printf "<text x=\"%d\" y=\"48\" font-weight=\"bold\">plain, wrk -c64</text>\n", label
+        printf "<text x=\"%d\" y=\"48\" font-weight=\"bold\">pipelined 16, wrk -c256</text>\n", label + bar + gap
+        for (i = 1; i <= count; i++) {
+            name = order[i]; y = top + (i - 1) * row
+            color = (name ~ /^(native|hyper-ringhop)/) ? "#d9480f" : (name == "ceiling" ? "#495057" : "#1c7ed6")
+            printf "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", label - 8, y + 15, name
+            if (name in plain && pmax > 0) {
+                w = plain[name] / pmax * bar
+                printf "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"18\" fill=\"%s\"/>\n", label, y + 2, w, color
+                printf "<text x=\"%.1f\" y=\"%d\">%.2f</text>\n", label + w + 4, y + 15, plain[name]
+            }
+            if (name in piped && qmax > 0) {
+                w = piped[name] / qmax * bar
+                printf "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"18\" fill=\"%s\"/>\n", label + bar + gap, y + 2, w, color
+                printf "<text x=\"%.1f\" y=\"%d\">%.2f</text>\n", label + bar + gap + w + 4, y + 15, piped[name]
+            }
+        }
+        printf "</svg>\n"
+    }' "$medians" >benches/http-cpu.svg
+rm -f "$medians" "$server_log"
 echo
 echo "$table"
 {
@@ -150,12 +200,18 @@ echo "$table"
     echo "- $ROUNDS rounds per server and scenario, interleaved; medians shown. CPU µs/request = (user+sys of the server process over the run) / requests served."
     echo "- p99: wrk's for non-pipelined runs. For pipelined runs wrk's percentiles are unreliable, so a probe connection (\`benches/http/probe.rs\`, on the load cores) sends batches of 16 pipelined requests during the run, 1 ms apart, and p99 is that of its batch round trips (the time from writing a batch to the 16th response)."
     echo "- The ceiling server (\`benches/http/ceiling.rs\`) parses nothing and answers every \`\\r\\n\\r\\n\` with a canned response of the same size."
+    echo "- \`native\` is \`examples/hello\`, \`hyper-ringhop\` and \`hyper-tokio\` are \`examples/hyper_app\` with \`TRANSPORT=ringhop|tokio\` (the same service and hyper settings: timer, 30 s header timeout, HTTP/2 keep-alive); \`-epoll\` rows run with \`RINGHOP_DRIVER=epoll\`. \`monoio\` (io_uring, COOP_TASKRUN, a hand-written httparse loop, no pipes) and \`may-minihttp\` are in \`benches/peers\`; their answers carry their own Server header (a few bytes shorter or longer)."
+    echo "- Shape: task polls, pipe locks, SQEs (epoll: op syscalls) and kernel enters per request, from the ringhop examples' own counters printed at shutdown."
+    echo
+    echo "![CPU µs per request](http-cpu.svg)"
     echo
     echo "$table"
     echo
-    echo "RSS per idle keep-alive connection (\`cargo bench --bench http_idle_rss\`: 10,000 connections, each after one \`/plaintext\` request; server RSS growth / 10,000):"
+    echo "RSS per idle keep-alive connection (\`cargo bench --bench http_idle_rss\`: 10,000 connections, each after one \`/plaintext\` request; the server process's RSS growth from before its first request / 10,000):"
     echo
     echo "$rss" | sed 's/^/- /'
+    echo
+    echo "Driver and restructure A/B figures: [RESULTS-drivers.md](RESULTS-drivers.md)."
 } >benches/RESULTS.md
 echo "wrote benches/RESULTS.md"
 rm -f "$results"
