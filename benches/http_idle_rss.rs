@@ -60,8 +60,9 @@ fn measure(name: &str, binary: &PathBuf, port: u16) {
     // connections whose cost would be left out), against its RSS with the connections idle.
     std::thread::sleep(Duration::from_millis(200));
     let before = support::rss_kib(&child.id().to_string());
-    let connections: Vec<TcpStream> =
-        (0..CONNECTIONS).map(|_| keep_alive_connection(port)).collect();
+    let connections: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| keep_alive_connection(port))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let after = support::rss_kib(&child.id().to_string());
     println!(
