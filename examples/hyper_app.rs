@@ -23,10 +23,16 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use ringhop::http::hyper::RequestBody;
 
-pub(crate) type Body = Either<Full<Bytes>, Incoming>;
+/// A response: a fixed body, or the request's own body streamed back (`/echo`).
+pub(crate) type Body<B = RequestBody> = Either<Full<Bytes>, B>;
 
-fn full(status: StatusCode, content_type: &'static str, body: &'static [u8]) -> Response<Body> {
+fn full<B>(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &'static [u8],
+) -> Response<Body<B>> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::from_static(body))));
     *response.status_mut() = status;
     response
@@ -35,8 +41,9 @@ fn full(status: StatusCode, content_type: &'static str, body: &'static [u8]) -> 
     response
 }
 
-/// The service both transports serve.
-pub(crate) async fn app(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+/// The service both transports serve. On ringhop the request body is a [`RequestBody`] (the
+/// minimum request body rate applies); on tokio it is hyper's `Incoming`.
+pub(crate) async fn app<B>(req: Request<B>) -> Result<Response<Body<B>>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/" | "/plaintext") => {
             full(StatusCode::OK, "text/plain", b"Hello, World!")
@@ -97,7 +104,7 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
         runtime.driver()
     );
     ringhop::http::hyper::HyperServer::bind(addr)
-        .run(&runtime, || hyper::service::service_fn(app))?;
+        .run(&runtime, || hyper::service::service_fn(app::<RequestBody>))?;
     let off: u64 = runtime
         .handles()
         .iter()
@@ -153,7 +160,7 @@ fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<
                 let _ = builder
                     .serve_connection(
                         hyper_util::rt::TokioIo::new(stream),
-                        hyper::service::service_fn(app),
+                        hyper::service::service_fn(app::<Incoming>),
                     )
                     .await;
             });

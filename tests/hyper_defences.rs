@@ -153,3 +153,95 @@ fn an_http2_client_that_stops_reading_with_a_large_window_is_cut() {
     server.wait_until_no_connection();
     server.stop().unwrap();
 }
+
+/// Reads the whole upload; a body below the minimum rate answers 408 (the service sees the
+/// rate's error as a body error).
+async fn upload(
+    req: Request<ringhop::http::hyper::RequestBody>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match req.into_body().collect().await {
+        Ok(body) => Response::new(Full::new(Bytes::from(body.to_bytes().len().to_string()))),
+        Err(_) => {
+            let mut response = Response::new(Full::new(Bytes::from_static(b"too slow")));
+            *response.status_mut() = hyper::StatusCode::REQUEST_TIMEOUT;
+            response
+        }
+    })
+}
+
+#[test]
+fn hyper_request_bodies_below_the_minimum_rate_are_cut() {
+    let config = Config::default().min_request_body_data_rate(Some(ringhop::http::MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }));
+    let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(upload));
+    let addr = server.addr;
+    let started = Instant::now();
+    // 20 clients announce 1000 bytes and send one every 200 ms (5 B/s).
+    let trickles: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream
+                    .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n")
+                    .unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let mut answer = Vec::new();
+                let mut buf = [0u8; 512];
+                for _ in 0..50 {
+                    if stream.write_all(b"x").is_err() {
+                        break;
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => answer.extend_from_slice(&buf[..n]),
+                        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                    if answer.ends_with(b"too slow") {
+                        break;
+                    }
+                }
+                (
+                    String::from_utf8_lossy(&answer).into_owned(),
+                    started.elapsed(),
+                )
+            })
+        })
+        .collect();
+    // Meanwhile a normal client uploads 64 KiB at full speed, and is not cut.
+    std::thread::sleep(Duration::from_millis(1200));
+    let body = vec![b'y'; 64 * 1024];
+    let mut normal = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let upload_started = Instant::now();
+    normal.write_all(&request).unwrap();
+    let mut answer = String::new();
+    normal.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("65536"), "{answer}");
+    let normal_took = upload_started.elapsed();
+    for trickle in trickles {
+        let (answer, took) = trickle.join().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 408") && answer.ends_with("too slow"),
+            "a 5 B/s body was not cut: {answer:?}"
+        );
+        assert!(took < Duration::from_secs(4), "cut only after {took:?}");
+    }
+    eprintln!(
+        "20 bodies at 5 B/s answered 408 within {:?}; a 64 KiB upload meanwhile took {normal_took:?}",
+        started.elapsed()
+    );
+    let stats = ringhop::http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_body_rate, 20, "{stats:?}");
+    server.wait_until_no_connection();
+    server.stop().unwrap();
+}

@@ -36,7 +36,7 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 #[test]
 fn hyper_on_ringhop_with_real_clients() {
     let server = HyperTestServer::start(Config::default(), 2, || {
-        hyper::service::service_fn(hyper_app::app)
+        hyper::service::service_fn(hyper_app::app::<ringhop::http::hyper::RequestBody>)
     });
     let base = format!("http://{}", server.addr);
 

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use ringhop::http::hyper::HyperServer;
+use ringhop::http::hyper::{FromIncoming, HyperServer};
 use ringhop::http::Config;
 use ringhop::rt::Runtime;
 
@@ -24,10 +24,11 @@ pub struct HyperTestServer {
 
 impl HyperTestServer {
     /// Serves `make_service()` per connection on a free port of 127.0.0.1 with `config`.
-    pub fn start<F, S, B>(config: Config, reactors: usize, make_service: F) -> HyperTestServer
+    pub fn start<F, S, R, B>(config: Config, reactors: usize, make_service: F) -> HyperTestServer
     where
         F: Fn() -> S + Send + Clone + 'static,
-        S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+        S: Service<Request<R>, Response = Response<B>> + 'static,
+        R: FromIncoming,
         S::Future: 'static,
         S::Error: Into<BoxError>,
         B: Body + 'static,

@@ -17,6 +17,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod body;
 mod exec;
 mod io;
 mod streams;
@@ -30,7 +31,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper::{Request, Response};
@@ -39,6 +40,7 @@ use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::TransportOptions;
 use ringhop_runtime::{time, Runtime};
 
+pub use body::{FromIncoming, RequestBody};
 pub use exec::LocalExec;
 pub use io::PipeIo;
 pub use timer::ReactorTimer;
@@ -69,8 +71,9 @@ impl HyperServer {
 
     /// Limits and timeouts, as for the native server. hyper applies `header_timeout`
     /// (HTTP/1.1 heads and the wait for the HTTP/2 preface), `idle_timeout` (HTTP/2: no
-    /// open stream for that long → GOAWAY), `http2_keep_alive`, `drain_timeout`, `linger`
-    /// and `min_response_data_rate`; the body limits are hyper's own.
+    /// open stream for that long → GOAWAY), `http2_keep_alive`, `drain_timeout`, `linger`,
+    /// `min_response_data_rate`, and `min_request_body_data_rate` for services that take a
+    /// [`RequestBody`]; the other body limits are hyper's own.
     pub fn config(mut self, config: Config) -> HyperServer {
         self.config = config;
         self
@@ -103,6 +106,16 @@ impl HyperServer {
         self
     }
 
+    /// The slowest a client may send a request body (see
+    /// [`Config::min_request_body_data_rate`]): enforced for services that take
+    /// `Request<`[`RequestBody`]`>` (a body below it yields an error to the service, which
+    /// typically answers 408, and the connection then closes); default 240 B/s after 5 s,
+    /// `None` disables it.
+    pub fn min_request_body_data_rate(mut self, rate: Option<MinDataRate>) -> HyperServer {
+        self.config.min_request_body_data_rate = rate;
+        self
+    }
+
     /// Whether `run` handles SIGINT/SIGTERM (default `true`); see
     /// [`trigger_shutdown`](crate::trigger_shutdown) otherwise.
     pub fn handle_signals(mut self, handle: bool) -> HyperServer {
@@ -113,10 +126,16 @@ impl HyperServer {
     /// Binds on every reactor, then serves: each accepted connection gets
     /// `make_service()` (called on its reactor, so the service may be `!Send`). Returns after
     /// a graceful shutdown.
-    pub fn run<F, S, B>(self, runtime: &Runtime, make_service: F) -> std::io::Result<()>
+    ///
+    /// The service's request body type `R` is hyper's [`Incoming`](hyper::body::Incoming)
+    /// or [`RequestBody`] (which adds the minimum request body rate); it is inferred from
+    /// the service. A service generic over its body (axum's `Router`) names it:
+    /// `run::<_, _, RequestBody, _>(..)`.
+    pub fn run<F, S, R, B>(self, runtime: &Runtime, make_service: F) -> std::io::Result<()>
     where
         F: Fn() -> S + Send + Clone + 'static,
-        S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+        S: Service<Request<R>, Response = Response<B>> + 'static,
+        R: FromIncoming,
         S::Future: 'static,
         S::Error: Into<BoxError>,
         B: Body + 'static,
@@ -155,13 +174,14 @@ impl HyperServer {
 /// timeout; HTTP/2 connections send keep-alive pings and get a GOAWAY after `idle_timeout`
 /// without an open stream. A shutdown on this reactor turns into hyper's graceful shutdown
 /// of the connection (before the first request: the connection just ends).
-pub async fn serve_connection<S, B>(
+pub async fn serve_connection<S, R, B>(
     mut io: PipeIo,
     service: S,
     config: &Config,
 ) -> Result<(), BoxError>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S: Service<Request<R>, Response = Response<B>> + 'static,
+    R: FromIncoming,
     S::Future: 'static,
     S::Error: Into<BoxError>,
     B: Body + 'static,
@@ -186,13 +206,8 @@ where
                 .keep_alive_interval(keep_alive.interval)
                 .keep_alive_timeout(keep_alive.timeout);
         }
-        let conn = builder.serve_connection(
-            io,
-            Counted {
-                inner: service,
-                open: open.clone(),
-            },
-        );
+        let rate = config.min_request_body_data_rate;
+        let conn = builder.serve_connection(io, Counted::new(service, open.clone(), rate));
         let idle = Idle {
             open,
             timeout: config.idle_timeout,
@@ -203,7 +218,10 @@ where
         let conn = http1::Builder::new()
             .timer(ReactorTimer)
             .header_read_timeout(config.header_timeout)
-            .serve_connection(io, CountRequests(service));
+            .serve_connection(
+                io,
+                CountRequests::new(service, config.min_request_body_data_rate),
+            );
         drive(conn, None, |conn| conn.graceful_shutdown()).await
     }
 }

@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -12,6 +13,9 @@ use std::task::{Context, Poll};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::Service;
 use hyper::{Request, Response};
+
+use super::body::FromIncoming;
+use crate::config::MinDataRate;
 
 /// The number of open streams, shared by the service wrapper and the connection's driver.
 #[derive(Clone, Debug, Default)]
@@ -37,15 +41,30 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A service whose calls count as open streams until their response body is done.
-pub(crate) struct Counted<S> {
-    pub(crate) inner: S,
-    pub(crate) open: OpenStreams,
+/// A service whose calls count as open streams until their response body is done, and
+/// whose requests get the body type `R` (under the request body rate when `R` enforces it).
+pub(crate) struct Counted<S, R> {
+    inner: S,
+    open: OpenStreams,
+    rate: Option<MinDataRate>,
+    body: PhantomData<fn() -> R>,
 }
 
-impl<S, B> Service<Request<Incoming>> for Counted<S>
+impl<S, R> Counted<S, R> {
+    pub(crate) fn new(inner: S, open: OpenStreams, rate: Option<MinDataRate>) -> Self {
+        Counted {
+            inner,
+            open,
+            rate,
+            body: PhantomData,
+        }
+    }
+}
+
+impl<S, R, B> Service<Request<Incoming>> for Counted<S, R>
 where
-    S: Service<Request<Incoming>, Response = Response<B>>,
+    S: Service<Request<R>, Response = Response<B>>,
+    R: FromIncoming,
 {
     type Response = Response<Tracked<B>>;
     type Error = S::Error;
@@ -53,9 +72,12 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
+        let rate = self.rate;
         CountedCall {
             guard: Some(self.open.open()),
-            inner: self.inner.call(req),
+            inner: self
+                .inner
+                .call(req.map(|body| R::from_incoming(body, rate))),
         }
     }
 }
@@ -114,16 +136,37 @@ impl<B: Body> Body for Tracked<B> {
     }
 }
 
-/// An HTTP/1 service that only counts its requests (for the servers' counters).
-pub(crate) struct CountRequests<S>(pub(crate) S);
+/// An HTTP/1 service that counts its requests (for the servers' counters) and gives them
+/// the body type `R`.
+pub(crate) struct CountRequests<S, R> {
+    inner: S,
+    rate: Option<MinDataRate>,
+    body: PhantomData<fn() -> R>,
+}
 
-impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for CountRequests<S> {
+impl<S, R> CountRequests<S, R> {
+    pub(crate) fn new(inner: S, rate: Option<MinDataRate>) -> Self {
+        CountRequests {
+            inner,
+            rate,
+            body: PhantomData,
+        }
+    }
+}
+
+impl<S, R> Service<Request<Incoming>> for CountRequests<S, R>
+where
+    S: Service<Request<R>>,
+    R: FromIncoming,
+{
     type Response = S::Response;
     type Error = S::Error;
     type Future = S::Future;
 
     fn call(&self, req: Request<Incoming>) -> S::Future {
         crate::stats::request_served();
-        self.0.call(req)
+        let rate = self.rate;
+        self.inner
+            .call(req.map(|body| R::from_incoming(body, rate)))
     }
 }
