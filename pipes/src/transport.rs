@@ -361,9 +361,12 @@ async fn receive(
             return Ok(Finished::PeerClosed);
         }
         // Take every completion that is already here, then flush once for the batch. An
-        // end found in the batch (EOF, a reset) comes after the bytes before it.
+        // end found in the batch (EOF, a reset) comes after the bytes before it. The batch
+        // stops at the pause threshold: under epoll a fast sender would otherwise keep the
+        // socket readable, and the batch (and the pipe) would grow without bound.
         let mut end = None;
-        while end.is_none() {
+        let pause = inbound.pause_threshold();
+        while end.is_none() && (pause == 0 || inbound.unflushed_len() < pause) {
             let next = poll_fn(|cx| {
                 Poll::Ready(receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)))
             })

@@ -239,9 +239,10 @@ fn a_slow_reader_pushes_back_on_the_peer() {
     );
     let buffered = max_buffered.load(Ordering::Relaxed);
     println!("sender stalled after {last} bytes; inbound pipe peaked at {buffered} bytes");
-    // Pause threshold (1 MiB) plus one flushed batch of receive completions.
+    // Pause threshold (1 MiB) plus what arrives while the receive stops: the batch stops
+    // at the threshold, and under io_uring the completions already on their way still come.
     assert!(
-        buffered <= (1 << 20) + (4 << 20),
+        buffered <= (1 << 20) + (1 << 18),
         "inbound pipe grew to {buffered} bytes"
     );
     go_tx.send(()).unwrap();
