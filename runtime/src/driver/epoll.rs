@@ -29,11 +29,31 @@ const EVENTFD_TOKEN: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const EVENT_BATCH: usize = 256;
 
-/// Tasks waiting for one fd to become readable or writable.
-#[derive(Default)]
+/// One registered fd: the tasks waiting for it to become readable or writable, and whether
+/// it is known to be (a call that met EAGAIN clears the flag, the next edge sets it).
 struct Waiters {
     read: Vec<Waker>,
     write: Vec<Waker>,
+    readable: bool,
+    writable: bool,
+    /// The peer closed its side, or the socket failed (sticky: a read or write then never
+    /// blocks again, so a cleared `readable` must not hide it — a FIN queued behind the
+    /// data of a short read raises no further edge).
+    read_closed: bool,
+    write_closed: bool,
+}
+
+impl Waiters {
+    fn new() -> Waiters {
+        Waiters {
+            read: Vec::new(),
+            write: Vec::new(),
+            readable: true,
+            writable: true,
+            read_closed: false,
+            write_closed: false,
+        }
+    }
 }
 
 pub(crate) struct Epoll {
@@ -72,8 +92,41 @@ impl Epoll {
         })
     }
 
-    /// Leaves `waker` to be woken when `fd` becomes ready for `interest`; registers the fd on
-    /// its first wait.
+    /// Whether a call on `fd` for `interest` may succeed: `false` only when the last call
+    /// met EAGAIN and no edge came since (the call would be a wasted syscall).
+    pub(crate) fn may_be_ready(&self, fd: &SharedFd, interest: Interest) -> bool {
+        let token = fd.token();
+        if token == NO_TOKEN {
+            return true;
+        }
+        self.ios
+            .borrow()
+            .get(token as usize)
+            .is_none_or(|waiters| match interest {
+                Interest::Read => waiters.readable || waiters.read_closed,
+                Interest::Write => waiters.writable || waiters.write_closed,
+            })
+    }
+
+    /// Marks a registered `fd` not ready for `interest` without a waiter: a short read
+    /// drained the socket, and new data brings a fresh edge. (An unregistered fd stays
+    /// "maybe ready": its next call finds out.)
+    pub(crate) fn clear_ready(&self, fd: &SharedFd, interest: Interest) {
+        let token = fd.token();
+        if token == NO_TOKEN {
+            return;
+        }
+        if let Some(waiters) = self.ios.borrow_mut().get_mut(token as usize) {
+            match interest {
+                Interest::Read => waiters.readable = false,
+                Interest::Write => waiters.writable = false,
+            }
+        }
+    }
+
+    /// Leaves `waker` to be woken when `fd` becomes ready for `interest` (a call just met
+    /// EAGAIN, or [`Epoll::may_be_ready`] said it would); registers the fd on its first
+    /// wait.
     pub(crate) fn await_readiness(
         &self,
         fd: &SharedFd,
@@ -83,7 +136,7 @@ impl Epoll {
         let mut ios = self.ios.borrow_mut();
         let mut token = fd.token();
         if token == NO_TOKEN {
-            let key = ios.insert(Waiters::default());
+            let key = ios.insert(Waiters::new());
             let mut event = libc::epoll_event {
                 events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
                 u64: key as u64,
@@ -104,8 +157,14 @@ impl Epoll {
             .get_mut(token as usize)
             .expect("a registered fd keeps its waiters until it closes");
         let list = match interest {
-            Interest::Read => &mut waiters.read,
-            Interest::Write => &mut waiters.write,
+            Interest::Read => {
+                waiters.readable = false;
+                &mut waiters.read
+            }
+            Interest::Write => {
+                waiters.writable = false;
+                &mut waiters.write
+            }
         };
         if !list.iter().any(|w| w.will_wake(waker)) {
             list.push(waker.clone());
@@ -175,10 +234,18 @@ impl Epoll {
                     continue;
                 };
                 let failed = libc::EPOLLHUP | libc::EPOLLERR;
+                if mask & (libc::EPOLLRDHUP | failed) != 0 {
+                    waiters.read_closed = true;
+                }
+                if mask & failed != 0 {
+                    waiters.write_closed = true;
+                }
                 if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | failed) != 0 {
+                    waiters.readable = true;
                     scratch.append(&mut waiters.read);
                 }
                 if mask & (libc::EPOLLOUT | failed) != 0 {
+                    waiters.writable = true;
                     scratch.append(&mut waiters.write);
                 }
             }

@@ -137,6 +137,24 @@ impl IoDriver {
         }
     }
 
+    /// Readiness mode: whether a call on `fd` for `interest` may succeed (see
+    /// `Epoll::may_be_ready`).
+    #[inline]
+    pub(crate) fn may_be_ready(&self, fd: &SharedFd, interest: Interest) -> bool {
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.may_be_ready(fd, interest),
+            Backend::Uring(_) => true,
+        }
+    }
+
+    /// Readiness mode: `fd` is known not ready for `interest` until its next edge.
+    #[inline]
+    pub(crate) fn clear_ready(&self, fd: &SharedFd, interest: Interest) {
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.clear_ready(fd, interest);
+        }
+    }
+
     /// Readiness mode: wakes `waker` when `fd` is ready for `interest`.
     pub(crate) fn await_readiness(
         &self,

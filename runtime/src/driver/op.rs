@@ -17,8 +17,9 @@
 //! **Readiness (epoll).** Nothing is in flight between polls: a poll makes the syscall; on
 //! `EAGAIN` it leaves its waker with the fd's registration and returns `Pending`, and the
 //! next readiness edge wakes it to try again (compio's way: try first, register interest only
-//! when needed). Dropping the op drops its data at once; a stale waker left behind is woken
-//! once, harmlessly.
+//! when needed). A poll between that `EAGAIN` and the next edge makes no syscall at all (the
+//! registration remembers that the fd is not ready). Dropping the op drops its data at
+//! once; a stale waker left behind is woken once, harmlessly.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -178,6 +179,19 @@ impl<T: OpAble> Op<T> {
 
     fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
         let data = self.data.as_mut().expect("op polled after completion");
+        if let Some((fd, interest)) = data.readiness() {
+            // The last call met EAGAIN and no edge came since: calling again would only
+            // meet it again.
+            if !self.driver.may_be_ready(fd, interest) {
+                return match self.driver.await_readiness(fd, interest, cx.waker()) {
+                    Ok(()) => Poll::Pending,
+                    Err(err) => {
+                        let data = self.data.take().expect("checked above");
+                        Poll::Ready(data.complete(Completion::from_io(Err(err))))
+                    }
+                };
+            }
+        }
         let result = loop {
             self.driver.count_call();
             match data.call() {
@@ -325,6 +339,13 @@ impl<T: MultiAble> MultiOp<T> {
     fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         if self.stopped {
             return Poll::Ready(None);
+        }
+        let (fd, interest) = self.op.readiness();
+        if !self.driver.may_be_ready(fd, interest) {
+            return match self.driver.await_readiness(fd, interest, cx.waker()) {
+                Ok(()) => Poll::Pending,
+                Err(err) => Poll::Ready(Some(Completion::from_io(Err(err)))),
+            };
         }
         loop {
             self.driver.count_call();

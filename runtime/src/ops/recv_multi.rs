@@ -44,10 +44,19 @@ unsafe impl MultiAble for RecvMulti {
                     flags: 0,
                 })
             }
-            Ok(n) => Ok(Completion {
-                result: n as i32,
-                flags: F_BUFFER | F_MORE | (u32::from(bid) << 16),
-            }),
+            Ok(n) => {
+                if (n as usize) < len {
+                    // A short read drained the socket: the next call would only meet EAGAIN,
+                    // and data arriving later raises a new edge (what tokio does too). A FIN
+                    // already queued behind the data is not lost: its event set the
+                    // registration's sticky "read closed", which keeps calls going.
+                    driver.clear_ready(&self.fd, Interest::Read);
+                }
+                Ok(Completion {
+                    result: n as i32,
+                    flags: F_BUFFER | F_MORE | (u32::from(bid) << 16),
+                })
+            }
             Err(err) => {
                 driver.put_back_buffer(bid);
                 Err(err)
