@@ -120,7 +120,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # RSS per idle keep-alive connection (10,000 connections), native and hyper on tokio.
-rss=$(cargo bench --quiet --bench http_idle_rss 2>/dev/null | grep "bytes per connection" || echo "http_idle_rss failed")
+rss=$(cargo bench --quiet --bench http_idle_rss 2>/dev/null | grep "bytes per connection" | awk '!seen[$0]++' || echo "http_idle_rss failed")
 echo "$rss"
 
 # Medians and ratios.
