@@ -50,12 +50,12 @@ async fn echo(mut pipe: DuplexPipe) {
 }
 
 fn start_echo_servers(runtime: &Runtime, accepted: Arc<AtomicUsize>) -> SocketAddr {
-    let addr: SocketAddr = runtime.block_on_local(|| async {
-        TcpListener::bind("127.0.0.1:0".parse().unwrap())
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    });
+    // A free port, from a plain socket closed at once (never a listener that lingers beside
+    // the real ones: connections routed to it would be reset when it closes).
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     for handle in runtime.handles() {
         let accepted = accepted.clone();
         runtime.block_on(handle.spawn(move || async move {

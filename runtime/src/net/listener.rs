@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -41,7 +42,8 @@ const BACKLOG: i32 = 1024;
 /// .unwrap();
 /// ```
 pub struct TcpListener {
-    fd: SharedFd,
+    /// Taken out only by `Drop`, which closes it at once.
+    fd: ManuallyDrop<SharedFd>,
     local_addr: SocketAddr,
     accept: RefCell<Option<MultiOp<AcceptMulti>>>,
 }
@@ -57,7 +59,7 @@ impl TcpListener {
         syscall!(listen(fd.raw(), BACKLOG))?;
         let local_addr = socket_addr(fd.raw(), false)?;
         Ok(TcpListener {
-            fd,
+            fd: ManuallyDrop::new(fd),
             local_addr,
             accept: RefCell::new(None),
         })
@@ -118,6 +120,28 @@ impl fmt::Debug for TcpListener {
             .field("fd", &self.fd.raw())
             .field("local_addr", &self.local_addr)
             .finish()
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        // Stop the multishot accept first: it holds the socket too.
+        let accepted = self.accept.get_mut().take().is_some();
+        // SAFETY: `fd` is taken exactly once, here, and never used again.
+        let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
+        if accepted {
+            // An accept SQE may still wait in the submission queue, naming this fd number:
+            // the close goes through the driver, after it.
+            drop(fd);
+            return;
+        }
+        // Never accepted (a listener bound to learn a port, say): close now, not with the
+        // reactor's next submission. Until it closes, a listening socket keeps completing
+        // handshakes into its backlog, and a client the kernel routed there (another
+        // listener shares the port through SO_REUSEPORT) would get a reset.
+        if let Ok(raw) = fd.try_unwrap() {
+            sys::close(raw);
+        }
     }
 }
 
