@@ -164,10 +164,12 @@ impl turn::Hooks for Reactor {
         }
     }
 
-    fn run_tasks(&self) {
-        self.local
-            .executor
-            .run(self.budget, &self.local.shared.counters);
+    fn budget(&self) -> usize {
+        self.budget
+    }
+
+    fn run_tasks(&self, max: usize) -> usize {
+        self.local.executor.run(max, &self.local.shared.counters)
     }
 
     fn has_runnable(&self) -> bool {

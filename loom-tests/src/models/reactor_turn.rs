@@ -40,7 +40,12 @@ impl<P: ParkWord> Hooks for MockReactor<P> {
     fn take(&self, _item: usize) {
         self.received.set(self.received.get() + 1);
     }
-    fn run_tasks(&self) {}
+    fn budget(&self) -> usize {
+        128
+    }
+    fn run_tasks(&self, _max: usize) -> usize {
+        0
+    }
     fn has_runnable(&self) -> bool {
         false
     }

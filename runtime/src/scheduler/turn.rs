@@ -3,7 +3,8 @@
 //!
 //! One turn:
 //! 1. drain the remote queue once, bounded (tasks woken elsewhere, posted closures);
-//! 2. poll ready tasks (bounded by the reactor's budget, so completions are never starved);
+//! 2. poll ready tasks (bounded by the reactor's budget, so completions are never starved),
+//!    looking at the remote queue again every 32 polls while busy;
 //! 3. submit queued I/O; when nothing is runnable the reactor parks first (park word, queue
 //!    re-check) and this submit also waits for an event, the nearest timer or the eventfd;
 //! 4. mark the reactor awake (before the next drain: see `park.rs`);
@@ -18,6 +19,11 @@ use super::remote::RemoteQueue;
 /// Items drained per turn, so producers faster than the reactor cannot starve local tasks
 /// and I/O.
 const DRAIN_LIMIT: usize = 4096;
+
+/// Task polls between two looks at the remote queue while tasks keep the reactor busy, so a
+/// task woken from another thread waits for at most this many polls rather than the whole
+/// budget (tokio looks at its inject queue every 31 ticks).
+const REMOTE_CHECK_INTERVAL: usize = 32;
 
 /// Whether the submit of a turn may sleep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +44,10 @@ pub(crate) trait Hooks {
     fn stopping(&self) -> bool;
     /// Handles one drained item: queues a woken task, runs a posted closure.
     fn take(&self, item: Self::Item);
-    /// Polls ready tasks, within the budget.
-    fn run_tasks(&self);
+    /// Task polls per turn before completions are taken in again.
+    fn budget(&self) -> usize;
+    /// Polls at most `max` ready tasks; returns how many it polled.
+    fn run_tasks(&self, max: usize) -> usize;
     /// Something is still runnable (the reactor must not sleep).
     fn has_runnable(&self) -> bool;
     /// Spins for a while if configured to; `true` when something arrived meanwhile.
@@ -67,13 +75,20 @@ pub(crate) fn turn<H: Hooks, N: Notify, P: ParkWord>(
     remote: &RemoteQueue<H::Item, N, P>,
     hooks: &H,
 ) {
-    for _ in 0..DRAIN_LIMIT {
-        match remote.pop() {
-            Some(item) => hooks.take(item),
-            None => break,
+    drain(remote, hooks);
+    let budget = hooks.budget().max(1);
+    let mut polled = 0;
+    while polled < budget {
+        let ran = hooks.run_tasks(REMOTE_CHECK_INTERVAL.min(budget - polled));
+        polled += ran;
+        if ran == 0 || polled >= budget {
+            break;
+        }
+        // Still busy: let what other threads woke meanwhile in before the next polls.
+        if !remote.is_empty() {
+            drain(remote, hooks);
         }
     }
-    hooks.run_tasks();
     if hooks.stopping() {
         return;
     }
@@ -90,6 +105,16 @@ pub(crate) fn turn<H: Hooks, N: Notify, P: ParkWord>(
         remote.unpark();
     }
     hooks.complete();
+}
+
+/// Takes what other threads pushed, at most [`DRAIN_LIMIT`] items.
+fn drain<H: Hooks, N: Notify, P: ParkWord>(remote: &RemoteQueue<H::Item, N, P>, hooks: &H) {
+    for _ in 0..DRAIN_LIMIT {
+        match remote.pop() {
+            Some(item) => hooks.take(item),
+            None => break,
+        }
+    }
 }
 
 /// Reactor exit: closes the queue, then cancels tasks and drops what was pushed until
