@@ -22,6 +22,7 @@ use crate::parse::{parse_head, Head};
 use crate::request::Request;
 use crate::response::{flush, Response};
 use crate::shutdown;
+use crate::slot::Pooled;
 use crate::stats::{self, Event};
 use crate::status::Status;
 
@@ -118,7 +119,9 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
                 },
             };
             stats::request_served();
-            CatchUnwind(handler.call(&mut req, &mut res)).await
+            // In a pooled slot (see `slot.rs`): the connection's own state machine then has no
+            // room for the router's largest handler future, and stays small while it idles.
+            CatchUnwind(Pooled::new(handler.call(&mut req, &mut res))).await
         };
         let handler_failed = !matches!(outcome, Ok(Ok(())));
         let failure = decoder

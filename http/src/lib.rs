@@ -31,6 +31,7 @@ mod response;
 mod server;
 mod shutdown;
 mod signals;
+mod slot;
 mod stats;
 mod status;
 mod throttle;
