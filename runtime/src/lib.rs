@@ -31,6 +31,7 @@
 
 mod buf;
 pub mod coop;
+mod current;
 mod driver;
 mod handle;
 pub mod net;

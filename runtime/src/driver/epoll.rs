@@ -54,6 +54,22 @@ impl Waiters {
             write_closed: false,
         }
     }
+
+    /// Whether a call for `interest` may succeed.
+    fn may_be_ready(&self, interest: Interest) -> bool {
+        match interest {
+            Interest::Read => self.readable || self.read_closed,
+            Interest::Write => self.writable || self.write_closed,
+        }
+    }
+
+    /// The waiters of one direction, and its readiness flag.
+    fn side(&mut self, interest: Interest) -> (&mut Vec<Waker>, &mut bool) {
+        match interest {
+            Interest::Read => (&mut self.read, &mut self.readable),
+            Interest::Write => (&mut self.write, &mut self.writable),
+        }
+    }
 }
 
 pub(crate) struct Epoll {
@@ -95,33 +111,24 @@ impl Epoll {
     /// Whether a call on `fd` for `interest` may succeed: `false` only when the last call
     /// met EAGAIN and no edge came since (the call would be a wasted syscall).
     pub(crate) fn may_be_ready(&self, fd: &SharedFd, interest: Interest) -> bool {
-        let token = fd.token();
-        if token == NO_TOKEN {
-            return true;
-        }
-        self.ios
-            .borrow()
-            .get(token as usize)
-            .is_none_or(|waiters| match interest {
-                Interest::Read => waiters.readable || waiters.read_closed,
-                Interest::Write => waiters.writable || waiters.write_closed,
-            })
+        self.with_registration(fd, |waiters| waiters.may_be_ready(interest))
+            .unwrap_or(true)
     }
 
     /// Marks a registered `fd` not ready for `interest` without a waiter: a short read
     /// drained the socket, and new data brings a fresh edge. (An unregistered fd stays
     /// "maybe ready": its next call finds out.)
     pub(crate) fn clear_ready(&self, fd: &SharedFd, interest: Interest) {
+        self.with_registration(fd, |waiters| *waiters.side(interest).1 = false);
+    }
+
+    /// Runs `f` on `fd`'s registration; `None` when it has none.
+    fn with_registration<R>(&self, fd: &SharedFd, f: impl FnOnce(&mut Waiters) -> R) -> Option<R> {
         let token = fd.token();
         if token == NO_TOKEN {
-            return;
+            return None;
         }
-        if let Some(waiters) = self.ios.borrow_mut().get_mut(token as usize) {
-            match interest {
-                Interest::Read => waiters.readable = false,
-                Interest::Write => waiters.writable = false,
-            }
-        }
+        self.ios.borrow_mut().get_mut(token as usize).map(f)
     }
 
     /// Leaves `waker` to be woken when `fd` becomes ready for `interest` (a call just met
@@ -153,19 +160,11 @@ impl Epoll {
             token = key as u32;
             fd.set_token(token);
         }
-        let waiters = ios
+        let (list, ready) = ios
             .get_mut(token as usize)
-            .expect("a registered fd keeps its waiters until it closes");
-        let list = match interest {
-            Interest::Read => {
-                waiters.readable = false;
-                &mut waiters.read
-            }
-            Interest::Write => {
-                waiters.writable = false;
-                &mut waiters.write
-            }
-        };
+            .expect("a registered fd keeps its waiters until it closes")
+            .side(interest);
+        *ready = false;
         if !list.iter().any(|w| w.will_wake(waker)) {
             list.push(waker.clone());
         }
@@ -240,13 +239,18 @@ impl Epoll {
                 if mask & failed != 0 {
                     waiters.write_closed = true;
                 }
-                if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | failed) != 0 {
-                    waiters.readable = true;
-                    scratch.append(&mut waiters.read);
-                }
-                if mask & (libc::EPOLLOUT | failed) != 0 {
-                    waiters.writable = true;
-                    scratch.append(&mut waiters.write);
+                for (interest, events) in [
+                    (
+                        Interest::Read,
+                        libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | failed,
+                    ),
+                    (Interest::Write, libc::EPOLLOUT | failed),
+                ] {
+                    if mask & events != 0 {
+                        let (list, ready) = waiters.side(interest);
+                        *ready = true;
+                        scratch.append(list);
+                    }
                 }
             }
         }

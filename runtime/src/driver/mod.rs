@@ -30,8 +30,9 @@ pub use select::Driver;
 pub use uring::RingFlags;
 pub(crate) use uring::BUF_GROUP;
 
+use crate::current::{self, Current};
 use crate::stats::Counters;
-use epoll::Epoll;
+pub(crate) use epoll::Epoll;
 use uring::Uring;
 
 /// Receive buffers per reactor (the provided-buffer ring, or the epoll pool), and their size.
@@ -47,22 +48,18 @@ pub(crate) enum Backend {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<IoDriver>>> = const { RefCell::new(None) };
+    static CURRENT: Current<IoDriver> = const { Current::new() };
 }
 
 /// Makes `driver` this thread's driver (reactor start), or clears it (`None`, exit).
 pub(crate) fn set_current(driver: Option<Rc<IoDriver>>) {
-    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), driver));
-    drop(old);
+    current::set(&CURRENT, driver);
 }
 
 /// Runs `f` with this thread's driver, or returns `None` off any reactor thread.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&IoDriver) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| current.borrow().as_deref().map(f))
-        .ok()
-        .flatten()
+    current::with(&CURRENT, f)
 }
 
 /// One reactor's driver.
@@ -104,13 +101,7 @@ impl IoDriver {
     ///
     /// Off a reactor thread.
     pub(crate) fn current() -> Rc<IoDriver> {
-        CURRENT
-            .try_with(|current| current.borrow().clone())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| {
-                panic!("an I/O operation must be called on a ringhop reactor thread")
-            })
+        current::get(&CURRENT, "an I/O operation")
     }
 
     /// Which backend this is.
@@ -126,47 +117,6 @@ impl IoDriver {
         match &self.backend {
             Backend::Uring(uring) => uring.flags(),
             Backend::Epoll(_) => RingFlags::default(),
-        }
-    }
-
-    /// Readiness mode: counts a syscall an op makes.
-    #[inline]
-    pub(crate) fn count_call(&self) {
-        if let Backend::Epoll(epoll) = &self.backend {
-            epoll.count_call();
-        }
-    }
-
-    /// Readiness mode: whether a call on `fd` for `interest` may succeed (see
-    /// `Epoll::may_be_ready`).
-    #[inline]
-    pub(crate) fn may_be_ready(&self, fd: &SharedFd, interest: Interest) -> bool {
-        match &self.backend {
-            Backend::Epoll(epoll) => epoll.may_be_ready(fd, interest),
-            Backend::Uring(_) => true,
-        }
-    }
-
-    /// Readiness mode: `fd` is known not ready for `interest` until its next edge.
-    #[inline]
-    pub(crate) fn clear_ready(&self, fd: &SharedFd, interest: Interest) {
-        if let Backend::Epoll(epoll) = &self.backend {
-            epoll.clear_ready(fd, interest);
-        }
-    }
-
-    /// Readiness mode: wakes `waker` when `fd` is ready for `interest`.
-    pub(crate) fn await_readiness(
-        &self,
-        fd: &SharedFd,
-        interest: Interest,
-        waker: &Waker,
-    ) -> io::Result<()> {
-        match &self.backend {
-            Backend::Epoll(epoll) => epoll.await_readiness(fd, interest, waker),
-            Backend::Uring(_) => Err(io::Error::other(
-                "readiness wait on the io_uring driver (an op ran in the wrong mode)",
-            )),
         }
     }
 
@@ -245,21 +195,6 @@ impl IoDriver {
                 .buf_ring_if_set()
                 .map_or(&[][..], |ring| ring.bytes(bid, len)),
             Backend::Epoll(epoll) => epoll.pool().bytes(bid, len),
-        }
-    }
-
-    /// Readiness mode: a free receive buffer's id and memory, `None` when all are out.
-    pub(crate) fn take_buffer(&self) -> Option<(u16, *mut u8, usize)> {
-        match &self.backend {
-            Backend::Epoll(epoll) => epoll.pool().take(),
-            Backend::Uring(_) => None,
-        }
-    }
-
-    /// Readiness mode: returns a buffer a call took but did not fill.
-    pub(crate) fn put_back_buffer(&self, bid: u16) {
-        if let Backend::Epoll(epoll) = &self.backend {
-            epoll.pool().put_back(bid);
         }
     }
 

@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 use io_uring::squeue::Entry;
 
 use super::fd::SharedFd;
-use super::{Backend, IoDriver};
+use super::{Backend, Epoll, IoDriver};
 
 /// A completion: a CQE's result and flags, or a readiness-mode syscall's outcome in the same
 /// shape (negative results are `-errno`).
@@ -118,7 +118,7 @@ pub(crate) unsafe trait MultiAble: 'static {
 
     /// One readiness-mode call: the completion the kernel would have posted, or
     /// `Err(WouldBlock)`.
-    fn call(&mut self, driver: &IoDriver) -> io::Result<Completion>;
+    fn call(&mut self, epoll: &Epoll) -> io::Result<Completion>;
 
     /// Disposes of a completion nobody will take (the owner is gone): closes an accepted
     /// socket, recycles a buffer.
@@ -176,41 +176,6 @@ impl<T: OpAble> Op<T> {
             data: Some(data),
         }
     }
-
-    fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
-        let data = self.data.as_mut().expect("op polled after completion");
-        if let Some((fd, interest)) = data.readiness() {
-            // The last call met EAGAIN and no edge came since: calling again would only
-            // meet it again.
-            if !self.driver.may_be_ready(fd, interest) {
-                return match self.driver.await_readiness(fd, interest, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(err) => {
-                        let data = self.data.take().expect("checked above");
-                        Poll::Ready(data.complete(Completion::from_io(Err(err))))
-                    }
-                };
-            }
-        }
-        let result = loop {
-            self.driver.count_call();
-            match data.call() {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let Some((fd, interest)) = data.readiness() else {
-                        break Err(err);
-                    };
-                    match self.driver.await_readiness(fd, interest, cx.waker()) {
-                        Ok(()) => return Poll::Pending,
-                        Err(err) => break Err(err),
-                    }
-                }
-                result => break result,
-            }
-        };
-        let data = self.data.take().expect("checked above");
-        Poll::Ready(data.complete(Completion::from_io(result)))
-    }
 }
 
 // The op's data is never pinned: the kernel points at its heap memory, not at the op.
@@ -221,8 +186,15 @@ impl<T: OpAble> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        let Backend::Uring(uring) = &this.driver.backend else {
-            return this.poll_readiness(cx);
+        let uring = match &this.driver.backend {
+            Backend::Uring(uring) => uring,
+            Backend::Epoll(epoll) => {
+                let data = this.data.as_mut().expect("op polled after completion");
+                let result =
+                    std::task::ready!(call_when_ready(epoll, data, cx, T::readiness, T::call));
+                let data = this.data.take().expect("checked above");
+                return Poll::Ready(data.complete(Completion::from_io(result)));
+            }
         };
         let mut ops = uring.ops.borrow_mut();
         let Some(slot) = ops.get_mut(this.key) else {
@@ -316,8 +288,21 @@ impl<T: MultiAble> MultiOp<T> {
 
     /// The next completion. `Ready(None)` once the stream ended (start a new op to go on).
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        let Backend::Uring(uring) = &self.driver.backend else {
-            return self.poll_readiness(cx);
+        let uring = match &self.driver.backend {
+            Backend::Uring(uring) => uring,
+            Backend::Epoll(_) if self.stopped => return Poll::Ready(None),
+            Backend::Epoll(epoll) => {
+                let result = std::task::ready!(call_when_ready(
+                    epoll,
+                    &mut self.op,
+                    cx,
+                    |op| Some(op.readiness()),
+                    |op| op.call(epoll)
+                ));
+                return Poll::Ready(Some(
+                    result.unwrap_or_else(|err| Completion::from_io(Err(err))),
+                ));
+            }
         };
         let mut ops = uring.ops.borrow_mut();
         let Some(Lifecycle::Multi(state)) = ops.get_mut(self.key) else {
@@ -334,34 +319,6 @@ impl<T: MultiAble> MultiOp<T> {
             _ => state.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
-    }
-
-    fn poll_readiness(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        if self.stopped {
-            return Poll::Ready(None);
-        }
-        let (fd, interest) = self.op.readiness();
-        if !self.driver.may_be_ready(fd, interest) {
-            return match self.driver.await_readiness(fd, interest, cx.waker()) {
-                Ok(()) => Poll::Pending,
-                Err(err) => Poll::Ready(Some(Completion::from_io(Err(err)))),
-            };
-        }
-        loop {
-            self.driver.count_call();
-            match self.op.call(&self.driver) {
-                Ok(completion) => return Poll::Ready(Some(completion)),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let (fd, interest) = self.op.readiness();
-                    return match self.driver.await_readiness(fd, interest, cx.waker()) {
-                        Ok(()) => Poll::Pending,
-                        Err(err) => Poll::Ready(Some(Completion::from_io(Err(err)))),
-                    };
-                }
-                Err(err) => return Poll::Ready(Some(Completion::from_io(Err(err)))),
-            }
-        }
     }
 }
 
@@ -384,6 +341,41 @@ impl<T: MultiAble> Drop for MultiOp<T> {
         pending.into_iter().for_each(T::discard);
         if !finished {
             uring.cancel(self.key);
+        }
+    }
+}
+
+/// Readiness mode, for single-shot and multishot ops alike: makes the op's syscall until it
+/// no longer meets `EINTR`; on `EAGAIN` — or at once, without a syscall, when the fd is known
+/// not ready since its last `EAGAIN` — leaves the waker with the fd's registration and
+/// returns `Pending`.
+fn call_when_ready<S, R>(
+    epoll: &Epoll,
+    op: &mut S,
+    cx: &mut Context<'_>,
+    readiness: fn(&S) -> Option<(&SharedFd, Interest)>,
+    mut call: impl FnMut(&mut S) -> io::Result<R>,
+) -> Poll<io::Result<R>> {
+    let wait = |fd: &SharedFd, interest| match epoll.await_readiness(fd, interest, cx.waker()) {
+        Ok(()) => Poll::Pending,
+        Err(err) => Poll::Ready(Err(err)),
+    };
+    if let Some((fd, interest)) = readiness(op) {
+        if !epoll.may_be_ready(fd, interest) {
+            return wait(fd, interest);
+        }
+    }
+    loop {
+        epoll.count_call();
+        match call(op) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return match readiness(op) {
+                    Some((fd, interest)) => wait(fd, interest),
+                    None => Poll::Ready(Err(err)),
+                };
+            }
+            result => return Poll::Ready(result),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::io;
 
 use io_uring::{opcode, squeue::Entry, types};
 
-use crate::driver::{Completion, Interest, IoDriver, MultiAble, SharedFd};
+use crate::driver::{Completion, Epoll, Interest, MultiAble, SharedFd};
 use crate::sys::{self, syscall};
 
 pub(crate) struct AcceptMulti {
@@ -32,7 +32,7 @@ unsafe impl MultiAble for AcceptMulti {
         (&self.listener, Interest::Read)
     }
 
-    fn call(&mut self, _driver: &IoDriver) -> io::Result<Completion> {
+    fn call(&mut self, _epoll: &Epoll) -> io::Result<Completion> {
         self.listener.ensure_nonblocking()?;
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         let fd = syscall!(accept4(

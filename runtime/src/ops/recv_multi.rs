@@ -6,7 +6,7 @@ use std::io;
 
 use io_uring::{opcode, squeue::Entry, types};
 
-use crate::driver::{Completion, Interest, IoDriver, MultiAble, SharedFd, BUF_GROUP};
+use crate::driver::{Completion, Epoll, Interest, MultiAble, SharedFd, BUF_GROUP};
 use crate::driver::{F_BUFFER, F_MORE};
 use crate::sys::syscall;
 
@@ -31,14 +31,14 @@ unsafe impl MultiAble for RecvMulti {
         (&self.fd, Interest::Read)
     }
 
-    fn call(&mut self, driver: &IoDriver) -> io::Result<Completion> {
-        let Some((bid, ptr, len)) = driver.take_buffer() else {
+    fn call(&mut self, epoll: &Epoll) -> io::Result<Completion> {
+        let Some((bid, ptr, len)) = epoll.pool().take() else {
             // Every buffer is out: as the ring says when it runs dry.
             return Err(io::Error::from_raw_os_error(libc::ENOBUFS));
         };
         match syscall!(recv(self.fd.raw(), ptr.cast(), len, libc::MSG_DONTWAIT)) {
             Ok(0) => {
-                driver.put_back_buffer(bid);
+                epoll.pool().put_back(bid);
                 Ok(Completion {
                     result: 0,
                     flags: 0,
@@ -50,7 +50,7 @@ unsafe impl MultiAble for RecvMulti {
                     // and data arriving later raises a new edge (what tokio does too). A FIN
                     // already queued behind the data is not lost: its event set the
                     // registration's sticky "read closed", which keeps calls going.
-                    driver.clear_ready(&self.fd, Interest::Read);
+                    epoll.clear_ready(&self.fd, Interest::Read);
                 }
                 Ok(Completion {
                     result: n as i32,
@@ -58,7 +58,7 @@ unsafe impl MultiAble for RecvMulti {
                 })
             }
             Err(err) => {
-                driver.put_back_buffer(bid);
+                epoll.pool().put_back(bid);
                 Err(err)
             }
         }

@@ -13,10 +13,11 @@ pub(crate) mod shared;
 mod spawn;
 pub(crate) mod turn;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::current::{self, Current};
 pub(crate) use executor::Executor;
 pub(crate) use shared::{Remote, Shared};
 pub use spawn::{hand_off, spawn_local};
@@ -51,7 +52,7 @@ impl Local {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Local>>> = const { RefCell::new(None) };
+    static CURRENT: Current<Local> = const { Current::new() };
 }
 
 /// Makes `local` this thread's scheduler (reactor start), or clears it (`None`, exit); wakes
@@ -61,24 +62,16 @@ pub(crate) fn set_current(local: Option<Rc<Local>>) {
         .as_ref()
         .map(|local| local.executor.clone() as Rc<dyn crate::task::LocalQueue>);
     crate::task::set_local_queue(queue);
-    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), local));
-    drop(old);
+    current::set(&CURRENT, local);
 }
 
 /// Runs `f` with this thread's scheduler, or returns `None` off any reactor thread.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| current.borrow().as_deref().map(f))
-        .ok()
-        .flatten()
+    current::with(&CURRENT, f)
 }
 
 /// This thread's scheduler; panics with a message naming `what` off a reactor thread.
 pub(crate) fn current(what: &str) -> Rc<Local> {
-    CURRENT
-        .try_with(|current| current.borrow().clone())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("{what} must be called on a ringhop reactor thread"))
+    current::get(&CURRENT, what)
 }

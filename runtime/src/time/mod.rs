@@ -21,6 +21,7 @@ pub use std::time::Instant;
 use timers::TimerKey;
 pub(crate) use timers::Timers;
 
+use crate::current::{self, Current};
 use crate::scheduler::{self, Shared};
 
 /// A reactor's clock and timers.
@@ -57,20 +58,16 @@ impl Clock {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Clock>>> = const { RefCell::new(None) };
+    static CURRENT: Current<Clock> = const { Current::new() };
 }
 
 /// Makes `clock` this thread's clock (reactor start), or clears it (`None`, exit).
 pub(crate) fn set_current(clock: Option<Rc<Clock>>) {
-    let old = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), clock));
-    drop(old);
+    current::set(&CURRENT, clock);
 }
 
 fn with_clock<R>(f: impl FnOnce(&Clock) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| current.borrow().as_deref().map(f))
-        .ok()
-        .flatten()
+    current::with(&CURRENT, f)
 }
 
 /// The current reactor's clock, refreshed once per loop iteration: free to read, and at most
