@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/net.rs"]
+mod net;
 #[path = "common/seccomp.rs"]
 mod seccomp;
 
@@ -145,11 +147,7 @@ fn start_hello(reactors: usize) -> (Killer, u16) {
 /// Starts `command` (the example, set up by the caller) on a free port; returns it with its
 /// port and banner line.
 fn start_hello_with(reactors: usize, mut command: Command) -> (Killer, u16, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = net::free_local_addr().port();
     let mut child = Killer(
         command
             .env("ADDR", format!("127.0.0.1:{port}"))

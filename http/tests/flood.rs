@@ -13,17 +13,8 @@ use support::{read_reply, TestServer};
 fn clients_that_pipeline_without_reading_do_not_stall_a_fresh_client() {
     let server = TestServer::start(Config::default(), support::app::router());
     let request = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
-    let batch: Vec<u8> = request.repeat(20_000);
-    let mut flooders = Vec::new();
-    for _ in 0..200 {
-        let mut stream = server.connect();
-        stream
-            .set_write_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        // Never read: the answers pile up on the server's side.
-        let _ = stream.write_all(&batch);
-        flooders.push(stream);
-    }
+    // Kept open (never read) until the test ends.
+    let _flooders = support::never_reading_clients(&server, &request.repeat(20_000), 200);
     let mut fresh = server.connect();
     let mut reading = fresh.try_clone().unwrap();
     let mut reader = BufReader::new(&mut reading);

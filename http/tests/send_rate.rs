@@ -53,15 +53,7 @@ fn clients_that_pipeline_and_never_read_are_cut() {
     // 16 pipelined 1 MiB answers each: more than the socket buffers hold, so the rest waits
     // in the server's pipes for a reader that never comes.
     let batch = b"GET /big?1 HTTP/1.1\r\nHost: a\r\n\r\n".repeat(16);
-    let mut flooders = Vec::new();
-    for _ in 0..50 {
-        let mut stream = server.connect();
-        stream
-            .set_write_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let _ = stream.write_all(&batch);
-        flooders.push(stream);
-    }
+    let flooders = support::never_reading_clients(&server, &batch, 50);
     // Meanwhile a fresh client is served.
     let mut fresh = server.connect();
     fresh

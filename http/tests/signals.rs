@@ -2,7 +2,9 @@
 //! (before its watcher starts), and every thread gets its mask back when `run` returns.
 //! (The second-signal exit is tested on the hello example, in its own process.)
 
-use std::net::SocketAddr;
+#[path = "../../tests/common/net.rs"]
+mod net;
+
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -37,12 +39,7 @@ fn signals_are_blocked_while_serving_and_masks_restored_after() {
             .build()
             .unwrap(),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = net::free_local_addr();
     let (listening, is_listening) = mpsc::channel();
     let server_runtime = runtime.clone();
     let server = std::thread::spawn(move || {

@@ -2,6 +2,9 @@
 //! ringhop; stopped (gracefully) when dropped.
 #![allow(dead_code)]
 
+#[path = "../common/net.rs"]
+mod net;
+
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,12 +44,7 @@ impl HyperTestServer {
                 .build()
                 .unwrap(),
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = net::free_local_addr();
         let rt = runtime.clone();
         let thread = std::thread::spawn(move || {
             HyperServer::bind(addr)

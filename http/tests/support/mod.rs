@@ -3,6 +3,9 @@
 
 pub mod app;
 
+#[path = "../../../tests/common/net.rs"]
+mod net;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -27,12 +30,7 @@ impl TestServer {
                 .build()
                 .unwrap(),
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = net::free_local_addr();
         let rt = runtime.clone();
         let thread = std::thread::spawn(move || {
             Server::bind(addr)
@@ -177,4 +175,20 @@ pub fn read_reply(reader: &mut BufReader<&mut TcpStream>, head: bool) -> Reply {
         reader.read_to_end(&mut reply.body).unwrap();
     }
     reply
+}
+
+/// `count` clients that each write `batch` (pipelined requests) and never read: the
+/// answers pile up on the server's side. Returned so they stay open.
+pub fn never_reading_clients(server: &TestServer, batch: &[u8], count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| {
+            let mut stream = server.connect();
+            stream
+                .set_write_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            // Bounded: the server stops reading once its pipes are full.
+            let _ = std::io::Write::write_all(&mut stream, batch);
+            stream
+        })
+        .collect()
 }
