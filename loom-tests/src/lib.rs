@@ -35,6 +35,10 @@ mod scheduler {
     pub(crate) use crate::{park, remote, turn};
 }
 
+/// The runtime's task module (header and its waker, state word, join cell), from its source.
+/// (Not every re-export is used by the models.)
+#[allow(unused_imports)]
+#[path = "../../runtime/src/task/mod.rs"]
 mod task;
 
 /// The pipe's state machine, included from the pipes crate.

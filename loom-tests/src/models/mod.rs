@@ -3,6 +3,7 @@ mod park;
 mod pipe;
 mod post;
 mod reactor_turn;
+mod real_wake;
 mod schedule;
 
 /// A loom `Notify` standing in for the reactor's eventfd: a notify before the wait is kept as

@@ -7,7 +7,7 @@
 
 mod header;
 mod join;
-mod join_cell;
+pub(crate) mod join_cell;
 pub(crate) mod state;
 
 use std::cell::RefCell;
