@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ringhop_pipes::watchdog::{Deadline, Expired};
-use ringhop_pipes::{DuplexPipe, PipeReader, PipeWriter};
+use ringhop_pipes::{ConnInfo, DuplexPipe, PipeReader, PipeWriter};
 use ringhop_runtime::{coop, time};
 
 use crate::body::{Body, BodyDecoder, BodyLimits, Continue};
@@ -25,6 +25,7 @@ use crate::shutdown;
 use crate::slot::Pooled;
 use crate::stats::{self, Event};
 use crate::status::Status;
+use crate::upgrade::Upgraded;
 
 /// Per-connection buffers, reused for every request (no allocation per request).
 struct Buffers {
@@ -43,7 +44,12 @@ enum HeadOutcome {
 }
 
 /// Serves requests on `pipe` until the connection ends.
-pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Config) {
+pub(crate) async fn serve<H: Handler>(
+    pipe: DuplexPipe,
+    info: ConnInfo,
+    handler: &H,
+    config: &Config,
+) {
     let DuplexPipe { mut input, output } = pipe;
     let output = RefCell::new(output);
     // Grown on demand and then reused: an idle connection keeps only what its requests
@@ -62,6 +68,8 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
     let deadline = Deadline::new();
     // A response cut short: the connection ends with a reset, not a clean close.
     let mut cut = false;
+    // A `101 Switching Protocols` went out: what runs on the connection next.
+    let mut upgraded = None;
     loop {
         let head = read_head(
             &mut input,
@@ -105,11 +113,13 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             head.minor_version,
             head_request,
             close,
+            head.upgrade,
         );
         let outcome = {
             let mut req = Request {
                 buf: head_buf,
                 head,
+                conn: &info,
                 body: Body {
                     input: &mut input,
                     output: &output,
@@ -142,6 +152,15 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
             Some(_) => break,
             None => res.finish(),
         }
+        if let Some(on_upgrade) = res.on_upgrade.take() {
+            // The body (if any) comes before the new protocol's bytes: read it away first.
+            if decoder.is_done()
+                || drain_body(&mut input, &output, decoder, &expect, &deadline, config).await
+            {
+                upgraded = Some(on_upgrade);
+            }
+            break;
+        }
         let mut close = res.close;
         if !close && !decoder.is_done() {
             close = !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await;
@@ -166,6 +185,11 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
     // Whatever is still buffered (a last response, an error answer) goes out before the end.
     let mut output = output.into_inner();
     let _ = output.flush().await;
+    if let Some(on_upgrade) = upgraded {
+        let _upgraded = Upgraded::start();
+        on_upgrade(DuplexPipe { input, output }).await;
+        return;
+    }
     output.complete(cut.then(|| {
         io::Error::new(
             io::ErrorKind::ConnectionAborted,
@@ -178,7 +202,7 @@ pub(crate) async fn serve<H: Handler>(pipe: DuplexPipe, handler: &H, config: &Co
 /// Writes an error response for a request that could not be parsed.
 fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
     let expect = Cell::new(Continue::NotDue);
-    Response::new(output, headers, &expect, 1, false, true).fail(status);
+    Response::new(output, headers, &expect, 1, false, true, false).fail(status);
 }
 
 /// Reads and discards what the handler left of the body. `false`: too much, close instead.

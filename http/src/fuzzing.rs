@@ -87,7 +87,12 @@ pub fn serve(input: &[u8]) -> Served {
     HEAD_REQUESTS.with(|heads| heads.borrow_mut().clear());
     let router = Recording(Router::new().get("/", hello).post("/echo", echo));
     let config = Config::default().max_body(1 << 16);
-    poll_ready(crate::conn::serve(application, &router, &config));
+    poll_ready(crate::conn::serve(
+        application,
+        Default::default(),
+        &router,
+        &config,
+    ));
     let result = poll_ready(transport.input.read()).expect("server output is readable");
     let output = result.to_vec();
     let len = result.len();

@@ -35,6 +35,7 @@ mod slot;
 mod stats;
 mod status;
 mod throttle;
+mod upgrade;
 
 pub use body::Body;
 pub use config::{Config, KeepAlive, Linger, MinDataRate};
@@ -44,3 +45,12 @@ pub use response::Response;
 pub use server::{trigger_shutdown, Server};
 pub use stats::{stats, ReactorCounters, Stats};
 pub use status::Status;
+pub use upgrade::{upgrade_stats, UpgradeStats};
+
+/// TLS middleware (feature `tls`): [`tls::TlsAcceptor`] for `Server::tls` / `HyperServer::tls`.
+#[cfg(feature = "tls")]
+pub use ringhop_pipes::tls;
+/// Connection middleware, shared with the pipes crate: both servers take a chain of them.
+pub use ringhop_pipes::{
+    Chain, CloseReason, ConnInfo, ConnRecord, ConnectionLog, Middleware, TlsInfo,
+};

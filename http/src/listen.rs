@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringhop_pipes::{DuplexPipe, TransportOptions};
+use ringhop_pipes::{ConnInfo, DuplexPipe, Middleware, TransportOptions};
 use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 
 use crate::shutdown;
@@ -113,17 +113,20 @@ pub(crate) fn default_max_connections() -> usize {
 /// (EMFILE, ENFILE, ...) back off, from 10 ms doubling up to 1 s, and are logged at most
 /// once a second with a count. On shutdown it stops accepting and waits up to
 /// `drain_timeout` for the connections still open.
-pub(crate) async fn accept_until_shutdown<S, Fut>(
+pub(crate) async fn accept_until_shutdown<M, S, Fut>(
     addr: SocketAddr,
     drain_timeout: Duration,
     transport: TransportOptions,
     cap: usize,
-    mut serve: S,
+    middleware: M,
+    serve: S,
 ) -> io::Result<()>
 where
-    S: FnMut(DuplexPipe) -> Fut,
+    M: Middleware,
+    S: Fn(DuplexPipe, ConnInfo) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    let chain = Rc::new((middleware, serve));
     shutdown::reset();
     let listener = match LISTENER.with(|slot| slot.borrow_mut().take()) {
         Some(listener) => listener,
@@ -162,14 +165,20 @@ where
             }
         };
         backoff = Duration::ZERO;
+        let mut info = ConnInfo::of(&stream);
         let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
             continue;
         };
-        let connection = serve(pipe);
+        let chain = chain.clone();
         let live = live.clone();
         live.opened();
         drop(rt::spawn_local(async move {
-            connection.await;
+            let (middleware, serve) = &*chain;
+            // The middleware (a TLS handshake) runs in the connection's task, not in the
+            // accept loop: a slow client holds only its own connection.
+            if let Ok(pipe) = middleware.call(pipe, &mut info).await {
+                serve(pipe, info).await;
+            }
             live.closed();
         }));
     }

@@ -38,6 +38,8 @@ pub(crate) struct Head {
     pub(crate) authority: Option<Range<usize>>,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// HTTP/1.1 with an `Upgrade` field and the `upgrade` connection option.
+    pub(crate) upgrade: bool,
 }
 
 impl Head {
@@ -101,6 +103,7 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     head.headers.clear();
     head.framing = None;
     head.expect_continue = false;
+    head.upgrade = false;
     let mut hosts = 0;
     let mut host: Option<&[u8]> = None;
     let mut content_length: Option<u64> = None;
@@ -110,6 +113,8 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     let mut other_codings = false;
     let mut close = false;
     let mut keep_alive_token = false;
+    let mut upgrade_token = false;
+    let mut upgrade_field = false;
     for header in request.headers.iter() {
         let (name, value) = (header.name.as_bytes(), header.value);
         head.headers.push((offset(name), offset(value)));
@@ -140,9 +145,12 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
             for token in tokens(value) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                upgrade_token |= token.eq_ignore_ascii_case(b"upgrade");
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
             head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade_field = true;
         }
     }
     if hosts > 1 || (minor_version == 1 && hosts == 0) {
@@ -188,6 +196,7 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
         keep_alive_token && !close
     };
     head.expect_continue &= minor_version == 1;
+    head.upgrade = minor_version == 1 && upgrade_token && upgrade_field;
     Ok(true)
 }
 

@@ -1,6 +1,9 @@
 //! `Request`: a view of the request head (borrowing the connection's buffer) and its body.
 
 use std::fmt;
+use std::net::SocketAddr;
+
+use ringhop_pipes::ConnInfo;
 
 use crate::body::Body;
 use crate::parse::{Framing, Head};
@@ -10,6 +13,7 @@ use crate::parse::{Framing, Head};
 pub struct Request<'a> {
     pub(crate) buf: &'a [u8],
     pub(crate) head: &'a Head,
+    pub(crate) conn: &'a ConnInfo,
     pub(crate) body: Body<'a>,
 }
 
@@ -96,6 +100,22 @@ impl<'a> Request<'a> {
             Framing::Length(length) => Some(length),
             Framing::Chunked => None,
         }
+    }
+
+    /// The client's address (`None` if the socket could no longer tell).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.conn.peer_addr
+    }
+
+    /// The address the connection was accepted on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.conn.local_addr
+    }
+
+    /// Everything known about the connection: addresses and, over HTTPS, what TLS
+    /// negotiated ([`ConnInfo::tls`]: SNI, ALPN, version).
+    pub fn conn_info(&self) -> &'a ConnInfo {
+        self.conn
     }
 
     /// The body, to read as a stream of chunks.

@@ -2,14 +2,16 @@
 //! the connection's output pipe.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
 
-use ringhop_pipes::PipeWriter;
+use ringhop_pipes::{DuplexPipe, PipeWriter};
 
 use crate::body::Continue;
 use crate::chars::is_token;
 use crate::date;
 use crate::status::Status;
+use crate::upgrade::OnUpgrade;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -54,6 +56,10 @@ pub struct Response<'a> {
     pub(crate) close: bool,
     /// A keep-alive HTTP/1.0 client must be told so.
     keep_alive_10: bool,
+    /// The request asked to switch protocols (HTTP/1.1, `Connection: upgrade`, `Upgrade`).
+    upgrade_requested: bool,
+    /// Set by [`Response::upgrade`]: what runs on the connection after this response.
+    pub(crate) on_upgrade: Option<OnUpgrade>,
 }
 
 impl<'a> Response<'a> {
@@ -64,6 +70,7 @@ impl<'a> Response<'a> {
         minor_version: u8,
         head_request: bool,
         close: bool,
+        upgrade_requested: bool,
     ) -> Self {
         headers.clear();
         Response {
@@ -76,7 +83,73 @@ impl<'a> Response<'a> {
             head_request,
             close,
             keep_alive_10: minor_version == 0 && !close,
+            upgrade_requested,
+            on_upgrade: None,
         }
+    }
+
+    /// `true` if the request asked to switch protocols: HTTP/1.1 with an `Upgrade` field
+    /// and `upgrade` among its `Connection` options (a WebSocket handshake, h2c).
+    pub fn upgrade_requested(&self) -> bool {
+        self.upgrade_requested
+    }
+
+    /// Switches the connection to `protocol`: writes `101 Switching Protocols` with
+    /// `Upgrade: protocol`, `Connection: Upgrade` and the headers set so far (for a
+    /// WebSocket, `Sec-WebSocket-Accept`), and once the handler returned (and the request's
+    /// body, if any, was read), runs `on_upgrade` with the connection's pipes: bytes the
+    /// client sent after the request are the first `input` sees. HTTP is over for this
+    /// connection; `on_upgrade` runs in the connection's task, on its reactor.
+    ///
+    /// Refused (`InvalidInput`, nothing written) unless the request asked for an upgrade
+    /// ([`upgrade_requested`](Self::upgrade_requested)) and no response was started.
+    ///
+    /// ```no_run
+    /// # use ringhop_http::{Request, Response};
+    /// async fn handler(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    ///     if req.header("upgrade") == Some(&b"echo"[..]) {
+    ///         return res.upgrade("echo", |mut pipe| async move {
+    ///             while let Ok(read) = pipe.input.read().await {
+    ///                 let (bytes, done) = (read.to_vec(), read.is_completed());
+    ///                 let _ = pipe.input.advance_to(bytes.len(), bytes.len());
+    ///                 if pipe.output.write_all(&bytes).await.is_err() || done {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///         });
+    ///     }
+    ///     res.body(b"ask for Upgrade: echo");
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn upgrade<F, Fut>(&mut self, protocol: &str, on_upgrade: F) -> io::Result<()>
+    where
+        F: FnOnce(DuplexPipe) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        if !self.upgrade_requested {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the request did not ask to upgrade (HTTP/1.1, Connection: upgrade, Upgrade)",
+            ));
+        }
+        if self.is_started() || !is_token(protocol.as_bytes()) && !is_protocol(protocol) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "upgrade: the response already started, or the protocol is not a valid token",
+            ));
+        }
+        self.stage = Stage::Done;
+        self.status = Status::SWITCHING_PROTOCOLS;
+        let mut out = self.out.borrow_mut();
+        out.write(b"HTTP/1.1 101 Switching Protocols");
+        date::with_server_and_date(|lines| out.write(lines));
+        out.write(self.headers);
+        out.write(b"Upgrade: ");
+        out.write(protocol.as_bytes());
+        out.write(b"\r\nConnection: Upgrade\r\n\r\n");
+        self.on_upgrade = Some(Box::new(move |pipe| Box::pin(on_upgrade(pipe))));
+        Ok(())
     }
 
     /// Sets the status (default 200), also after headers were set. Ignored once the body
@@ -277,6 +350,14 @@ impl<'a> Response<'a> {
     }
 }
 
+/// `name/version` (RFC 9110 §7.8's protocol), e.g. `HTTP/2.0`.
+fn is_protocol(protocol: &str) -> bool {
+    match protocol.split_once('/') {
+        Some((name, version)) => is_token(name.as_bytes()) && is_token(version.as_bytes()),
+        None => false,
+    }
+}
+
 /// Whether a header value holds a control character other than tab (CR, LF, NUL, DEL...).
 fn has_control(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |bad, &b| {
@@ -358,7 +439,7 @@ mod tests {
         let (mut reader, writer) = Pipe::new(PipeOptions::default()).unwrap();
         let out = RefCell::new(writer);
         let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
-        let mut res = Response::new(&out, &mut headers, &expect, 1, false, false);
+        let mut res = Response::new(&out, &mut headers, &expect, 1, false, false, false);
         res.header("X-Ok", "fine")
             .header("X-Split", "a\r\nSet-Cookie: evil=1")
             .header("Bad Name", "v")

@@ -4,7 +4,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use ringhop_pipes::TransportOptions;
+#[cfg(feature = "tls")]
+use ringhop_pipes::tls::TlsAcceptor;
+use ringhop_pipes::{Chain, Middleware, TransportOptions};
 use ringhop_runtime::Runtime;
 
 use crate::config::Config;
@@ -25,14 +27,15 @@ use crate::shutdown;
 ///     })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Server {
+pub struct Server<M = ()> {
     addr: SocketAddr,
     config: Config,
     handle_signals: bool,
     on_listening: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+    middleware: M,
 }
 
-impl std::fmt::Debug for Server {
+impl<M> std::fmt::Debug for Server<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.addr)
@@ -50,23 +53,66 @@ impl Server {
             config: Config::default(),
             handle_signals: true,
             on_listening: None,
+            middleware: (),
+        }
+    }
+}
+
+impl<M: Middleware + Clone + Send> Server<M> {
+    /// Adds `next` to the connection's middleware chain, after the ones added before (the
+    /// first added is nearest the socket). It runs on the connection's reactor before the
+    /// first request is read; an error from it closes the connection.
+    pub fn middleware<N: Middleware + Clone + Send>(self, next: N) -> Server<Chain<M, N>> {
+        let Server {
+            addr,
+            config,
+            handle_signals,
+            on_listening,
+            middleware,
+        } = self;
+        Server {
+            addr,
+            config,
+            handle_signals,
+            on_listening,
+            middleware: middleware.then(next),
+        }
+    }
+
+    /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising
+    /// `http/1.1` by ALPN (this server speaks no HTTP/2).
+    #[cfg(feature = "tls")]
+    pub fn tls(self, tls: ringhop_pipes::tls::TlsAcceptor) -> Server<Chain<TlsAcceptor, M>> {
+        let Server {
+            addr,
+            config,
+            handle_signals,
+            on_listening,
+            middleware,
+        } = self;
+        Server {
+            addr,
+            config,
+            handle_signals,
+            on_listening,
+            middleware: tls.alpn_protocols(&[b"http/1.1"]).then(middleware),
         }
     }
 
     /// Calls `callback` with the address once every reactor listens (before serving).
-    pub fn on_listening(mut self, callback: impl FnOnce(SocketAddr) + Send + 'static) -> Server {
+    pub fn on_listening(mut self, callback: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
         self.on_listening = Some(Box::new(callback));
         self
     }
 
     /// Replaces the limits and timeouts.
-    pub fn config(mut self, config: Config) -> Server {
+    pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// Whether `run` installs the SIGINT/SIGTERM handler (default `true`).
-    pub fn handle_signals(mut self, handle: bool) -> Server {
+    pub fn handle_signals(mut self, handle: bool) -> Self {
         self.handle_signals = handle;
         self
     }
@@ -83,6 +129,7 @@ impl Server {
             config,
             handle_signals,
             on_listening,
+            middleware,
         } = self;
         let cap = config.connections_per_reactor(runtime.handles().len());
         crate::listen::run_on_every_reactor(
@@ -93,7 +140,8 @@ impl Server {
             move || {
                 let handler = handler.clone();
                 let config = config.clone();
-                async move { serve_reactor(addr, handler, config, cap).await }
+                let middleware = middleware.clone();
+                async move { serve_reactor(addr, handler, config, cap, middleware).await }
             },
         )
     }
@@ -106,11 +154,12 @@ pub fn trigger_shutdown(runtime: &Runtime) {
     }
 }
 
-async fn serve_reactor<H: Handler + 'static>(
+async fn serve_reactor<H: Handler + 'static, M: Middleware>(
     addr: SocketAddr,
     handler: H,
     config: Config,
     cap: usize,
+    middleware: M,
 ) -> io::Result<()> {
     let drain_timeout = config.drain_timeout;
     let transport = TransportOptions {
@@ -119,9 +168,10 @@ async fn serve_reactor<H: Handler + 'static>(
         ..TransportOptions::default()
     };
     let shared = std::rc::Rc::new((handler, config));
-    crate::listen::accept_until_shutdown(addr, drain_timeout, transport, cap, move |pipe| {
+    let serve = move |pipe, info| {
         let shared = shared.clone();
-        async move { conn::serve(pipe, &shared.0, &shared.1).await }
-    })
-    .await
+        async move { conn::serve(pipe, info, &shared.0, &shared.1).await }
+    };
+    crate::listen::accept_until_shutdown(addr, drain_timeout, transport, cap, middleware, serve)
+        .await
 }

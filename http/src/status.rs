@@ -5,6 +5,8 @@
 pub struct Status(pub u16);
 
 impl Status {
+    /// 101 Switching Protocols.
+    pub const SWITCHING_PROTOCOLS: Status = Status(101);
     /// 200 OK.
     pub const OK: Status = Status(200);
     /// 400 Bad Request.

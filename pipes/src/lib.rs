@@ -17,6 +17,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod duplex;
+mod middleware;
 mod options;
 mod pipe;
 mod rate;
@@ -24,11 +25,16 @@ mod reader;
 mod scheduler;
 mod segment;
 mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 pub mod watchdog;
 mod writer;
 
 pub use duplex::DuplexPipe;
+pub use middleware::{
+    Chain, CloseReason, ConnInfo, ConnRecord, ConnectionLog, Middleware, TlsInfo,
+};
 pub use options::PipeOptions;
 pub use pipe::{live_pipes, lock_acquisitions, Pipe};
 pub use rate::{send_rate_cuts, MinDataRate};

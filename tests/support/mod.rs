@@ -14,6 +14,7 @@ use hyper::body::Body;
 use hyper::service::Service;
 use hyper::{Request, Response};
 use ringhop::http::hyper::{FromIncoming, HyperServer};
+use ringhop::http::tls::TlsAcceptor;
 use ringhop::http::Config;
 use ringhop::rt::Runtime;
 
@@ -37,6 +38,43 @@ impl HyperTestServer {
         B: Body + 'static,
         B::Error: Into<BoxError>,
     {
+        Self::start_with(config, reactors, None, make_service)
+    }
+
+    /// [`start`](Self::start) over TLS (`HyperServer::tls`, so ALPN offers h2 and http/1.1).
+    pub fn start_tls<F, S, R, B>(
+        config: Config,
+        reactors: usize,
+        tls: TlsAcceptor,
+        make_service: F,
+    ) -> HyperTestServer
+    where
+        F: Fn() -> S + Send + Clone + 'static,
+        S: Service<Request<R>, Response = Response<B>> + 'static,
+        R: FromIncoming,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self::start_with(config, reactors, Some(tls), make_service)
+    }
+
+    fn start_with<F, S, R, B>(
+        config: Config,
+        reactors: usize,
+        tls: Option<TlsAcceptor>,
+        make_service: F,
+    ) -> HyperTestServer
+    where
+        F: Fn() -> S + Send + Clone + 'static,
+        S: Service<Request<R>, Response = Response<B>> + 'static,
+        R: FromIncoming,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
         let runtime = Arc::new(
             Runtime::builder()
                 .reactors(reactors)
@@ -47,10 +85,11 @@ impl HyperTestServer {
         let addr = net::free_local_addr();
         let rt = runtime.clone();
         let thread = std::thread::spawn(move || {
-            HyperServer::bind(addr)
-                .config(config)
-                .handle_signals(false)
-                .run(&rt, make_service)
+            let server = HyperServer::bind(addr).config(config).handle_signals(false);
+            match tls {
+                Some(tls) => server.tls(tls).run(&rt, make_service),
+                None => server.run(&rt, make_service),
+            }
         });
         while std::net::TcpStream::connect(addr).is_err() {
             std::thread::sleep(Duration::from_millis(5));

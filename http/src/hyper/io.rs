@@ -2,6 +2,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
@@ -14,15 +16,37 @@ use ringhop_pipes::{DuplexPipe, PipeWriter};
 /// pump, waiting while the pipe is over its pause threshold (backpressure). A write also
 /// waits, once half the threshold is unflushed and the pipe is full, so a peer that stops
 /// reading cannot make hyper grow the pipe without bound.
+///
+/// After an HTTP/1.1 upgrade, `hyper::upgrade::Upgraded` wraps it (still on the connection's
+/// reactor): read and write it as hyper I/O, or as tokio I/O through hyper-util's `TokioIo`.
 #[derive(Debug)]
 pub struct PipeIo {
     pipe: DuplexPipe,
+    /// Set by the server when this connection answered `101`: dropping the I/O then ends an
+    /// upgraded connection (for the counters).
+    upgraded: Option<Arc<AtomicBool>>,
 }
 
 impl PipeIo {
     /// Wraps the application end of a connection.
     pub fn new(pipe: DuplexPipe) -> PipeIo {
-        PipeIo { pipe }
+        PipeIo {
+            pipe,
+            upgraded: None,
+        }
+    }
+
+    /// A flag the server sets when it answers `101` on this connection.
+    pub(crate) fn watch_upgrade(&mut self) -> Arc<AtomicBool> {
+        self.upgraded.get_or_insert_with(Default::default).clone()
+    }
+
+    fn end_upgrade(&mut self) {
+        if let Some(flag) = self.upgraded.take() {
+            if flag.load(Ordering::Relaxed) {
+                crate::upgrade::closed();
+            }
+        }
     }
 
     /// `true` when the first bytes are the HTTP/2 connection preface; reads (without
@@ -166,6 +190,12 @@ impl Write for PipeIo {
                 Poll::Ready(Ok(()))
             }
         }
+    }
+}
+
+impl Drop for PipeIo {
+    fn drop(&mut self) {
+        self.end_upgrade();
     }
 }
 

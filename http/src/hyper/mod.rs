@@ -37,7 +37,7 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 
 use ringhop_pipes::watchdog::{Deadline, Expired};
-use ringhop_pipes::TransportOptions;
+use ringhop_pipes::{Chain, ConnInfo, Middleware, TransportOptions};
 use ringhop_runtime::{time, Runtime};
 
 pub use body::{FromIncoming, RequestBody};
@@ -53,10 +53,11 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves a hyper service on every reactor of a runtime, under the same [`Config`] as the
 /// native server (timeouts, linger, minimum data rates).
-pub struct HyperServer {
+pub struct HyperServer<M = ()> {
     addr: SocketAddr,
     config: Config,
     handle_signals: bool,
+    middleware: M,
 }
 
 impl HyperServer {
@@ -66,6 +67,39 @@ impl HyperServer {
             addr,
             config: Config::default(),
             handle_signals: true,
+            middleware: (),
+        }
+    }
+}
+
+impl<M: Middleware + Clone + Send> HyperServer<M> {
+    /// Adds `next` to the connection's middleware chain, after the ones added before (the
+    /// first added is nearest the socket). It runs on the connection's reactor before hyper
+    /// sees the connection; an error from it closes the connection.
+    pub fn middleware<N: Middleware + Clone + Send>(self, next: N) -> HyperServer<Chain<M, N>> {
+        HyperServer {
+            addr: self.addr,
+            config: self.config,
+            handle_signals: self.handle_signals,
+            middleware: self.middleware.then(next),
+        }
+    }
+
+    /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising `h2`
+    /// and `http/1.1` by ALPN; each connection is then served as HTTP/2 or HTTP/1.1 by
+    /// what it negotiated (a client without ALPN: by its preface, as in cleartext).
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        self,
+        tls: ringhop_pipes::tls::TlsAcceptor,
+    ) -> HyperServer<Chain<ringhop_pipes::tls::TlsAcceptor, M>> {
+        HyperServer {
+            addr: self.addr,
+            config: self.config,
+            handle_signals: self.handle_signals,
+            middleware: tls
+                .alpn_protocols(&[b"h2", b"http/1.1"])
+                .then(self.middleware),
         }
     }
 
@@ -74,34 +108,34 @@ impl HyperServer {
     /// open stream for that long → GOAWAY), `http2_keep_alive`, `drain_timeout`, `linger`,
     /// `min_response_data_rate`, and `min_request_body_data_rate` for services that take a
     /// [`RequestBody`]; the other body limits are hyper's own.
-    pub fn config(mut self, config: Config) -> HyperServer {
+    pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
     }
 
     /// HTTP/1.1 header read timeout (hyper's, on ringhop timers); sets
     /// [`Config::header_timeout`].
-    pub fn header_read_timeout(mut self, timeout: Duration) -> HyperServer {
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.config.header_timeout = timeout;
         self
     }
 
     /// How long in-flight connections may take after a shutdown signal.
-    pub fn drain_timeout(mut self, timeout: Duration) -> HyperServer {
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
         self
     }
 
     /// How long a finished connection's socket waits for the client's FIN (see
     /// [`Config::linger`]); default 2 s or 64 KiB.
-    pub fn linger(mut self, linger: Linger) -> HyperServer {
+    pub fn linger(mut self, linger: Linger) -> Self {
         self.config.linger = linger;
         self
     }
 
     /// The slowest a client may take hyper's output (see
     /// [`Config::min_response_data_rate`]); default 240 B/s after 5 s, `None` disables it.
-    pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> HyperServer {
+    pub fn min_response_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
         self.config.min_response_data_rate = rate;
         self
     }
@@ -111,14 +145,14 @@ impl HyperServer {
     /// `Request<`[`RequestBody`]`>` (a body below it yields an error to the service, which
     /// typically answers 408, and the connection then closes); default 240 B/s after 5 s,
     /// `None` disables it.
-    pub fn min_request_body_data_rate(mut self, rate: Option<MinDataRate>) -> HyperServer {
+    pub fn min_request_body_data_rate(mut self, rate: Option<MinDataRate>) -> Self {
         self.config.min_request_body_data_rate = rate;
         self
     }
 
     /// Whether `run` handles SIGINT/SIGTERM (default `true`); see
     /// [`trigger_shutdown`](crate::trigger_shutdown) otherwise.
-    pub fn handle_signals(mut self, handle: bool) -> HyperServer {
+    pub fn handle_signals(mut self, handle: bool) -> Self {
         self.handle_signals = handle;
         self
     }
@@ -141,8 +175,29 @@ impl HyperServer {
         B: Body + 'static,
         B::Error: Into<BoxError>,
     {
+        self.run_with_info(runtime, move |_: &ConnInfo| make_service())
+    }
+
+    /// [`run`](Self::run) with a service made per connection from what is known about it
+    /// (peer and local address, what TLS negotiated): e.g. to give axum's `ConnectInfo`
+    /// extractor the peer's address (see the README's axum section).
+    pub fn run_with_info<F, S, R, B>(
+        self,
+        runtime: &Runtime,
+        make_service: F,
+    ) -> std::io::Result<()>
+    where
+        F: Fn(&ConnInfo) -> S + Send + Clone + 'static,
+        S: Service<Request<R>, Response = Response<B>> + 'static,
+        R: FromIncoming,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
         let addr = self.addr;
         let config = self.config;
+        let middleware = self.middleware;
         let cap = config.connections_per_reactor(runtime.handles().len());
         let transport = TransportOptions {
             linger: config.linger,
@@ -152,20 +207,43 @@ impl HyperServer {
         crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {
             let make_service = make_service.clone();
             let config = Rc::new(config.clone());
+            let drain_timeout = config.drain_timeout;
+            let serve = move |pipe, info: ConnInfo| {
+                let service = make_service(&info);
+                let config = config.clone();
+                let protocol = Protocol::negotiated(&info);
+                async move {
+                    let _ = serve(PipeIo::new(pipe), service, &config, protocol).await;
+                }
+            };
             crate::listen::accept_until_shutdown(
                 addr,
-                config.drain_timeout,
+                drain_timeout,
                 transport.clone(),
                 cap,
-                move |pipe| {
-                    let service = make_service();
-                    let config = config.clone();
-                    async move {
-                        let _ = serve_connection(PipeIo::new(pipe), service, &config).await;
-                    }
-                },
+                middleware.clone(),
+                serve,
             )
         })
+    }
+}
+
+/// Which HTTP version a connection speaks, if the middleware (ALPN) settled it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// Cleartext, or TLS without ALPN: the client's first bytes decide.
+    Sniff,
+}
+
+impl Protocol {
+    fn negotiated(info: &ConnInfo) -> Protocol {
+        match info.alpn() {
+            Some(b"h2") => Protocol::Http2,
+            Some(b"http/1.1") => Protocol::Http1,
+            _ => Protocol::Sniff,
+        }
     }
 }
 
@@ -175,7 +253,7 @@ impl HyperServer {
 /// without an open stream. A shutdown on this reactor turns into hyper's graceful shutdown
 /// of the connection (before the first request: the connection just ends).
 pub async fn serve_connection<S, R, B>(
-    mut io: PipeIo,
+    io: PipeIo,
     service: S,
     config: &Config,
 ) -> Result<(), BoxError>
@@ -187,15 +265,39 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
+    serve(io, service, config, Protocol::Sniff).await
+}
+
+async fn serve<S, R, B>(
+    mut io: PipeIo,
+    service: S,
+    config: &Config,
+    protocol: Protocol,
+) -> Result<(), BoxError>
+where
+    S: Service<Request<R>, Response = Response<B>> + 'static,
+    R: FromIncoming,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: Body + 'static,
+    B::Error: Into<BoxError>,
+{
     // One deadline for the connection's life: the preface wait, then HTTP/2's idle rule.
     let deadline = Deadline::new();
-    deadline.set(Some(time::now() + config.header_timeout));
-    let sniffed = shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
-    deadline.set(None);
-    let h2 = match sniffed {
-        None => return Ok(()),
-        Some(Err(Expired)) => return Err("no request within the header timeout".into()),
-        Some(Ok(h2)) => h2?,
+    let h2 = match protocol {
+        Protocol::Http1 => false,
+        Protocol::Http2 => true,
+        Protocol::Sniff => {
+            deadline.set(Some(time::now() + config.header_timeout));
+            let sniffed =
+                shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
+            deadline.set(None);
+            match sniffed {
+                None => return Ok(()),
+                Some(Err(Expired)) => return Err("no request within the header timeout".into()),
+                Some(Ok(h2)) => h2?,
+            }
+        }
     };
     if h2 {
         let open = OpenStreams::default();
@@ -215,13 +317,17 @@ where
         };
         drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
     } else {
+        let upgraded = io.watch_upgrade();
         let conn = http1::Builder::new()
             .timer(ReactorTimer)
             .header_read_timeout(config.header_timeout)
             .serve_connection(
                 io,
-                CountRequests::new(service, config.min_request_body_data_rate),
-            );
+                CountRequests::new(service, config.min_request_body_data_rate, upgraded),
+            )
+            // `hyper::upgrade::on` hands the service the connection after a 101 (WebSocket,
+            // CONNECT), still on this reactor, still over the pipes.
+            .with_upgrades();
         drive(conn, None, |conn| conn.graceful_shutdown()).await
     }
 }

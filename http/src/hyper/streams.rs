@@ -8,6 +8,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -136,37 +138,73 @@ impl<B: Body> Body for Tracked<B> {
     }
 }
 
-/// An HTTP/1 service that counts its requests (for the servers' counters) and gives them
-/// the body type `R`.
+/// An HTTP/1 service that counts its requests (for the servers' counters), gives them the
+/// body type `R`, and notes a `101` answer (the connection is upgraded).
 pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
+    upgraded: Arc<AtomicBool>,
     body: PhantomData<fn() -> R>,
 }
 
 impl<S, R> CountRequests<S, R> {
-    pub(crate) fn new(inner: S, rate: Option<MinDataRate>) -> Self {
+    pub(crate) fn new(inner: S, rate: Option<MinDataRate>, upgraded: Arc<AtomicBool>) -> Self {
         CountRequests {
             inner,
             rate,
+            upgraded,
             body: PhantomData,
         }
     }
 }
 
-impl<S, R> Service<Request<Incoming>> for CountRequests<S, R>
+impl<S, R, B> Service<Request<Incoming>> for CountRequests<S, R>
 where
-    S: Service<Request<R>>,
+    S: Service<Request<R>, Response = Response<B>>,
     R: FromIncoming,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = WatchUpgrade<S::Future>;
 
-    fn call(&self, req: Request<Incoming>) -> S::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
         let rate = self.rate;
-        self.inner
-            .call(req.map(|body| R::from_incoming(body, rate)))
+        WatchUpgrade {
+            inner: self
+                .inner
+                .call(req.map(|body| R::from_incoming(body, rate))),
+            upgraded: self.upgraded.clone(),
+        }
+    }
+}
+
+/// The future of an HTTP/1 call: a `101` response counts the connection as upgraded (until
+/// its I/O is dropped).
+pub(crate) struct WatchUpgrade<F> {
+    inner: F,
+    upgraded: Arc<AtomicBool>,
+}
+
+impl<F, B, E> Future for WatchUpgrade<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `inner`, which is never moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: `inner` lives in the pinned `WatchUpgrade` and is never moved.
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let result = std::task::ready!(inner.poll(cx));
+        if let Ok(response) = &result {
+            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS
+                && !this.upgraded.swap(true, Ordering::Relaxed)
+            {
+                crate::upgrade::opened();
+            }
+        }
+        Poll::Ready(result)
     }
 }
