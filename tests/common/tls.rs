@@ -10,8 +10,13 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 /// A self-signed ECDSA P-256 certificate for `localhost` and 127.0.0.1, written as PEM
 /// files into a fresh directory: `(cert.pem, key.pem, the certificate's DER)`.
 pub fn self_signed(name: &str) -> (PathBuf, PathBuf, CertificateDer<'static>) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    self_signed_for(name, &["localhost", "127.0.0.1"])
+}
+
+/// [`self_signed`] for other names.
+pub fn self_signed_for(name: &str, names: &[&str]) -> (PathBuf, PathBuf, CertificateDer<'static>) {
+    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
     let dir = std::env::temp_dir().join(format!("ringhop-tls-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
