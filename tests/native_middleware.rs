@@ -346,7 +346,9 @@ fn native_server_over_tls() {
         .block_on(async {
             // A client offering only h2: refused with `no_application_protocol` (RFC 7301).
             let refused = tls::connect(addr, tls::client_config(&cert, &[b"h2"])).await;
-            let err = refused.err().expect("an h2-only client was accepted");
+            let Err(err) = refused else {
+                panic!("an h2-only client was accepted");
+            };
             assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
             // A client without ALPN speaks HTTP/1.1; the upgrade over TLS.
             let mut stream = tls::connect(addr, tls::client_config(&cert, &[]))
