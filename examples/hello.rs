@@ -7,6 +7,7 @@
 //! `POST /echo` → the request body with its Content-Type; HEAD on each GET route, 404
 //! elsewhere, 405 with `Allow` for a wrong method. SIGINT/SIGTERM drain and exit 0.
 //! `RINGHOP_DEFER_TASKRUN=0` runs the rings without `IORING_SETUP_DEFER_TASKRUN`.
+//! `TLS_CERT` and `TLS_KEY` (PEM files) serve the same routes over HTTPS.
 
 mod common;
 
@@ -73,12 +74,15 @@ fn run() -> std::io::Result<()> {
         config = config.max_connections(Some(max));
     }
     let driver = runtime.driver();
-    Server::bind(addr)
-        .config(config)
-        .on_listening(move |addr| {
-            println!("hello listening on http://{addr} with {reactors} reactors ({driver})")
-        })
-        .run(&runtime, router)?;
+    let tls = common::tls_from_env()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = Server::bind(addr).config(config).on_listening(move |addr| {
+        println!("hello listening on {scheme}://{addr} with {reactors} reactors ({driver})")
+    });
+    match tls {
+        Some(tls) => server.tls(tls).run(&runtime, router)?,
+        None => server.run(&runtime, router)?,
+    }
     common::print_stats(&runtime);
     Ok(())
 }

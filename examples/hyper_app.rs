@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Routes: `GET /` and `/plaintext` → "Hello, World!", `GET /json`, `POST /echo` (streams the
-//! request body back). `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
+//! request body back), `GET /ws` (a WebSocket echoing text and binary messages). `TLS_CERT`
+//! and `TLS_KEY` (PEM files) serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
 //! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
 
 mod common;
@@ -19,11 +20,18 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use ringhop::http::hyper::RequestBody;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 
 /// A response: a fixed body, or the request's own body streamed back (`/echo`).
 pub(crate) type Body<B = RequestBody> = Either<Full<Bytes>, B>;
@@ -38,6 +46,63 @@ fn full<B>(
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `GET /ws`: a WebSocket that echoes text and binary messages. After the `101`, hyper hands
+/// the connection over; the echo runs on the connection's reactor on ringhop (spawned
+/// there with `spawn_local`), as a tokio task on tokio.
+fn websocket<B>(mut req: Request<B>) -> Response<Body<B>> {
+    let headers = req.headers();
+    let asks = |name, value: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(value))
+    };
+    let key = headers
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|key| derive_accept_key(key.as_bytes()));
+    let (Some(accept), true, true, true) = (
+        key,
+        asks(UPGRADE, "websocket"),
+        asks(CONNECTION, "upgrade"),
+        asks(SEC_WEBSOCKET_VERSION, "13"),
+    ) else {
+        return full(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            b"a WebSocket handshake (version 13) is expected here",
+        );
+    };
+    let upgraded = hyper::upgrade::on(&mut req);
+    let echo = async move {
+        let Ok(upgraded) = upgraded.await else {
+            return;
+        };
+        let io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        while let Some(Ok(message)) = ws.next().await {
+            if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                break;
+            }
+        }
+    };
+    if ringhop::rt::try_current().is_some() {
+        drop(ringhop::rt::spawn_local(echo));
+    } else {
+        drop(tokio::spawn(echo));
+    }
+    let mut response = full(StatusCode::SWITCHING_PROTOCOLS, "text/plain", b"");
+    let headers = response.headers_mut();
+    headers.remove(CONTENT_TYPE);
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    }
     response
 }
 
@@ -61,7 +126,8 @@ pub(crate) async fn app<B>(req: Request<B>) -> Result<Response<Body<B>>, Infalli
             }
             response
         }
-        (_, "/" | "/plaintext" | "/json" | "/echo") => full(
+        (&Method::GET, "/ws") => websocket(req),
+        (_, "/" | "/plaintext" | "/json" | "/echo" | "/ws") => full(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             b"Method Not Allowed",
@@ -98,13 +164,19 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
         builder.reactors(reactors);
     }
     let runtime = builder.build()?;
+    let tls = common::tls_from_env()?;
     println!(
-        "hyper on ringhop listening on http://{addr} with {} reactors ({})",
+        "hyper on ringhop listening on {}://{addr} with {} reactors ({})",
+        if tls.is_some() { "https" } else { "http" },
         runtime.handles().len(),
         runtime.driver()
     );
-    ringhop::http::hyper::HyperServer::bind(addr)
-        .run(&runtime, || hyper::service::service_fn(app::<RequestBody>))?;
+    let server = ringhop::http::hyper::HyperServer::bind(addr);
+    let service = || hyper::service::service_fn(app::<RequestBody>);
+    match tls {
+        Some(tls) => server.tls(tls).run(&runtime, service)?,
+        None => server.run(&runtime, service)?,
+    }
     let off: u64 = runtime
         .handles()
         .iter()
@@ -132,38 +204,59 @@ fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<
             builder.enable_all().build()?
         }
     };
+    // HTTPS: tokio-rustls with the same rustls configuration (and ALPN) as the ringhop mode.
+    let tls = common::tls_from_env()?.map(|tls| {
+        let config = tls.alpn_protocols(&[b"h2", b"http/1.1"]).config().clone();
+        tokio_rustls::TlsAcceptor::from(config)
+    });
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!("hyper on tokio listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("hyper on tokio listening on {scheme}://{addr}");
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                // The same hyper settings as the ringhop transport's defaults (a timer, the
-                // 30 s header timeout, HTTP/2 keep-alive pings every 30 s with a 20 s
-                // timeout), so a comparison measures the transports, not the settings.
-                let config = ringhop::http::Config::default();
-                let mut builder = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                );
-                builder
-                    .http1()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(config.header_timeout);
-                let mut http2 = builder.http2();
-                http2.timer(hyper_util::rt::TokioTimer::new());
-                if let Some(keep_alive) = config.http2_keep_alive {
-                    http2
-                        .keep_alive_interval(keep_alive.interval)
-                        .keep_alive_timeout(keep_alive.timeout);
+                match tls {
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            serve_tokio(stream).await;
+                        }
+                    }
+                    None => serve_tokio(stream).await,
                 }
-                let _ = builder
-                    .serve_connection(
-                        hyper_util::rt::TokioIo::new(stream),
-                        hyper::service::service_fn(app::<Incoming>),
-                    )
-                    .await;
             });
         }
     })
+}
+
+/// One connection of the tokio mode: the same hyper settings as the ringhop transport's
+/// defaults (a timer, the 30 s header timeout, HTTP/2 keep-alive pings every 30 s with a
+/// 20 s timeout), so a comparison measures the transports, not the settings; with upgrades,
+/// for `/ws`.
+async fn serve_tokio<I>(stream: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let config = ringhop::http::Config::default();
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_timeout);
+    let mut http2 = builder.http2();
+    http2.timer(hyper_util::rt::TokioTimer::new());
+    if let Some(keep_alive) = config.http2_keep_alive {
+        http2
+            .keep_alive_interval(keep_alive.interval)
+            .keep_alive_timeout(keep_alive.timeout);
+    }
+    let _ = builder
+        .serve_connection_with_upgrades(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper::service::service_fn(app::<Incoming>),
+        )
+        .await;
 }

@@ -20,6 +20,10 @@ use ringhop::http::{
 use ringhop::rt::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The process-wide counters (TLS, upgrades) are compared before and after: one test at a
+/// time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 struct Running {
     addr: SocketAddr,
     runtime: Arc<Runtime>,
@@ -158,6 +162,7 @@ fn read_until(stream: &mut impl Read, buf: &mut Vec<u8>, needle: &[u8]) {
 
 #[test]
 fn connection_log_peer_address_and_upgrade_in_cleartext() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let records: Arc<Mutex<Vec<ConnRecord>>> = Arc::default();
     let sink = records.clone();
     let server = Running::start(move |server| {
@@ -255,6 +260,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
 
 #[test]
 fn native_server_over_tls() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (cert_pem, key_pem, cert) = tls::self_signed("native");
     // Two names, two certificates: chosen by SNI (an unknown name is refused).
     let (other_pem, other_key_pem, _) = tls::self_signed_for("native-other", &["other.test"]);

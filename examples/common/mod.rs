@@ -51,3 +51,19 @@ pub fn exit_on_error(name: &str, run: impl FnOnce() -> std::io::Result<()>) -> E
         }
     }
 }
+
+/// HTTPS settings from the environment: `TLS_CERT` and `TLS_KEY` (PEM paths) together, or
+/// neither (plain HTTP).
+#[allow(dead_code)]
+pub fn tls_from_env() -> std::io::Result<Option<ringhop::http::tls::TlsAcceptor>> {
+    match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => {
+            ringhop::http::tls::TlsAcceptor::from_pem_files(cert, key).map(Some)
+        }
+        (None, None) => Ok(None),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "set both TLS_CERT and TLS_KEY (PEM files) to serve HTTPS, or neither",
+        )),
+    }
+}
