@@ -45,6 +45,8 @@ mod sync;
 mod sys;
 mod task;
 pub mod time;
+#[cfg(feature = "tokio-compat")]
+mod tokio_compat;
 
 pub use buf::{IoBuf, IoBufMut};
 pub use driver::{Driver, RingFlags};

@@ -35,6 +35,9 @@ pub struct Builder {
     thread_name: String,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    /// Worker threads of the side tokio runtime; 0: none.
+    #[cfg(feature = "tokio-compat")]
+    tokio_threads: usize,
 }
 
 impl Builder {
@@ -52,7 +55,32 @@ impl Builder {
             thread_name: "ringhop-reactor".to_owned(),
             max_blocking_threads: blocking::DEFAULT_MAX_THREADS,
             blocking_keep_alive: blocking::DEFAULT_KEEP_ALIVE,
+            #[cfg(feature = "tokio-compat")]
+            tokio_threads: 0,
         }
+    }
+
+    /// Owns a side tokio runtime with `worker_threads` threads (at least 1) whose context
+    /// every reactor thread enters: `tokio::spawn`, `tokio::time` and `tokio::net` (and the
+    /// crates built on them) then work inside ringhop tasks. Their timers, sockets and
+    /// spawned tasks run on the side runtime; ringhop tasks stay on their reactors and are
+    /// woken there. Default: no side runtime (tokio calls panic with "there is no reactor
+    /// running").
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = ringhop_runtime::Runtime::builder().reactors(1).tokio_compat(1).build()?;
+    /// let answer = rt.block_on(async {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     tokio::spawn(async { 40 + 2 }).await.unwrap()
+    /// });
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tokio-compat")]
+    pub fn tokio_compat(&mut self, worker_threads: usize) -> &mut Self {
+        self.tokio_threads = worker_threads.max(1);
+        self
     }
 
     /// The kernel interface for I/O. Default: [`Driver::Auto`] (io_uring when this process
@@ -148,19 +176,36 @@ impl Builder {
             self.blocking_keep_alive,
             self.thread_name.clone(),
         ));
+        #[cfg(feature = "tokio-compat")]
+        let tokio = match self.tokio_threads {
+            0 => None,
+            threads => Some(crate::tokio_compat::side_runtime(
+                threads,
+                &self.thread_name,
+            )?),
+        };
         let mut runtime = Runtime {
             handles: Vec::with_capacity(count),
             threads: Vec::with_capacity(count),
             driver: config.driver,
             blocking: blocking.clone(),
+            #[cfg(feature = "tokio-compat")]
+            tokio,
         };
         for index in 0..count {
             let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
             let blocking = blocking.clone();
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            #[cfg(feature = "tokio-compat")]
+            let tokio = runtime.tokio.as_ref().map(|rt| rt.handle().clone());
             let thread = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
-                .spawn(move || reactor_thread(index, core, config, blocking, ready_tx))?;
+                .spawn(move || {
+                    // The side runtime's context, for the reactor thread's whole life.
+                    #[cfg(feature = "tokio-compat")]
+                    let _tokio = tokio.as_ref().map(|handle| handle.enter());
+                    reactor_thread(index, core, config, blocking, ready_tx)
+                })?;
             runtime.threads.push(thread);
             match ready_rx.recv() {
                 Ok(Ok(shared)) => runtime.handles.push(ReactorHandle { shared }),
@@ -212,9 +257,17 @@ pub struct Runtime {
     threads: Vec<thread::JoinHandle<()>>,
     driver: Driver,
     blocking: Arc<BlockingPool>,
+    #[cfg(feature = "tokio-compat")]
+    tokio: Option<tokio::runtime::Runtime>,
 }
 
 impl Runtime {
+    /// The side tokio runtime (see [`Builder::tokio_compat`]), if there is one.
+    #[cfg(feature = "tokio-compat")]
+    pub fn tokio_handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.tokio.as_ref().map(|rt| rt.handle())
+    }
+
     /// A builder with the defaults: one pinned reactor per core, 1024 ring entries.
     pub fn builder() -> Builder {
         Builder::new()
@@ -302,6 +355,11 @@ impl Drop for Runtime {
             let _ = thread.join();
         }
         self.blocking.shutdown();
+        // After the reactors: their tasks may hold tokio timers and sockets until they end.
+        #[cfg(feature = "tokio-compat")]
+        if let Some(tokio) = self.tokio.take() {
+            tokio.shutdown_timeout(Duration::from_secs(1));
+        }
     }
 }
 
