@@ -165,13 +165,14 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
     }
     let runtime = builder.build()?;
     let tls = common::tls_from_env()?;
-    println!(
+    let banner = format!(
         "hyper on ringhop listening on {}://{addr} with {} reactors ({})",
         if tls.is_some() { "https" } else { "http" },
         runtime.handles().len(),
         runtime.driver()
     );
-    let server = ringhop::http::hyper::HyperServer::bind(addr);
+    let server =
+        ringhop::http::hyper::HyperServer::bind(addr).on_listening(move |_| println!("{banner}"));
     let service = || hyper::service::service_fn(app::<RequestBody>);
     match tls {
         Some(tls) => server.tls(tls).run(&runtime, service)?,

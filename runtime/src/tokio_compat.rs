@@ -13,6 +13,9 @@
 //! - a tokio timer or socket awaited by a ringhop task is driven by the side runtime; when
 //!   it is ready, tokio wakes the ringhop task, which goes through its reactor's remote
 //!   queue (a cross-thread wake) and is polled on the reactor.
+//!
+//! The side runtime's threads block SIGINT and SIGTERM, as the blocking pool's do, so the
+//! HTTP servers' signal watcher gets them (and `tokio::signal` does not).
 
 use std::io;
 
@@ -21,6 +24,9 @@ pub(crate) fn side_runtime(threads: usize, name: &str) -> io::Result<tokio::runt
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name(format!("{name}-tokio"))
+        // As the blocking pool's: a shutdown signal is never taken by a thread that cannot
+        // act on it (the server's watcher reads them from a signalfd).
+        .on_thread_start(crate::scheduler::blocking::block_shutdown_signals)
         .enable_all()
         .build()
         .map_err(|err| io::Error::new(err.kind(), format!("tokio-compat: {err}")))

@@ -57,6 +57,7 @@ pub struct HyperServer<M = ()> {
     addr: SocketAddr,
     config: Config,
     handle_signals: bool,
+    on_listening: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
     middleware: M,
 }
 
@@ -67,6 +68,7 @@ impl HyperServer {
             addr,
             config: Config::default(),
             handle_signals: true,
+            on_listening: None,
             middleware: (),
         }
     }
@@ -81,6 +83,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             addr: self.addr,
             config: self.config,
             handle_signals: self.handle_signals,
+            on_listening: self.on_listening,
             middleware: self.middleware.then(next),
         }
     }
@@ -97,10 +100,17 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             addr: self.addr,
             config: self.config,
             handle_signals: self.handle_signals,
+            on_listening: self.on_listening,
             middleware: tls
                 .alpn_protocols(&[b"h2", b"http/1.1"])
                 .then(self.middleware),
         }
+    }
+
+    /// Calls `callback` with the address once every reactor listens (before serving).
+    pub fn on_listening(mut self, callback: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
+        self.on_listening = Some(Box::new(callback));
+        self
     }
 
     /// Limits and timeouts, as for the native server. hyper applies `header_timeout`
@@ -204,27 +214,34 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             min_send_rate: config.min_response_data_rate,
             ..TransportOptions::default()
         };
-        crate::listen::run_on_every_reactor(runtime, addr, self.handle_signals, None, move || {
-            let make_service = make_service.clone();
-            let config = Rc::new(config.clone());
-            let drain_timeout = config.drain_timeout;
-            let serve = move |pipe, info: ConnInfo| {
-                let service = make_service(&info);
-                let config = config.clone();
-                let protocol = Protocol::negotiated(&info);
-                async move {
-                    let _ = serve(PipeIo::new(pipe), service, &config, protocol).await;
-                }
-            };
-            crate::listen::accept_until_shutdown(
-                addr,
-                drain_timeout,
-                transport.clone(),
-                cap,
-                middleware.clone(),
-                serve,
-            )
-        })
+        let on_listening = self.on_listening;
+        crate::listen::run_on_every_reactor(
+            runtime,
+            addr,
+            self.handle_signals,
+            on_listening,
+            move || {
+                let make_service = make_service.clone();
+                let config = Rc::new(config.clone());
+                let drain_timeout = config.drain_timeout;
+                let serve = move |pipe, info: ConnInfo| {
+                    let service = make_service(&info);
+                    let config = config.clone();
+                    let protocol = Protocol::negotiated(&info);
+                    async move {
+                        let _ = serve(PipeIo::new(pipe), service, &config, protocol).await;
+                    }
+                };
+                crate::listen::accept_until_shutdown(
+                    addr,
+                    drain_timeout,
+                    transport.clone(),
+                    cap,
+                    middleware.clone(),
+                    serve,
+                )
+            },
+        )
     }
 }
 

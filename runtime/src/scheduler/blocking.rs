@@ -126,7 +126,7 @@ impl BlockingPool {
 }
 
 /// Blocks SIGINT and SIGTERM on the calling (pool) thread.
-fn block_shutdown_signals() {
+pub(crate) fn block_shutdown_signals() {
     // SAFETY: sigemptyset/sigaddset initialise a set we own; pthread_sigmask changes only the
     // calling thread's mask and accepts a null old-mask pointer.
     unsafe {
