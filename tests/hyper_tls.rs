@@ -160,6 +160,21 @@ fn hyper_over_tls_with_real_clients_and_hostile_handshakes() {
         drop(stream);
     });
 
+    // h2load over TLS (when installed; CI installs it): h2 by ALPN, every request answered.
+    if Command::new("h2load").arg("--version").output().is_ok() {
+        let out = Command::new("h2load")
+            .args(["-n", "4000", "-c", "8", "-m", "16"])
+            .arg(format!("https://127.0.0.1:{port}/plaintext"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Application protocol: h2"), "{text}");
+        assert!(
+            text.contains("4000 succeeded, 0 failed, 0 errored"),
+            "{text}"
+        );
+    }
+
     // Plaintext HTTP on the TLS port: the handshake fails, the connection closes.
     let mut plain = TcpStream::connect(addr).unwrap();
     plain
