@@ -5,10 +5,13 @@
 //! `tokio::spawn`).
 //!
 //! ```text
-//! cargo run --release --features tokio-compat --example axum_app    # ADDR=127.0.0.1:8080
+//! cargo run --release --example axum_app    # ADDR=127.0.0.1:8080
 //! curl http://127.0.0.1:8080/users/7
-//! TRANSPORT=tokio cargo run --release --features tokio-compat --example axum_app  # axum::serve
+//! TRANSPORT=tokio cargo run --release --example axum_app  # the same router on axum::serve
 //! ```
+//!
+//! (The examples get ringhop's `tokio-compat` feature through the dev-dependencies; an app
+//! of yours enables it in its Cargo.toml.)
 //!
 //! Routes: `GET /plaintext`, `GET /json`, `GET /users/{id}` (a path parameter), `GET /slow`
 //! (sleeps 5 s behind tower-http's `TimeoutLayer` of 500 ms: answers 408), `GET /peer` (the

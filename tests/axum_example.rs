@@ -1,4 +1,5 @@
-//! Runs `examples/axum_app` (feature `tokio-compat`) as a process, as a user would: every
+//! Runs `examples/axum_app` (with `tokio-compat`, which the examples get through the
+//! dev-dependencies) as a process, as a user would: every
 //! route (the timeout route really times out), a path parameter, `ConnectInfo`, HTTP/2, a
 //! WebSocket echo over ws:// and wss://, then SIGTERM → drain → exit 0 with no ringhop task
 //! polled off its reactor.

@@ -124,11 +124,19 @@ async fn upgrade(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Resu
     })
 }
 
+/// An upgraded protocol that panics: the connection ends, the server goes on.
+async fn upgrade_and_panic(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.upgrade("echo", |_pipe| async move {
+        panic!("the upgraded protocol failed")
+    })
+}
+
 fn router() -> impl ringhop::http::Handler + Clone + Send + 'static {
     Router::new()
         .post("/echo", echo)
         .get("/whoami", whoami)
         .get("/upgrade", upgrade)
+        .get("/upgrade-panic", upgrade_and_panic)
 }
 
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -252,10 +260,22 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     client.read_to_end(&mut answer).unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 426 "), "{answer:?}");
 
+    // An upgraded protocol that panics: that connection closes; counters still balance.
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .write_all(b"GET /upgrade-panic HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer);
+    assert!(answer.starts_with(b"HTTP/1.1 101 "), "{answer:?}");
+
     server.wait_until_no_connection();
     let after = ringhop::http::upgrade_stats();
     assert_eq!(after.open, before.open);
-    assert_eq!(after.upgraded, before.upgraded + 1);
+    assert_eq!(after.upgraded, before.upgraded + 2);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 #  3. the axum app: ringhop (tokio-compat) vs axum::serve on a current_thread runtime.
 #
 #   bash benches/http/tls.sh [rounds] [duration]
-# (build first: cargo build --release --examples --features tokio-compat)
+# (build first: cargo build --release --examples)
 set -u
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}; dur=${2:-5}

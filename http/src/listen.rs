@@ -88,6 +88,15 @@ impl Live {
     }
 }
 
+/// A connection counted in [`Live`] until dropped.
+struct OpenConnection(Rc<Live>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
+}
+
 thread_local! {
     static ACCEPT_FAILED: Throttle = const { Throttle::new() };
 }
@@ -170,16 +179,18 @@ where
             continue;
         };
         let chain = chain.clone();
-        let live = live.clone();
         live.opened();
+        // Closed however the task ends: also if a middleware or an upgraded protocol panics
+        // (the reactor catches it and drops the task).
+        let open = OpenConnection(live.clone());
         drop(rt::spawn_local(async move {
+            let _open = open;
             let (middleware, serve) = &*chain;
             // The middleware (a TLS handshake) runs in the connection's task, not in the
             // accept loop: a slow client holds only its own connection.
             if let Ok(pipe) = middleware.call(pipe, &mut info).await {
                 serve(pipe, info).await;
             }
-            live.closed();
         }));
     }
     drop(listener);
