@@ -131,12 +131,19 @@ async fn upgrade_and_panic(_req: &mut Request<'_>, res: &mut Response<'_>) -> st
     })
 }
 
+/// 1 MiB, for clients that do not read.
+async fn big(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    res.body(&vec![b'x'; 1 << 20]);
+    Ok(())
+}
+
 fn router() -> impl ringhop::http::Handler + Clone + Send + 'static {
     Router::new()
         .post("/echo", echo)
         .get("/whoami", whoami)
         .get("/upgrade", upgrade)
         .get("/upgrade-panic", upgrade_and_panic)
+        .get("/big", big)
 }
 
 fn curl(args: &[&str]) -> Vec<u8> {
@@ -456,4 +463,99 @@ fn native_server_over_tls() {
     let records = records.lock().unwrap();
     assert!(records.len() >= 5, "{records:?}");
     assert!(records.iter().any(|r| r.bytes_out >= 8 << 20));
+}
+
+#[test]
+fn hostile_clients_over_tls_meet_the_same_defences() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (cert_pem, key_pem, cert) = tls::self_signed("native-hostile");
+    let acceptor = TlsAcceptor::from_pem_files(&cert_pem, &key_pem).unwrap();
+    let config = ringhop::http::Config::default()
+        .idle_timeout(Duration::from_secs(1))
+        .header_timeout(Duration::from_secs(1))
+        .min_response_data_rate(Some(ringhop::http::MinDataRate {
+            bytes_per_second: 64 * 1024,
+            grace: Duration::from_secs(1),
+        }));
+    let before = ringhop::http::tls::stats();
+    let server = Running::start(move |server| server.config(config).tls(acceptor));
+    let addr = server.addr;
+    let client_config = tls::client_config(&cert, &[b"http/1.1"]);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            // Idle after the handshake: closed at the idle timeout, cleanly (close_notify).
+            let mut idle = tls::connect(addr, client_config.clone()).await.unwrap();
+            let started = Instant::now();
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut buf))
+                .await
+                .expect("an idle TLS connection was not closed");
+            assert!(read.is_ok(), "not a clean TLS close: {read:?}");
+            assert!(started.elapsed() < Duration::from_secs(4));
+
+            // Half a head, then silence: 408 at the header timeout, inside TLS.
+            let mut slow = tls::connect(addr, client_config.clone()).await.unwrap();
+            slow.write_all(b"GET /whoami HTTP/1.1\r\nHost: loc")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer))
+                .await
+                .expect("a slow head over TLS was not answered");
+            assert!(
+                answer.starts_with(b"HTTP/1.1 408 "),
+                "{:?}",
+                String::from_utf8_lossy(&answer)
+            );
+
+            // Pipelines 64 requests for 1 MiB each and never reads: cut by the minimum
+            // response rate, while a fresh client is served meanwhile.
+            let mut hog = tls::connect(addr, client_config.clone()).await.unwrap();
+            for _ in 0..64 {
+                hog.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .await
+                    .unwrap();
+            }
+            hog.flush().await.unwrap();
+            let started = Instant::now();
+            let mut fresh = tls::connect(addr, client_config.clone()).await.unwrap();
+            fresh
+                .write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            fresh.read_to_end(&mut answer).await.unwrap();
+            assert!(
+                answer.ends_with(b"TLSv1.3"),
+                "{:?}",
+                String::from_utf8_lossy(&answer)
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+            // The hog's connection ends (reset or close) within grace + a watchdog tick or two.
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let stats = ringhop::http::stats(&server.runtime).total;
+                if stats.closed_send_rate > 0 {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(6),
+                    "a TLS client that never reads was not cut: {stats:?}"
+                );
+            }
+            drop(hog);
+        });
+    server.wait_until_no_connection();
+    let started = Instant::now();
+    while ringhop::http::tls::stats().open != before.open {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "TLS connections stay open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
