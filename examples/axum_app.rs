@@ -30,7 +30,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use tower::ServiceExt;
+use ringhop::http::hyper::{HyperServer, RequestBody};
 use tower_http::timeout::TimeoutLayer;
 
 /// The app, exactly as for `axum::serve`.
@@ -105,7 +105,7 @@ fn run() -> std::io::Result<()> {
 
 /// The change from `axum::serve`: a ringhop runtime with the side tokio runtime, and the
 /// router served by `HyperServer` through hyper-util's tower adapter, with the peer address
-/// given to `ConnectInfo` per connection.
+/// inserted as axum's `ConnectInfo`.
 fn on_ringhop(addr: SocketAddr, reactors: Option<usize>) -> std::io::Result<()> {
     let tokio_threads = std::env::var("TOKIO_THREADS")
         .ok()
@@ -125,25 +125,21 @@ fn on_ringhop(addr: SocketAddr, reactors: Option<usize>) -> std::io::Result<()> 
         runtime.driver()
     );
     let app = router();
-    let service = move |info: &ringhop::http::ConnInfo| {
-        let peer = info
-            .peer_addr
-            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-        let app = app
-            .clone()
-            .map_request(move |mut req: axum::http::Request<_>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-        hyper_util::service::TowerToHyperService::new(app)
-    };
-    use ringhop::http::hyper::{HyperServer, RequestBody};
-    let server = HyperServer::bind(addr).on_listening(move |_| println!("{banner}"));
+    let service = move || hyper_util::service::TowerToHyperService::new(app.clone());
+    let server = HyperServer::bind(addr)
+        // axum's ConnectInfo<SocketAddr>, as into_make_service_with_connect_info gives it.
+        .request_extension(|info| {
+            ConnectInfo(
+                info.peer_addr
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            )
+        })
+        .on_listening(move |_| println!("{banner}"));
     match tls {
         Some(tls) => server
             .tls(tls)
-            .run_with_info::<_, _, RequestBody, _>(&runtime, service)?,
-        None => server.run_with_info::<_, _, RequestBody, _>(&runtime, service)?,
+            .run::<_, _, RequestBody, _>(&runtime, service)?,
+        None => server.run::<_, _, RequestBody, _>(&runtime, service)?,
     }
     let off: u64 = runtime
         .handles()

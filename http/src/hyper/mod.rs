@@ -28,6 +28,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub use timer::ReactorTimer;
 
 use crate::config::{Config, Linger, MinDataRate};
 use crate::shutdown;
-use streams::{CountRequests, Counted, OpenStreams};
+use streams::{CountRequests, Counted, InsertExtension, OpenStreams, WithExtension};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -58,8 +59,12 @@ pub struct HyperServer<M = ()> {
     config: Config,
     handle_signals: bool,
     on_listening: Option<Box<dyn FnOnce(SocketAddr) + Send>>,
+    extension: Option<MakeExtension>,
     middleware: M,
 }
+
+/// Makes, per connection, what inserts the configured extension into each request.
+type MakeExtension = Arc<dyn Fn(&ConnInfo) -> InsertExtension + Send + Sync>;
 
 impl HyperServer {
     /// A server for `addr` with [`Config::default`], SIGINT/SIGTERM handled.
@@ -69,6 +74,7 @@ impl HyperServer {
             config: Config::default(),
             handle_signals: true,
             on_listening: None,
+            extension: None,
             middleware: (),
         }
     }
@@ -84,6 +90,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             config: self.config,
             handle_signals: self.handle_signals,
             on_listening: self.on_listening,
+            extension: self.extension,
             middleware: self.middleware.then(next),
         }
     }
@@ -101,6 +108,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             config: self.config,
             handle_signals: self.handle_signals,
             on_listening: self.on_listening,
+            extension: self.extension,
             middleware: tls
                 .alpn_protocols(&[b"h2", b"http/1.1"])
                 .then(self.middleware),
@@ -110,6 +118,32 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
     /// Calls `callback` with the address once every reactor listens (before serving).
     pub fn on_listening(mut self, callback: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
         self.on_listening = Some(Box::new(callback));
+        self
+    }
+
+    /// Inserts `make(&conn_info)` (made once per connection, cloned per request) into every
+    /// request's extensions: e.g. axum's `ConnectInfo`, so its extractor works as under
+    /// `axum::serve(.., into_make_service_with_connect_info::<SocketAddr>())`:
+    ///
+    /// ```ignore
+    /// HyperServer::bind(addr)
+    ///     .request_extension(|info| axum::extract::ConnectInfo(info.peer_addr.unwrap()))
+    /// ```
+    ///
+    /// Costs one allocation per request (hyper's extension map), none when not set.
+    pub fn request_extension<T, F>(mut self, make: F) -> Self
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(&ConnInfo) -> T + Send + Sync + 'static,
+    {
+        self.extension = Some(Arc::new(move |info: &ConnInfo| {
+            let value = make(info);
+            let insert: InsertExtension =
+                Rc::new(move |extensions: &mut hyper::http::Extensions| {
+                    extensions.insert(value.clone());
+                });
+            insert
+        }));
         self
     }
 
@@ -215,6 +249,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
             ..TransportOptions::default()
         };
         let on_listening = self.on_listening;
+        let extension = self.extension;
         crate::listen::run_on_every_reactor(
             runtime,
             addr,
@@ -224,8 +259,10 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
                 let make_service = make_service.clone();
                 let config = Rc::new(config.clone());
                 let drain_timeout = config.drain_timeout;
+                let extension = extension.clone();
                 let serve = move |pipe, info: ConnInfo| {
-                    let service = make_service(&info);
+                    let insert = extension.as_ref().map(|make| make(&info));
+                    let service = WithExtension::new(make_service(&info), insert);
                     let config = config.clone();
                     let protocol = Protocol::negotiated(&info);
                     async move {

@@ -208,3 +208,34 @@ where
         Poll::Ready(result)
     }
 }
+
+/// Inserts a value into a request's extensions (see `HyperServer::request_extension`).
+pub(crate) type InsertExtension = Rc<dyn Fn(&mut hyper::http::Extensions)>;
+
+/// A service whose requests get an extension inserted first, when one is configured.
+pub(crate) struct WithExtension<S> {
+    inner: S,
+    insert: Option<InsertExtension>,
+}
+
+impl<S> WithExtension<S> {
+    pub(crate) fn new(inner: S, insert: Option<InsertExtension>) -> Self {
+        WithExtension { inner, insert }
+    }
+}
+
+impl<S, R> Service<Request<R>> for WithExtension<S>
+where
+    S: Service<Request<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<R>) -> S::Future {
+        if let Some(insert) = &self.insert {
+            insert(req.extensions_mut());
+        }
+        self.inner.call(req)
+    }
+}
