@@ -115,7 +115,16 @@ impl TlsAcceptor {
 
 impl Middleware for TlsAcceptor {
     async fn call(&self, pipe: DuplexPipe, info: &mut ConnInfo) -> io::Result<DuplexPipe> {
-        session::accept(self.config.clone(), self.handshake_timeout, pipe, info).await
+        // Boxed: the handshake's state (rustls' connection by value, ~3 KB) would otherwise
+        // widen the connection's task for its whole life; this way it is freed once the
+        // handshake is done.
+        Box::pin(session::accept(
+            self.config.clone(),
+            self.handshake_timeout,
+            pipe,
+            info,
+        ))
+        .await
     }
 }
 
