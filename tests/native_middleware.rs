@@ -224,6 +224,59 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     assert_eq!(record.close, CloseReason::ClientClosed);
     assert!(record.peer_addr.is_some());
 
+    // The server closes (Connection: close): the log says so.
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let closing = b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    client.write_all(closing).unwrap();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).unwrap();
+    let started = Instant::now();
+    let record = loop {
+        let found = records
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.bytes_in == closing.len() as u64)
+            .cloned();
+        if let Some(record) = found {
+            break record;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no log record");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(record.close, CloseReason::ServerClosed, "{record:?}");
+    assert_eq!(record.bytes_out, answer.len() as u64);
+    drop(client);
+
+    // An upgrade whose client waits for `100 Continue` with a body it never sends: the 101
+    // goes out, no `100 Continue` after it, and the abandoned upgrade ends in a reset.
+    let mut client = TcpStream::connect(server.addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let end = loop {
+        match client.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Err(err) => break Err(err),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(
+        matches!(&end, Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset),
+        "an abandoned upgrade ended cleanly: {end:?}"
+    );
+
     // Upgrade: the 101 (with the handler's header), then the bytes sent right behind the
     // request and later ones come back from the new protocol.
     let before = ringhop::http::upgrade_stats();
@@ -282,6 +335,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     server.wait_until_no_connection();
     let after = ringhop::http::upgrade_stats();
     assert_eq!(after.open, before.open);
+    // The echo upgrade and the panicking one (the abandoned one never switched).
     assert_eq!(after.upgraded, before.upgraded + 2);
 }
 

@@ -46,7 +46,7 @@ enum HeadOutcome {
 /// Serves requests on `pipe` until the connection ends.
 pub(crate) async fn serve<H: Handler>(
     pipe: DuplexPipe,
-    info: ConnInfo,
+    info: &ConnInfo,
     handler: &H,
     config: &Config,
 ) {
@@ -114,12 +114,13 @@ pub(crate) async fn serve<H: Handler>(
             head_request,
             close,
             head.upgrade,
+            &mut upgraded,
         );
         let outcome = {
             let mut req = Request {
                 buf: head_buf,
                 head,
-                conn: &info,
+                conn: info,
                 body: Body {
                     input: &mut input,
                     output: &output,
@@ -152,16 +153,18 @@ pub(crate) async fn serve<H: Handler>(
             Some(_) => break,
             None => res.finish(),
         }
-        if let Some(on_upgrade) = res.on_upgrade.take() {
+        let mut close = res.close;
+        if upgraded.is_some() {
             // The body (if any) comes before the new protocol's bytes: read it away first.
-            if decoder.is_done()
-                || drain_body(&mut input, &output, decoder, &expect, &deadline, config).await
+            // If that cannot be done, the 101 is already out: reset, do not end cleanly.
+            if !decoder.is_done()
+                && !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await
             {
-                upgraded = Some(on_upgrade);
+                upgraded = None;
+                cut = true;
             }
             break;
         }
-        let mut close = res.close;
         if !close && !decoder.is_done() {
             close = !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await;
         }
@@ -193,7 +196,7 @@ pub(crate) async fn serve<H: Handler>(
     output.complete(cut.then(|| {
         io::Error::new(
             io::ErrorKind::ConnectionAborted,
-            "the response was cut short",
+            "the response was cut short (or an upgrade abandoned)",
         )
     }));
     input.complete(None);
@@ -202,7 +205,18 @@ pub(crate) async fn serve<H: Handler>(
 /// Writes an error response for a request that could not be parsed.
 fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
     let expect = Cell::new(Continue::NotDue);
-    Response::new(output, headers, &expect, 1, false, true, false).fail(status);
+    let mut no_upgrade = None;
+    Response::new(
+        output,
+        headers,
+        &expect,
+        1,
+        false,
+        true,
+        false,
+        &mut no_upgrade,
+    )
+    .fail(status);
 }
 
 /// Reads and discards what the handler left of the body. `false`: too much, close instead.

@@ -89,7 +89,7 @@ pub fn serve(input: &[u8]) -> Served {
     let config = Config::default().max_body(1 << 16);
     poll_ready(crate::conn::serve(
         application,
-        Default::default(),
+        &Default::default(),
         &router,
         &config,
     ));

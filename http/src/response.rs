@@ -58,8 +58,10 @@ pub struct Response<'a> {
     keep_alive_10: bool,
     /// The request asked to switch protocols (HTTP/1.1, `Connection: upgrade`, `Upgrade`).
     upgrade_requested: bool,
-    /// Set by [`Response::upgrade`]: what runs on the connection after this response.
-    pub(crate) on_upgrade: Option<OnUpgrade>,
+    /// The connection's slot for [`Response::upgrade`]'s protocol: what runs on the
+    /// connection after this response (held by the connection, so a response has no drop
+    /// glue on the per-request path).
+    on_upgrade: &'a mut Option<OnUpgrade>,
 }
 
 impl<'a> Response<'a> {
@@ -71,6 +73,7 @@ impl<'a> Response<'a> {
         head_request: bool,
         close: bool,
         upgrade_requested: bool,
+        on_upgrade: &'a mut Option<OnUpgrade>,
     ) -> Self {
         headers.clear();
         Response {
@@ -84,7 +87,7 @@ impl<'a> Response<'a> {
             close,
             keep_alive_10: minor_version == 0 && !close,
             upgrade_requested,
-            on_upgrade: None,
+            on_upgrade,
         }
     }
 
@@ -102,7 +105,10 @@ impl<'a> Response<'a> {
     /// connection; `on_upgrade` runs in the connection's task, on its reactor.
     ///
     /// Refused (`InvalidInput`, nothing written) unless the request asked for an upgrade
-    /// ([`upgrade_requested`](Self::upgrade_requested)) and no response was started.
+    /// ([`upgrade_requested`](Self::upgrade_requested)) and no response was started. A request
+    /// body must be read first (a client waiting for `100 Continue` is not invited to send it
+    /// once the 101 is out): if the body is not read by the end of the handler and cannot be
+    /// drained, the connection is reset instead of switched.
     ///
     /// ```no_run
     /// # use ringhop_http::{Request, Response};
@@ -141,6 +147,10 @@ impl<'a> Response<'a> {
         }
         self.stage = Stage::Done;
         self.status = Status::SWITCHING_PROTOCOLS;
+        // The new protocol's bytes follow: no `100 Continue` may come after the 101.
+        if self.expect.get() == Continue::Pending {
+            self.expect.set(Continue::Refused);
+        }
         let mut out = self.out.borrow_mut();
         out.write(b"HTTP/1.1 101 Switching Protocols");
         date::with_server_and_date(|lines| out.write(lines));
@@ -148,7 +158,7 @@ impl<'a> Response<'a> {
         out.write(b"Upgrade: ");
         out.write(protocol.as_bytes());
         out.write(b"\r\nConnection: Upgrade\r\n\r\n");
-        self.on_upgrade = Some(Box::new(move |pipe| Box::pin(on_upgrade(pipe))));
+        *self.on_upgrade = Some(Box::new(move |pipe| Box::pin(on_upgrade(pipe))));
         Ok(())
     }
 
@@ -439,7 +449,17 @@ mod tests {
         let (mut reader, writer) = Pipe::new(PipeOptions::default()).unwrap();
         let out = RefCell::new(writer);
         let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
-        let mut res = Response::new(&out, &mut headers, &expect, 1, false, false, false);
+        let mut slot = None;
+        let mut res = Response::new(
+            &out,
+            &mut headers,
+            &expect,
+            1,
+            false,
+            false,
+            false,
+            &mut slot,
+        );
         res.header("X-Ok", "fine")
             .header("X-Split", "a\r\nSet-Cookie: evil=1")
             .header("Bad Name", "v")

@@ -170,7 +170,7 @@ async fn serve_reactor<H: Handler + 'static, M: Middleware>(
     let shared = std::rc::Rc::new((handler, config));
     let serve = move |pipe, info| {
         let shared = shared.clone();
-        async move { conn::serve(pipe, info, &shared.0, &shared.1).await }
+        async move { conn::serve(pipe, &info, &shared.0, &shared.1).await }
     };
     crate::listen::accept_until_shutdown(addr, drain_timeout, transport, cap, middleware, serve)
         .await

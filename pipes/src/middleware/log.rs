@@ -119,23 +119,32 @@ impl Middleware for ConnectionLog {
                 output: mut to_server,
             } = inner;
             let (bytes_in, bytes_out) = (Cell::new(0), Cell::new(0));
+            // Which side ended first, and how: the first end noted wins.
             let first_end: Cell<Option<CloseReason>> = Cell::new(None);
-            let note = |end: Result<(), io::Error>, clean: CloseReason| {
-                let reason = match end {
-                    Ok(()) => clean,
-                    Err(err) => CloseReason::Error(err.to_string()),
-                };
+            let note = |reason: CloseReason| {
                 let earlier = first_end.take();
                 first_end.set(Some(earlier.unwrap_or(reason)));
             };
             join(
                 async {
-                    let end = forward(&mut from_client, &mut to_server, &bytes_in).await;
-                    note(end, CloseReason::ClientClosed);
+                    note(
+                        match forward(&mut from_client, &mut to_server, &bytes_in).await {
+                            End::SourceEnded => CloseReason::ClientClosed,
+                            // The server stopped reading: its close.
+                            End::SinkGone => CloseReason::ServerClosed,
+                            End::Failed(err) => CloseReason::Error(err.to_string()),
+                        },
+                    );
                 },
                 async {
-                    let end = forward(&mut from_server, &mut to_client, &bytes_out).await;
-                    note(end, CloseReason::ServerClosed);
+                    note(
+                        match forward(&mut from_server, &mut to_client, &bytes_out).await {
+                            End::SourceEnded => CloseReason::ServerClosed,
+                            // The socket side is gone: the client left.
+                            End::SinkGone => CloseReason::ClientClosed,
+                            End::Failed(err) => CloseReason::Error(err.to_string()),
+                        },
+                    );
                 },
             )
             .await;
@@ -163,9 +172,19 @@ impl Middleware for ConnectionLog {
     }
 }
 
+/// How one direction of [`forward`] ended.
+enum End {
+    /// The source completed (cleanly); passed on to the sink.
+    SourceEnded,
+    /// The sink's reader went away; the source was completed.
+    SinkGone,
+    /// The source ended with an error (passed on to the sink), or the sink failed.
+    Failed(io::Error),
+}
+
 /// Copies `from` into `to` until `from` ends (its end, clean or not, is passed on) or `to`'s
-/// reader goes away (then `from` is completed: nobody reads). `Err` carries an error end.
-async fn forward(from: &mut PipeReader, to: &mut PipeWriter, count: &Cell<u64>) -> io::Result<()> {
+/// reader goes away (then `from` is completed: nobody reads).
+async fn forward(from: &mut PipeReader, to: &mut PipeWriter, count: &Cell<u64>) -> End {
     loop {
         // Also watch the far reader while waiting: an idle peer must not keep a connection
         // whose protocol already closed it.
@@ -190,24 +209,32 @@ async fn forward(from: &mut PipeReader, to: &mut PipeWriter, count: &Cell<u64>) 
         let (len, completed) = match read {
             None => {
                 from.complete(None);
-                return Ok(());
+                return End::SinkGone;
             }
             Some(Err(err)) => {
                 to.complete(Some(io::Error::new(err.kind(), err.to_string())));
-                return Err(err);
+                return End::Failed(err);
             }
             Some(Ok(read)) => read,
         };
-        from.advance_to(len, len)?;
+        if let Err(err) = from.advance_to(len, len) {
+            return End::Failed(err);
+        }
         count.set(count.get() + len as u64);
-        let flushed = to.flush().await;
-        if !matches!(flushed, Ok(result) if !result.completed) {
-            from.complete(None);
-            return Ok(());
+        match to.flush().await {
+            Ok(result) if result.completed => {
+                from.complete(None);
+                return End::SinkGone;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                from.complete(None);
+                return End::Failed(err);
+            }
         }
         if completed {
             to.complete(None);
-            return Ok(());
+            return End::SourceEnded;
         }
     }
 }

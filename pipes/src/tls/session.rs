@@ -72,9 +72,10 @@ pub(super) async fn accept(
             .pause_writer_threshold(64 * 1024)
             .resume_writer_threshold(32 * 1024),
     )?;
-    OPEN.fetch_add(1, Ordering::Relaxed);
+    // Counted out however the task ends, also if it is dropped before its first poll.
+    let open = OpenGuard::new();
     drop(rt::spawn_local(async move {
-        let _open = OpenGuard;
+        let _open = open;
         let conn = RefCell::new(conn);
         let to_client = RefCell::new(to_client);
         let DuplexPipe {
@@ -90,8 +91,15 @@ pub(super) async fn accept(
     Ok(application)
 }
 
-/// Counts the record layer out, however its task ends.
+/// Counts the record layer in while it lives.
 struct OpenGuard;
+
+impl OpenGuard {
+    fn new() -> OpenGuard {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        OpenGuard
+    }
+}
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
@@ -174,6 +182,10 @@ async fn decrypt(
         Err(err) => {
             if err.kind() == io::ErrorKind::UnexpectedEof {
                 TRUNCATED.fetch_add(1, Ordering::Relaxed);
+            } else {
+                // A fatal TLS error: its alert is out; nothing more may be sent, so the
+                // socket side ends now (FIN after the alert), whatever the protocol does.
+                to_client.borrow_mut().complete(None);
             }
             to_server.complete(Some(err));
         }
@@ -239,10 +251,12 @@ async fn decrypt_loop(
         if consumed > 0 {
             from_client.advance_to(consumed, consumed)?;
         }
-        // Alerts, session tickets, key updates: whatever rustls wants to say goes out.
+        // Alerts, session tickets, key updates: whatever rustls wants to say goes out
+        // (unless the socket side was already completed by the other direction).
         let wrote = {
             let mut conn = conn.borrow_mut();
-            conn.wants_write() && write_tls(&mut conn, &mut to_client.borrow_mut()).is_ok()
+            let mut out = to_client.borrow_mut();
+            conn.wants_write() && !out.is_completed() && write_tls(&mut conn, &mut out).is_ok()
         };
         if wrote {
             let _ = poll_fn(|cx| to_client.borrow_mut().poll_flush(cx)).await;
@@ -288,9 +302,12 @@ async fn encrypt_loop(
 ) -> io::Result<()> {
     loop {
         let read = poll_fn(|cx| {
-            if to_client.borrow_mut().poll_reader_completed(cx).is_ready() {
+            let mut out = to_client.borrow_mut();
+            // The socket side is gone, or was ended by a fatal error of the other direction.
+            if out.is_completed() || out.poll_reader_completed(cx).is_ready() {
                 return Poll::Ready(None);
             }
+            drop(out);
             let mut read = from_server.read();
             match Pin::new(&mut read).poll(cx) {
                 Poll::Ready(Ok(result)) => {
@@ -314,6 +331,9 @@ async fn encrypt_loop(
         };
         let (len, completed) = read?;
         from_server.advance_to(len, len)?;
+        if to_client.borrow().is_completed() {
+            return Ok(());
+        }
         if completed {
             let mut conn = conn.borrow_mut();
             conn.send_close_notify();
