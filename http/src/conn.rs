@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::handler::Handler;
 use crate::parse::{parse_head, Head};
 use crate::request::Request;
-use crate::response::{flush, Response};
+use crate::response::{flush, Answering, Response};
 use crate::shutdown;
 use crate::slot::Pooled;
 use crate::stats::{self, Event};
@@ -106,16 +106,13 @@ pub(crate) async fn serve<H: Handler>(
         });
         let head_request = &head_buf[head.method.clone()] == b"HEAD";
         let close = !head.keep_alive || shutdown::is_triggered();
-        let mut res = Response::new(
-            &output,
-            response_headers,
-            &expect,
-            head.minor_version,
+        let request = Answering {
+            minor_version: head.minor_version,
             head_request,
             close,
-            head.upgrade,
-            &mut upgraded,
-        );
+            upgrade_requested: head.upgrade,
+        };
+        let mut res = Response::new(&output, response_headers, &expect, &mut upgraded, request);
         let outcome = {
             let mut req = Request {
                 buf: head_buf,
@@ -206,17 +203,13 @@ pub(crate) async fn serve<H: Handler>(
 fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
     let expect = Cell::new(Continue::NotDue);
     let mut no_upgrade = None;
-    Response::new(
-        output,
-        headers,
-        &expect,
-        1,
-        false,
-        true,
-        false,
-        &mut no_upgrade,
-    )
-    .fail(status);
+    let request = Answering {
+        minor_version: 1,
+        head_request: false,
+        close: true,
+        upgrade_requested: false,
+    };
+    Response::new(output, headers, &expect, &mut no_upgrade, request).fail(status);
 }
 
 /// Reads and discards what the handler left of the body. `false`: too much, close instead.

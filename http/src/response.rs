@@ -64,17 +64,31 @@ pub struct Response<'a> {
     on_upgrade: &'a mut Option<OnUpgrade>,
 }
 
+/// What the connection knows of the request a response answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Answering {
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) minor_version: u8,
+    pub(crate) head_request: bool,
+    /// The connection closes after this response.
+    pub(crate) close: bool,
+    pub(crate) upgrade_requested: bool,
+}
+
 impl<'a> Response<'a> {
     pub(crate) fn new(
         out: &'a RefCell<PipeWriter>,
         headers: &'a mut Vec<u8>,
         expect: &'a Cell<Continue>,
-        minor_version: u8,
-        head_request: bool,
-        close: bool,
-        upgrade_requested: bool,
         on_upgrade: &'a mut Option<OnUpgrade>,
+        request: Answering,
     ) -> Self {
+        let Answering {
+            minor_version,
+            head_request,
+            close,
+            upgrade_requested,
+        } = request;
         headers.clear();
         Response {
             out,
@@ -420,7 +434,7 @@ mod tests {
 
     use crate::body::Continue;
 
-    use super::{has_control, Response};
+    use super::{has_control, Answering, Response};
     use crate::chars::is_token;
 
     #[test]
@@ -450,16 +464,13 @@ mod tests {
         let out = RefCell::new(writer);
         let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
         let mut slot = None;
-        let mut res = Response::new(
-            &out,
-            &mut headers,
-            &expect,
-            1,
-            false,
-            false,
-            false,
-            &mut slot,
-        );
+        let request = Answering {
+            minor_version: 1,
+            head_request: false,
+            close: false,
+            upgrade_requested: false,
+        };
+        let mut res = Response::new(&out, &mut headers, &expect, &mut slot, request);
         res.header("X-Ok", "fine")
             .header("X-Split", "a\r\nSet-Cookie: evil=1")
             .header("Bad Name", "v")
