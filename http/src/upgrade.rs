@@ -31,14 +31,17 @@ pub fn upgrade_stats() -> UpgradeStats {
     }
 }
 
-/// Counts an upgrade whose end [`closed`] reports (hyper's upgraded I/O, dropped by the
-/// application).
-pub(crate) fn opened() {
+/// Counts an upgrade (hyper's: its open count is taken apart, see [`opened_open`]).
+pub(crate) fn counted() {
     UPGRADED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts an upgraded connection open until [`closed`].
+pub(crate) fn opened_open() {
     OPEN.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The end of an upgrade counted by [`opened`].
+/// The end of an upgrade counted by [`opened_open`].
 pub(crate) fn closed() {
     OPEN.fetch_sub(1, Ordering::Relaxed);
 }
@@ -49,7 +52,8 @@ pub(crate) struct Upgraded(());
 
 impl Upgraded {
     pub(crate) fn start() -> Upgraded {
-        opened();
+        counted();
+        opened_open();
         Upgraded(())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -22,9 +22,8 @@ use ringhop_pipes::{DuplexPipe, PipeWriter};
 #[derive(Debug)]
 pub struct PipeIo {
     pipe: DuplexPipe,
-    /// Set by the server when this connection answered `101`: dropping the I/O then ends an
-    /// upgraded connection (for the counters).
-    upgraded: Option<Arc<AtomicBool>>,
+    /// The upgrade state shared with the server (see [`UpgradeState`]), for the counters.
+    upgraded: Option<Arc<AtomicU8>>,
 }
 
 impl PipeIo {
@@ -36,14 +35,15 @@ impl PipeIo {
         }
     }
 
-    /// A flag the server sets when it answers `101` on this connection.
-    pub(crate) fn watch_upgrade(&mut self) -> Arc<AtomicBool> {
-        self.upgraded.get_or_insert_with(Default::default).clone()
+    /// The state through which the server marks this connection upgraded (once hyper handed
+    /// it over after a `101`), so that dropping the I/O ends the upgraded connection.
+    pub(crate) fn watch_upgrade(&mut self) -> UpgradeState {
+        UpgradeState(self.upgraded.get_or_insert_with(Default::default).clone())
     }
 
     fn end_upgrade(&mut self) {
-        if let Some(flag) = self.upgraded.take() {
-            if flag.load(Ordering::Relaxed) {
+        if let Some(state) = self.upgraded.take() {
+            if state.swap(DROPPED, Ordering::AcqRel) == UPGRADED {
                 crate::upgrade::closed();
             }
         }
@@ -189,6 +189,29 @@ impl Write for PipeIo {
                 self.get_mut().pipe.output.complete(None);
                 Poll::Ready(Ok(()))
             }
+        }
+    }
+}
+
+const SERVING: u8 = 0;
+const UPGRADED: u8 = 1;
+const DROPPED: u8 = 2;
+
+/// A connection's upgrade state: serving HTTP, upgraded (counted open), or its I/O dropped.
+/// The I/O may be dropped on another thread (an upgraded connection handed to tokio).
+pub(crate) struct UpgradeState(Arc<AtomicU8>);
+
+impl UpgradeState {
+    /// After hyper finished a connection that answered `101`: counts the upgrade, and counts
+    /// it open unless its I/O is already gone.
+    pub(crate) fn upgraded(&self) {
+        crate::upgrade::counted();
+        if self
+            .0
+            .compare_exchange(SERVING, UPGRADED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            crate::upgrade::opened_open();
         }
     }
 }

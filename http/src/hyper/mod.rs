@@ -23,6 +23,7 @@ mod io;
 mod streams;
 mod timer;
 
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -371,18 +372,27 @@ where
         };
         drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
     } else {
-        let upgraded = io.watch_upgrade();
+        let state = io.watch_upgrade();
+        let answered_101 = Rc::new(Cell::new(false));
         let conn = http1::Builder::new()
             .timer(ReactorTimer)
             .header_read_timeout(config.header_timeout)
             .serve_connection(
                 io,
-                CountRequests::new(service, config.min_request_body_data_rate, upgraded),
+                CountRequests::new(
+                    service,
+                    config.min_request_body_data_rate,
+                    answered_101.clone(),
+                ),
             )
             // `hyper::upgrade::on` hands the service the connection after a 101 (WebSocket,
             // CONNECT), still on this reactor, still over the pipes.
             .with_upgrades();
-        drive(conn, None, |conn| conn.graceful_shutdown()).await
+        let served = drive(conn, None, |conn| conn.graceful_shutdown()).await;
+        if answered_101.get() {
+            state.upgraded();
+        }
+        served
     }
 }
 

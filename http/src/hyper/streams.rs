@@ -8,8 +8,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -143,12 +141,12 @@ impl<B: Body> Body for Tracked<B> {
 pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
-    upgraded: Arc<AtomicBool>,
+    upgraded: Rc<Cell<bool>>,
     body: PhantomData<fn() -> R>,
 }
 
 impl<S, R> CountRequests<S, R> {
-    pub(crate) fn new(inner: S, rate: Option<MinDataRate>, upgraded: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(inner: S, rate: Option<MinDataRate>, upgraded: Rc<Cell<bool>>) -> Self {
         CountRequests {
             inner,
             rate,
@@ -179,11 +177,11 @@ where
     }
 }
 
-/// The future of an HTTP/1 call: a `101` response counts the connection as upgraded (until
-/// its I/O is dropped).
+/// The future of an HTTP/1 call: notes a `101` response (the connection's driver counts the
+/// upgrade once hyper has handed the connection over).
 pub(crate) struct WatchUpgrade<F> {
     inner: F,
-    upgraded: Arc<AtomicBool>,
+    upgraded: Rc<Cell<bool>>,
 }
 
 impl<F, B, E> Future for WatchUpgrade<F>
@@ -199,10 +197,8 @@ where
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
         let result = std::task::ready!(inner.poll(cx));
         if let Ok(response) = &result {
-            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS
-                && !this.upgraded.swap(true, Ordering::Relaxed)
-            {
-                crate::upgrade::opened();
+            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                this.upgraded.set(true);
             }
         }
         Poll::Ready(result)
