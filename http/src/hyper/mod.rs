@@ -357,7 +357,8 @@ where
     if h2 {
         let open = OpenStreams::default();
         let mut builder = http2::Builder::new(LocalExec);
-        builder.timer(ReactorTimer);
+        // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve allows.
+        builder.timer(ReactorTimer).enable_connect_protocol();
         if let Some(keep_alive) = config.http2_keep_alive {
             builder
                 .keep_alive_interval(keep_alive.interval)
