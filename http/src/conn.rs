@@ -44,159 +44,174 @@ enum HeadOutcome {
 }
 
 /// Serves requests on `pipe` until the connection ends.
-pub(crate) async fn serve<H: Handler>(
+///
+/// A plain fn returning an async block, not an `async fn`: an async fn keeps its arguments
+/// twice in its state (captured, and moved into locals), and this state lives as long as
+/// the connection (idle ones included).
+#[allow(clippy::manual_async_fn)] // not an `async fn`: see the doc comment
+pub(crate) fn serve<'a, H: Handler>(
     pipe: DuplexPipe,
-    info: &ConnInfo,
-    handler: &H,
-    config: &Config,
-) {
+    info: &'a ConnInfo,
+    handler: &'a H,
+    config: &'a Config,
+) -> impl Future<Output = ()> + 'a {
     let DuplexPipe { mut input, output } = pipe;
     let output = RefCell::new(output);
-    // Grown on demand and then reused: an idle connection keeps only what its requests
-    // needed so far.
-    let mut buffers = Buffers {
-        head_buf: Vec::new(),
-        head: Head::default(),
-        decoder: BodyDecoder::new(),
-        response_headers: Vec::new(),
-    };
-    // Whether the current request's client waits for `100 Continue` (the body and the
-    // response both see it: whichever goes out first settles it).
-    let expect = Cell::new(Continue::NotDue);
-    let mut unflushed = false;
-    // Header and idle timeouts: one deadline on the coarse clock for the connection's life.
-    let deadline = Deadline::new();
-    // A response cut short: the connection ends with a reset, not a clean close.
-    let mut cut = false;
-    // A `101 Switching Protocols` went out: what runs on the connection next.
-    let mut upgraded = None;
-    loop {
-        let head = read_head(
-            &mut input,
-            &output,
-            &mut buffers,
-            config,
-            &deadline,
-            &mut unflushed,
-        );
-        match head.await {
-            HeadOutcome::Ready => {}
-            HeadOutcome::Close => break,
-            HeadOutcome::Reject(status) => {
-                stats::count(if status == Status::REQUEST_TIMEOUT {
-                    Event::HeaderTimeout
-                } else {
-                    Event::Rejected
-                });
-                reject(&output, &mut buffers.response_headers, status);
-                break;
-            }
-        }
-        let Buffers {
-            head_buf,
-            head,
-            decoder,
-            response_headers,
-        } = &mut buffers;
-        decoder.reset(head.framing(), BodyLimits::new(config));
-        expect.set(if head.expect_continue && !decoder.is_done() {
-            Continue::Pending
-        } else {
-            Continue::NotDue
-        });
-        let head_request = &head_buf[head.method.clone()] == b"HEAD";
-        let close = !head.keep_alive || shutdown::is_triggered();
-        let request = Answering {
-            minor_version: head.minor_version,
-            head_request,
-            close,
-            upgrade_requested: head.upgrade,
+    async move {
+        // Grown on demand and then reused: an idle connection keeps only what its requests
+        // needed so far.
+        let mut buffers = Buffers {
+            head_buf: Vec::new(),
+            head: Head::default(),
+            decoder: BodyDecoder::new(),
+            response_headers: Vec::new(),
         };
-        let mut res = Response::new(&output, response_headers, &expect, &mut upgraded, request);
-        let outcome = {
-            let mut req = Request {
-                buf: head_buf,
+        // Whether the current request's client waits for `100 Continue` (the body and the
+        // response both see it: whichever goes out first settles it).
+        let expect = Cell::new(Continue::NotDue);
+        let mut unflushed = false;
+        // Header and idle timeouts: one deadline on the coarse clock for the connection's life.
+        let deadline = Deadline::new();
+        // A response cut short: the connection ends with a reset, not a clean close.
+        let mut cut = false;
+        // A `101 Switching Protocols` went out: what runs on the connection next.
+        let mut upgraded = None;
+        loop {
+            let head = read_head(
+                &mut input,
+                &output,
+                &mut buffers,
+                config,
+                &deadline,
+                &mut unflushed,
+            );
+            match head.await {
+                HeadOutcome::Ready => {}
+                HeadOutcome::Close => break,
+                HeadOutcome::Reject(status) => {
+                    stats::count(if status == Status::REQUEST_TIMEOUT {
+                        Event::HeaderTimeout
+                    } else {
+                        Event::Rejected
+                    });
+                    reject(&output, &mut buffers.response_headers, status);
+                    break;
+                }
+            }
+            let Buffers {
+                head_buf,
                 head,
-                conn: info,
-                body: Body {
-                    input: &mut input,
-                    output: &output,
-                    decoder,
-                    expect: &expect,
-                    deadline: &deadline,
-                },
+                decoder,
+                response_headers,
+            } = &mut buffers;
+            decoder.reset(head.framing(), BodyLimits::new(config));
+            expect.set(if head.expect_continue && !decoder.is_done() {
+                Continue::Pending
+            } else {
+                Continue::NotDue
+            });
+            let head_request = &head_buf[head.method.clone()] == b"HEAD";
+            let close = !head.keep_alive || shutdown::is_triggered();
+            let request = Answering {
+                minor_version: head.minor_version,
+                head_request,
+                close,
+                upgrade_requested: head.upgrade,
             };
-            stats::request_served();
-            // In a pooled slot (see `slot.rs`): the connection's own state machine then has no
-            // room for the router's largest handler future, and stays small while it idles.
-            CatchUnwind(Pooled::new(handler.call(&mut req, &mut res))).await
-        };
-        let handler_failed = !matches!(outcome, Ok(Ok(())));
-        let failure = decoder
-            .failed
-            .or(handler_failed.then_some(Status::INTERNAL_SERVER_ERROR));
-        match failure {
-            // Nothing of the response is out yet (headers set so far are dropped).
-            Some(status) if !res.is_started() => res.fail(status),
-            // Part of a response is out: cut the connection with a reset, so the client
-            // sees a broken response instead of a complete-looking one (a close-delimited
-            // HTTP/1.0 body would otherwise end like a complete one).
-            Some(_) if res.is_streaming() => {
-                cut = true;
+            let mut res = Response::new(&output, response_headers, &expect, &mut upgraded, request);
+            let outcome = {
+                let mut req = Request {
+                    buf: head_buf,
+                    head,
+                    conn: info,
+                    body: Body {
+                        input: &mut input,
+                        output: &output,
+                        decoder,
+                        expect: &expect,
+                        deadline: &deadline,
+                    },
+                };
+                stats::request_served();
+                // In a pooled slot (see `slot.rs`): the connection's own state machine then has no
+                // room for the router's largest handler future, and stays small while it idles.
+                CatchUnwind(Pooled::new(handler.call(&mut req, &mut res))).await
+            };
+            let handler_failed = !matches!(outcome, Ok(Ok(())));
+            let failure = decoder
+                .failed
+                .or(handler_failed.then_some(Status::INTERNAL_SERVER_ERROR));
+            match failure {
+                // Nothing of the response is out yet (headers set so far are dropped).
+                Some(status) if !res.is_started() => res.fail(status),
+                // Part of a response is out: cut the connection with a reset, so the client
+                // sees a broken response instead of a complete-looking one (a close-delimited
+                // HTTP/1.0 body would otherwise end like a complete one).
+                Some(_) if res.is_streaming() => {
+                    cut = true;
+                    break;
+                }
+                // The response is complete (the handler failed after it): it goes out, then
+                // the connection closes normally.
+                Some(_) => break,
+                None => res.finish(),
+            }
+            let mut close = res.close;
+            if upgraded.is_some() {
+                // The body (if any) comes before the new protocol's bytes: read it away first.
+                // If that cannot be done, the 101 is already out: reset, do not end cleanly.
+                if !decoder.is_done()
+                    && !Box::pin(drain_body(
+                        &mut input, &output, decoder, &expect, &deadline, config,
+                    ))
+                    .await
+                {
+                    upgraded = None;
+                    cut = true;
+                }
                 break;
             }
-            // The response is complete (the handler failed after it): it goes out, then
-            // the connection closes normally.
-            Some(_) => break,
-            None => res.finish(),
-        }
-        let mut close = res.close;
-        if upgraded.is_some() {
-            // The body (if any) comes before the new protocol's bytes: read it away first.
-            // If that cannot be done, the 101 is already out: reset, do not end cleanly.
-            if !decoder.is_done()
-                && !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await
-            {
-                upgraded = None;
-                cut = true;
+            if !close && !decoder.is_done() {
+                // Boxed: only requests whose handler left the body unread get here, and its
+                // state would otherwise widen every idle connection's task.
+                close = !Box::pin(drain_body(
+                    &mut input, &output, decoder, &expect, &deadline, config,
+                ))
+                .await;
             }
-            break;
-        }
-        if !close && !decoder.is_done() {
-            close = !drain_body(&mut input, &output, decoder, &expect, &deadline, config).await;
-        }
-        if close {
-            break;
-        }
-        unflushed = true;
-        // A client that pipelines without reading meets backpressure here, not only when
-        // its batch ends.
-        let over = {
-            let out = output.borrow();
-            out.pause_threshold() > 0 && out.unflushed_len() >= out.pause_threshold() / 2
-        };
-        if over {
-            unflushed = false;
-            if !matches!(flush(&output).await, Ok(result) if !result.completed) {
+            if close {
                 break;
             }
+            unflushed = true;
+            // A client that pipelines without reading meets backpressure here, not only when
+            // its batch ends.
+            let over = {
+                let out = output.borrow();
+                out.pause_threshold() > 0 && out.unflushed_len() >= out.pause_threshold() / 2
+            };
+            if over {
+                unflushed = false;
+                if !matches!(flush(&output).await, Ok(result) if !result.completed) {
+                    break;
+                }
+            }
         }
+        // Whatever is still buffered (a last response, an error answer) goes out before the end.
+        let mut output = output.into_inner();
+        let _ = output.flush().await;
+        if let Some(on_upgrade) = upgraded {
+            let _upgraded = Upgraded::start();
+            on_upgrade(DuplexPipe { input, output }).await;
+            return;
+        }
+        output.complete(cut.then(|| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the response was cut short (or an upgrade abandoned)",
+            )
+        }));
+        input.complete(None);
     }
-    // Whatever is still buffered (a last response, an error answer) goes out before the end.
-    let mut output = output.into_inner();
-    let _ = output.flush().await;
-    if let Some(on_upgrade) = upgraded {
-        let _upgraded = Upgraded::start();
-        on_upgrade(DuplexPipe { input, output }).await;
-        return;
-    }
-    output.complete(cut.then(|| {
-        io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "the response was cut short (or an upgrade abandoned)",
-        )
-    }));
-    input.complete(None);
 }
 
 /// Writes an error response for a request that could not be parsed.
@@ -253,85 +268,89 @@ async fn drain_body(
     }
 }
 
-/// Waits for a complete head and parses it into `buffers`.
-async fn read_head(
-    input: &mut PipeReader,
-    output: &RefCell<PipeWriter>,
-    buffers: &mut Buffers,
-    config: &Config,
-    deadline: &Deadline,
-    unflushed: &mut bool,
-) -> HeadOutcome {
-    // Fairness: a connection whose next request is always buffered still yields once its
-    // task's budget is spent, its answers so far sent first.
-    if !coop::has_budget() && std::mem::take(unflushed) && flush(output).await.is_err() {
-        return HeadOutcome::Close;
-    }
-    coop::proceed().await;
-    let mut started: Option<time::Instant> = None;
-    loop {
-        // One look at the buffered bytes: parse them in the same borrow.
-        let parsed = match input.try_read() {
-            Some(Ok(result)) if !result.is_empty() => Some((
-                parse_result(&result, buffers, config),
-                result.len(),
-                result.is_completed(),
-            )),
-            Some(Ok(result)) if result.is_completed() => return HeadOutcome::Close,
-            Some(Ok(_)) | None => None,
-            Some(Err(_)) => return HeadOutcome::Close,
-        };
-        if let Some((parsed, len, completed)) = parsed {
-            started.get_or_insert_with(time::now);
-            match parsed {
-                Ok(Some(head_len)) => {
-                    let _ = input.advance_to(head_len, head_len);
-                    // The handler's time is not the client's.
-                    deadline.set(None);
-                    return HeadOutcome::Ready;
-                }
-                Ok(None) if completed => return HeadOutcome::Close,
-                // Incomplete: everything was examined, so the next read waits for more.
-                Ok(None) => {
-                    let _ = input.advance_to(0, len);
-                }
-                Err(status) => return HeadOutcome::Reject(status),
-            }
-        }
-        // About to wait: answers to earlier requests go out first.
-        if *unflushed {
-            *unflushed = false;
-            if flush(output).await.is_err() {
-                return HeadOutcome::Close;
-            }
-        }
-        if started.is_none() && shutdown::is_triggered() {
+/// Waits for a complete head and parses it into `buffers`. (Not an `async fn`, for the
+/// reason given at [`serve`]: an idle connection waits inside this future.)
+#[allow(clippy::manual_async_fn)] // not an `async fn`: see `serve`
+fn read_head<'a>(
+    input: &'a mut PipeReader,
+    output: &'a RefCell<PipeWriter>,
+    buffers: &'a mut Buffers,
+    config: &'a Config,
+    deadline: &'a Deadline,
+    unflushed: &'a mut bool,
+) -> impl Future<Output = HeadOutcome> + 'a {
+    async move {
+        // Fairness: a connection whose next request is always buffered still yields once its
+        // task's budget is spent, its answers so far sent first.
+        if !coop::has_budget() && std::mem::take(unflushed) && flush(output).await.is_err() {
             return HeadOutcome::Close;
         }
-        // No timer per wait: the connection's one deadline moves, the watchdog checks it.
-        deadline.set(Some(match started {
-            Some(at) => at + config.header_timeout,
-            None => time::now() + config.idle_timeout,
-        }));
-        let read = deadline.timeout(input.read());
-        let waited = if started.is_some() {
-            // A head is arriving: it gets the header timeout, shutdown or not.
-            Some(read.await)
-        } else {
-            shutdown::unless_shutdown(read).await
-        };
-        match waited {
-            Some(Ok(Ok(_))) => {}
-            Some(Ok(Err(_))) => return HeadOutcome::Close,
-            Some(Err(Expired)) if started.is_some() => {
-                return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
+        coop::proceed().await;
+        let mut started: Option<time::Instant> = None;
+        loop {
+            // One look at the buffered bytes: parse them in the same borrow.
+            let parsed = match input.try_read() {
+                Some(Ok(result)) if !result.is_empty() => Some((
+                    parse_result(&result, buffers, config),
+                    result.len(),
+                    result.is_completed(),
+                )),
+                Some(Ok(result)) if result.is_completed() => return HeadOutcome::Close,
+                Some(Ok(_)) | None => None,
+                Some(Err(_)) => return HeadOutcome::Close,
+            };
+            if let Some((parsed, len, completed)) = parsed {
+                started.get_or_insert_with(time::now);
+                match parsed {
+                    Ok(Some(head_len)) => {
+                        let _ = input.advance_to(head_len, head_len);
+                        // The handler's time is not the client's.
+                        deadline.set(None);
+                        return HeadOutcome::Ready;
+                    }
+                    Ok(None) if completed => return HeadOutcome::Close,
+                    // Incomplete: everything was examined, so the next read waits for more.
+                    Ok(None) => {
+                        let _ = input.advance_to(0, len);
+                    }
+                    Err(status) => return HeadOutcome::Reject(status),
+                }
             }
-            Some(Err(Expired)) => {
-                stats::count(Event::Idle);
+            // About to wait: answers to earlier requests go out first.
+            if *unflushed {
+                *unflushed = false;
+                if flush(output).await.is_err() {
+                    return HeadOutcome::Close;
+                }
+            }
+            if started.is_none() && shutdown::is_triggered() {
                 return HeadOutcome::Close;
             }
-            // Shutdown while idle.
-            None => return HeadOutcome::Close,
+            // No timer per wait: the connection's one deadline moves, the watchdog checks it.
+            deadline.set(Some(match started {
+                Some(at) => at + config.header_timeout,
+                None => time::now() + config.idle_timeout,
+            }));
+            let read = deadline.timeout(input.read());
+            let waited = if started.is_some() {
+                // A head is arriving: it gets the header timeout, shutdown or not.
+                Some(read.await)
+            } else {
+                shutdown::unless_shutdown(read).await
+            };
+            match waited {
+                Some(Ok(Ok(_))) => {}
+                Some(Ok(Err(_))) => return HeadOutcome::Close,
+                Some(Err(Expired)) if started.is_some() => {
+                    return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
+                }
+                Some(Err(Expired)) => {
+                    stats::count(Event::Idle);
+                    return HeadOutcome::Close;
+                }
+                // Shutdown while idle.
+                None => return HeadOutcome::Close,
+            }
         }
     }
 }

@@ -174,7 +174,7 @@ where
             }
         };
         backoff = Duration::ZERO;
-        let mut info = ConnInfo::of(&stream);
+        let info = ConnInfo::of(&stream);
         let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
             continue;
         };
@@ -183,9 +183,14 @@ where
         // Closed however the task ends: also if a middleware or an upgraded protocol panics
         // (the reactor catches it and drops the task).
         let open = OpenConnection(live.clone());
+        // Boxed into the task (and unboxed at its start): what the task captures stays in
+        // its state for the connection's life, the pipe and the info only until they are
+        // handed on.
+        let start = Box::new((pipe, info));
         drop(rt::spawn_local(async move {
-            let _open = open;
+            let _open = &open;
             let (middleware, serve) = &*chain;
+            let (pipe, mut info) = *start;
             // The middleware (a TLS handshake) runs in the connection's task, not in the
             // accept loop: a slow client holds only its own connection.
             if let Ok(pipe) = middleware.call(pipe, &mut info).await {

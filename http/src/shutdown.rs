@@ -90,17 +90,33 @@ impl Drop for Triggered {
 }
 
 /// Polls `primary`, and resolves to `None` if shutdown is triggered first.
-pub(crate) async fn unless_shutdown<F: Future>(primary: F) -> Option<F::Output> {
-    let mut primary = std::pin::pin!(primary);
-    let mut stop = triggered();
-    std::future::poll_fn(move |cx| {
-        if let Poll::Ready(output) = primary.as_mut().poll(cx) {
+pub(crate) fn unless_shutdown<F: Future>(primary: F) -> UnlessShutdown<F> {
+    UnlessShutdown {
+        primary,
+        stop: triggered(),
+    }
+}
+
+/// The future of [`unless_shutdown`]: a struct, not an `async fn`, whose state would hold
+/// `primary` twice (it sits in every idle connection's task).
+pub(crate) struct UnlessShutdown<F> {
+    primary: F,
+    stop: Triggered,
+}
+
+impl<F: Future> Future for UnlessShutdown<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `primary`: it is never moved out of the pinned
+        // `UnlessShutdown`, which has no `Drop` or `Unpin` impl of its own; `stop` is
+        // `Unpin` and taken by `&mut` only.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `primary` stays where the pinned `UnlessShutdown` holds it.
+        let primary = unsafe { Pin::new_unchecked(&mut this.primary) };
+        if let Poll::Ready(output) = primary.poll(cx) {
             return Poll::Ready(Some(output));
         }
-        match Pin::new(&mut stop).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+        Pin::new(&mut this.stop).poll(cx).map(|()| None)
+    }
 }

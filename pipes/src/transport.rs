@@ -150,11 +150,11 @@ impl Transport {
         }
         let receiver = match stream.recv_multishot() {
             Ok(chunks) => Receiver::Multishot(chunks),
-            Err(_) => Receiver::Single {
+            Err(_) => Receiver::Single(Box::new(SingleReceiver {
                 stream: stream.clone(),
                 buf: Some(Vec::with_capacity(16 * 1024)),
                 op: None,
-            },
+            })),
         };
         let recv_pump = rt::spawn_local(recv_pump(
             receiver,
@@ -256,11 +256,15 @@ type SingleRecv = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
 /// or, on kernels without buffer rings, one `recv` at a time into a buffer of the pump's.
 enum Receiver {
     Multishot(RecvStream),
-    Single {
-        stream: TcpStream,
-        buf: Option<Vec<u8>>,
-        op: Option<SingleRecv>,
-    },
+    /// Boxed: the rare fallback should not widen every connection's pump.
+    Single(Box<SingleReceiver>),
+}
+
+/// The fallback receiver's state.
+struct SingleReceiver {
+    stream: TcpStream,
+    buf: Option<Vec<u8>>,
+    op: Option<SingleRecv>,
 }
 
 impl Receiver {
@@ -275,7 +279,8 @@ impl Receiver {
                 take(&chunk);
                 chunk.len()
             }),
-            Receiver::Single { stream, buf, op } => {
+            Receiver::Single(single) => {
+                let SingleReceiver { stream, buf, op } = &mut **single;
                 let recv = op.get_or_insert_with(|| {
                     let mut buf = buf.take().unwrap_or_default();
                     buf.clear();
@@ -299,25 +304,31 @@ impl Receiver {
 }
 
 /// Socket → inbound pipe; then, once the application stopped reading, the linger.
-async fn recv_pump(
+// A plain fn returning an async block, not an `async fn`: an async fn keeps every argument
+// twice in its state (the captured argument and the local it is moved into), and these
+// states live as long as the connection.
+#[allow(clippy::manual_async_fn)] // on purpose: see the comment above
+fn recv_pump(
     mut receiver: Receiver,
     mut inbound: PipeWriter,
     send_end: Rc<SendEnd>,
     linger: Linger,
-) {
-    match receive(&mut receiver, &mut inbound, &send_end).await {
-        Ok(Finished::PeerClosed) => inbound.complete(None),
-        Ok(Finished::Reset) => inbound.complete(Some(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "the connection was reset",
-        ))),
-        Ok(Finished::ReaderGone) => {
-            inbound.complete(None);
-            // Boxed: this cold phase (with its timer) would otherwise widen the state every
-            // idle connection's pump carries.
-            Box::pin(linger_for_fin(&mut receiver, &send_end, linger)).await;
+) -> impl Future<Output = ()> {
+    async move {
+        match receive(&mut receiver, &mut inbound, &send_end).await {
+            Ok(Finished::PeerClosed) => inbound.complete(None),
+            Ok(Finished::Reset) => inbound.complete(Some(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the connection was reset",
+            ))),
+            Ok(Finished::ReaderGone) => {
+                inbound.complete(None);
+                // Boxed: this cold phase (with its timer) would otherwise widen the state every
+                // idle connection's pump carries.
+                Box::pin(linger_for_fin(&mut receiver, &send_end, linger)).await;
+            }
+            Err(err) => inbound.complete(Some(err)),
         }
-        Err(err) => inbound.complete(Some(err)),
     }
 }
 
@@ -331,72 +342,76 @@ enum Finished {
 }
 
 /// Returns when the peer closed or the application stopped reading.
-async fn receive(
-    receiver: &mut Receiver,
-    inbound: &mut PipeWriter,
-    send_end: &SendEnd,
-) -> io::Result<Finished> {
-    loop {
-        // Wait for bytes, for the application to stop reading (an idle peer that never
-        // sends again must not keep the pump, and the socket, alive), or for a reset.
-        let first = poll_fn(|cx| {
-            if let Poll::Ready(received) = receiver.poll_recv_with(cx, |bytes| inbound.write(bytes))
-            {
-                return Poll::Ready(Ok(received));
-            }
-            if inbound.poll_reader_completed(cx).is_ready() {
-                return Poll::Ready(Err(Finished::ReaderGone));
-            }
-            match send_end.poll_ended(cx) {
-                Poll::Ready(Ended::Reset) => Poll::Ready(Err(Finished::Reset)),
-                _ => Poll::Pending,
-            }
-        })
-        .await;
-        let received = match first {
-            Ok(received) => received,
-            Err(finished) => return Ok(finished),
-        };
-        if received? == 0 {
-            return Ok(Finished::PeerClosed);
-        }
-        // Take every completion that is already here, then flush once for the batch. An
-        // end found in the batch (EOF, a reset) comes after the bytes before it. The batch
-        // stops at the pause threshold: under epoll a fast sender would otherwise keep the
-        // socket readable, and the batch (and the pipe) would grow without bound.
-        let mut end = None;
-        let pause = inbound.pause_threshold();
-        while end.is_none() && (pause == 0 || inbound.unflushed_len() < pause) {
-            let next = poll_fn(|cx| {
-                Poll::Ready(receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)))
+#[allow(clippy::manual_async_fn)] // not an `async fn`: see `recv_pump`
+fn receive<'a>(
+    receiver: &'a mut Receiver,
+    inbound: &'a mut PipeWriter,
+    send_end: &'a SendEnd,
+) -> impl Future<Output = io::Result<Finished>> + 'a {
+    async move {
+        loop {
+            // Wait for bytes, for the application to stop reading (an idle peer that never
+            // sends again must not keep the pump, and the socket, alive), or for a reset.
+            let first = poll_fn(|cx| {
+                if let Poll::Ready(received) =
+                    receiver.poll_recv_with(cx, |bytes| inbound.write(bytes))
+                {
+                    return Poll::Ready(Ok(received));
+                }
+                if inbound.poll_reader_completed(cx).is_ready() {
+                    return Poll::Ready(Err(Finished::ReaderGone));
+                }
+                match send_end.poll_ended(cx) {
+                    Poll::Ready(Ended::Reset) => Poll::Ready(Err(Finished::Reset)),
+                    _ => Poll::Pending,
+                }
             })
             .await;
-            match next {
-                Poll::Ready(Ok(0)) => end = Some(Ok(Finished::PeerClosed)),
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(err)) => end = Some(Err(err)),
-                Poll::Pending => break,
+            let received = match first {
+                Ok(received) => received,
+                Err(finished) => return Ok(finished),
+            };
+            if received? == 0 {
+                return Ok(Finished::PeerClosed);
             }
-        }
-        let mut flush = inbound.flush();
-        let flushed = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
-            Poll::Ready(result) => result,
-            Poll::Pending => {
-                // The application is behind: stop receiving (the socket buffer fills and TCP
-                // pushes back on the peer) until the pipe drains below its resume threshold.
-                receiver.pause();
-                flush.await
+            // Take every completion that is already here, then flush once for the batch. An
+            // end found in the batch (EOF, a reset) comes after the bytes before it. The batch
+            // stops at the pause threshold: under epoll a fast sender would otherwise keep the
+            // socket readable, and the batch (and the pipe) would grow without bound.
+            let mut end = None;
+            let pause = inbound.pause_threshold();
+            while end.is_none() && (pause == 0 || inbound.unflushed_len() < pause) {
+                let next = poll_fn(|cx| {
+                    Poll::Ready(receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)))
+                })
+                .await;
+                match next {
+                    Poll::Ready(Ok(0)) => end = Some(Ok(Finished::PeerClosed)),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(err)) => end = Some(Err(err)),
+                    Poll::Pending => break,
+                }
             }
-        };
-        // The reader completing with an error is still the reader going away: linger.
-        let Ok(result) = flushed else {
-            return Ok(Finished::ReaderGone);
-        };
-        if let Some(end) = end {
-            return end;
-        }
-        if result.completed {
-            return Ok(Finished::ReaderGone);
+            let mut flush = inbound.flush();
+            let flushed = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
+                Poll::Ready(result) => result,
+                Poll::Pending => {
+                    // The application is behind: stop receiving (the socket buffer fills and TCP
+                    // pushes back on the peer) until the pipe drains below its resume threshold.
+                    receiver.pause();
+                    flush.await
+                }
+            };
+            // The reader completing with an error is still the reader going away: linger.
+            let Ok(result) = flushed else {
+                return Ok(Finished::ReaderGone);
+            };
+            if let Some(end) = end {
+                return end;
+            }
+            if result.completed {
+                return Ok(Finished::ReaderGone);
+            }
         }
     }
 }
@@ -440,76 +455,87 @@ async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Lin
 }
 
 /// Outbound pipe → socket.
-async fn send_pump(stream: TcpStream, mut outbound: PipeReader, send_end: Rc<SendEnd>) {
-    // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.
-    let _reset_unless_drained = ResetOnDrop(send_end.clone());
-    let mut slices: Vec<SegmentSlice> = Vec::new();
-    let progress = send_end.progress.as_ref();
-    match send_loop(&stream, &mut outbound, &mut slices, progress).await {
-        Ok(()) => {
-            let _ = stream.shutdown(std::net::Shutdown::Write).await;
-            outbound.complete(None);
-            send_end.set(Ended::Drained);
-        }
-        Err(err) => {
-            // The application aborted the connection (completed the pipe with an error) or
-            // the socket failed: reset it, so the peer cannot take what it got for a
-            // complete answer.
-            let _ = stream.set_linger(Some(Duration::ZERO));
-            outbound.complete(Some(err));
-            send_end.set(Ended::Reset);
+// Not an `async fn`, for the reason given at `recv_pump`.
+#[allow(clippy::manual_async_fn)] // on purpose: see the comment above
+fn send_pump(
+    stream: TcpStream,
+    mut outbound: PipeReader,
+    send_end: Rc<SendEnd>,
+) -> impl Future<Output = ()> {
+    async move {
+        // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.
+        let _reset_unless_drained = ResetOnDrop(send_end.clone());
+        let mut slices: Vec<SegmentSlice> = Vec::new();
+        let progress = send_end.progress.as_ref();
+        match send_loop(&stream, &mut outbound, &mut slices, progress).await {
+            Ok(()) => {
+                let _ = stream.shutdown(std::net::Shutdown::Write).await;
+                outbound.complete(None);
+                send_end.set(Ended::Drained);
+            }
+            Err(err) => {
+                // The application aborted the connection (completed the pipe with an error) or
+                // the socket failed: reset it, so the peer cannot take what it got for a
+                // complete answer.
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                outbound.complete(Some(err));
+                send_end.set(Ended::Reset);
+            }
         }
     }
 }
 
 /// Returns when the application completed the outbound pipe and all of it was sent.
-async fn send_loop(
-    stream: &TcpStream,
-    outbound: &mut PipeReader,
-    slices: &mut Vec<SegmentSlice>,
-    progress: Option<&SendProgress>,
-) -> io::Result<()> {
-    loop {
-        let result = outbound.read().await?;
-        let (len, completed) = (result.len(), result.is_completed());
-        slices.extend(result.segments());
-        if let Some(progress) = progress.filter(|_| len > 0) {
-            progress.waiting();
-        }
-        let mut sent = 0;
-        while sent < len {
-            let mut writev = pin!(stream.writev(std::mem::take(slices)));
-            let (n, back) = poll_fn(|cx| {
-                if let Poll::Ready(done) = writev.as_mut().poll(cx) {
-                    return Poll::Ready(Ok(done));
-                }
-                match progress.map(|progress| progress.poll_cut(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer took the output below the minimum send rate",
-                    ))),
-                    _ => Poll::Pending,
-                }
-            })
-            .await?;
-            *slices = back;
-            let n = n?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "socket took no bytes",
-                ));
+#[allow(clippy::manual_async_fn)] // not an `async fn`: see `recv_pump`
+fn send_loop<'a>(
+    stream: &'a TcpStream,
+    outbound: &'a mut PipeReader,
+    slices: &'a mut Vec<SegmentSlice>,
+    progress: Option<&'a SendProgress>,
+) -> impl Future<Output = io::Result<()>> + 'a {
+    async move {
+        loop {
+            let result = outbound.read().await?;
+            let (len, completed) = (result.len(), result.is_completed());
+            slices.extend(result.segments());
+            if let Some(progress) = progress.filter(|_| len > 0) {
+                progress.waiting();
             }
-            sent += n;
-            skip_sent(slices, n);
-        }
-        slices.clear();
-        if let Some(progress) = progress {
-            progress.drained();
-        }
-        outbound.advance_to(len, len)?;
-        if completed {
-            return Ok(());
+            let mut sent = 0;
+            while sent < len {
+                let mut writev = pin!(stream.writev(std::mem::take(slices)));
+                let (n, back) = poll_fn(|cx| {
+                    if let Poll::Ready(done) = writev.as_mut().poll(cx) {
+                        return Poll::Ready(Ok(done));
+                    }
+                    match progress.map(|progress| progress.poll_cut(cx)) {
+                        Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the peer took the output below the minimum send rate",
+                        ))),
+                        _ => Poll::Pending,
+                    }
+                })
+                .await?;
+                *slices = back;
+                let n = n?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket took no bytes",
+                    ));
+                }
+                sent += n;
+                skip_sent(slices, n);
+            }
+            slices.clear();
+            if let Some(progress) = progress {
+                progress.drained();
+            }
+            outbound.advance_to(len, len)?;
+            if completed {
+                return Ok(());
+            }
         }
     }
 }

@@ -9,7 +9,8 @@
 //! back what a burst left idle in it.
 
 use std::cell::{Cell, RefCell};
-use std::future::{poll_fn, Future};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -156,15 +157,37 @@ impl Deadline {
     }
 
     /// Runs `future` until it completes or the deadline passes.
-    pub async fn timeout<F: Future>(&self, future: F) -> Result<F::Output, Expired> {
-        let mut future = std::pin::pin!(future);
-        poll_fn(|cx| {
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                return Poll::Ready(Ok(output));
-            }
-            self.poll_expired(cx).map(|()| Err(Expired))
-        })
-        .await
+    pub fn timeout<F: Future>(&self, future: F) -> Timeout<'_, F> {
+        Timeout {
+            deadline: self,
+            future,
+        }
+    }
+}
+
+/// The future of [`Deadline::timeout`]: a plain struct rather than an `async fn`, whose
+/// state would keep the wrapped future twice (it sits in every idle connection's task).
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Timeout<'a, F> {
+    deadline: &'a Deadline,
+    future: F,
+}
+
+impl<F: Future> Future for Timeout<'_, F> {
+    type Output = Result<F::Output, Expired>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `future`: it is never moved out of the pinned
+        // `Timeout`, which has no `Drop` and no `Unpin` impl of its own; `deadline` is a
+        // shared reference, never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `future` stays where the pinned `Timeout` holds it.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(output) = future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        this.deadline.poll_expired(cx).map(|()| Err(Expired))
     }
 }
 

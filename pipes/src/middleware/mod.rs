@@ -32,8 +32,9 @@ pub struct ConnInfo {
     pub peer_addr: Option<SocketAddr>,
     /// The address the connection was accepted on.
     pub local_addr: Option<SocketAddr>,
-    /// Set by a TLS middleware after its handshake.
-    pub tls: Option<TlsInfo>,
+    /// Set by a TLS middleware after its handshake (boxed: most connections have none, and
+    /// every connection keeps its `ConnInfo` for its life).
+    pub tls: Option<Box<TlsInfo>>,
 }
 
 impl ConnInfo {

@@ -55,7 +55,7 @@ pub(super) async fn accept(
         }
     };
     HANDSHAKES.fetch_add(1, Ordering::Relaxed);
-    info.tls = Some(TlsInfo {
+    info.tls = Some(Box::new(TlsInfo {
         server_name: conn.server_name().map(str::to_owned),
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
         version: match conn.protocol_version() {
@@ -63,7 +63,7 @@ pub(super) async fn accept(
             Some(ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "TLS",
         },
-    });
+    }));
     let (plain, application) = DuplexPipe::pair(
         PipeOptions::default()
             .pause_writer_threshold(1024 * 1024)
