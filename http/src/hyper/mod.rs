@@ -27,10 +27,10 @@ use std::cell::Cell;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Body;
@@ -323,12 +323,15 @@ where
     serve(io, service, config, Protocol::Sniff).await
 }
 
-async fn serve<S, R, B>(
+/// Not an `async fn`: an async fn would keep the I/O and the service twice in its state, for
+/// the connection's life.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn serve<'a, S, R, B>(
     mut io: PipeIo,
     service: S,
-    config: &Config,
+    config: &'a Config,
     protocol: Protocol,
-) -> Result<(), BoxError>
+) -> impl Future<Output = Result<(), BoxError>> + 'a
 where
     S: Service<Request<R>, Response = Response<B>> + 'static,
     R: FromIncoming,
@@ -337,63 +340,65 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    // One deadline for the connection's life: the preface wait, then HTTP/2's idle rule.
-    let deadline = Deadline::new();
-    let h2 = match protocol {
-        Protocol::Http1 => false,
-        Protocol::Http2 => true,
-        Protocol::Sniff => {
-            deadline.set(Some(time::now() + config.header_timeout));
-            let sniffed =
-                shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
-            deadline.set(None);
-            match sniffed {
-                None => return Ok(()),
-                Some(Err(Expired)) => return Err("no request within the header timeout".into()),
-                Some(Ok(h2)) => h2?,
+    async move {
+        // One deadline for the connection's life: the preface wait, then HTTP/2's idle rule.
+        let deadline = Deadline::new();
+        let h2 = match protocol {
+            Protocol::Http1 => false,
+            Protocol::Http2 => true,
+            Protocol::Sniff => {
+                deadline.set(Some(time::now() + config.header_timeout));
+                let sniffed =
+                    shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
+                deadline.set(None);
+                match sniffed {
+                    None => return Ok(()),
+                    Some(Err(Expired)) => return Err("no request within the header timeout".into()),
+                    Some(Ok(h2)) => h2?,
+                }
             }
-        }
-    };
-    if h2 {
-        let open = OpenStreams::default();
-        let mut builder = http2::Builder::new(LocalExec);
-        // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve allows.
-        builder.timer(ReactorTimer).enable_connect_protocol();
-        if let Some(keep_alive) = config.http2_keep_alive {
-            builder
-                .keep_alive_interval(keep_alive.interval)
-                .keep_alive_timeout(keep_alive.timeout);
-        }
-        let rate = config.min_request_body_data_rate;
-        let conn = builder.serve_connection(io, Counted::new(service, open.clone(), rate));
-        let idle = Idle {
-            open,
-            timeout: config.idle_timeout,
-            deadline,
         };
-        drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
-    } else {
-        let state = io.watch_upgrade();
-        let answered_101 = Rc::new(Cell::new(false));
-        let conn = http1::Builder::new()
-            .timer(ReactorTimer)
-            .header_read_timeout(config.header_timeout)
-            .serve_connection(
-                io,
-                CountRequests::new(
-                    service,
-                    config.min_request_body_data_rate,
-                    answered_101.clone(),
-                ),
-            )
-            // `hyper::upgrade::on` hands the service the connection after a 101 (WebSocket,
-            // CONNECT), still on this reactor, still over the pipes.
-            .with_upgrades();
-        let served = drive(conn, None, |conn| conn.graceful_shutdown()).await;
-        if answered_101.get() {
-            state.upgraded();
+        if h2 {
+            let open = OpenStreams::default();
+            let mut builder = http2::Builder::new(LocalExec);
+            // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve allows.
+            builder.timer(ReactorTimer).enable_connect_protocol();
+            if let Some(keep_alive) = config.http2_keep_alive {
+                builder
+                    .keep_alive_interval(keep_alive.interval)
+                    .keep_alive_timeout(keep_alive.timeout);
+            }
+            let rate = config.min_request_body_data_rate;
+            let conn = builder.serve_connection(io, Counted::new(service, open.clone(), rate));
+            let idle = Idle {
+                open,
+                timeout: config.idle_timeout,
+                deadline,
+            };
+            drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
+        } else {
+            let state = io.watch_upgrade();
+            let answered_101 = Rc::new(Cell::new(false));
+            let conn = http1::Builder::new()
+                .timer(ReactorTimer)
+                .header_read_timeout(config.header_timeout)
+                .serve_connection(
+                    io,
+                    CountRequests::new(
+                        service,
+                        config.min_request_body_data_rate,
+                        answered_101.clone(),
+                    ),
+                )
+                // `hyper::upgrade::on` hands the service the connection after a 101 (WebSocket,
+                // CONNECT), still on this reactor, still over the pipes.
+                .with_upgrades();
+            let served = drive(conn, None, |conn| conn.graceful_shutdown()).await;
+            if answered_101.get() {
+                state.upgraded();
+            }
+            served
         }
-        served
     }
 }
 
@@ -406,38 +411,61 @@ struct Idle {
 
 /// Polls `conn`; once shutdown is triggered, or the connection has been idle too long,
 /// asks it to finish gracefully and keeps polling.
-async fn drive<C, E>(
+fn drive<C, G>(conn: C, idle: Option<Idle>, graceful: G) -> Drive<C, G>
+where
+    G: FnOnce(Pin<&mut C>),
+{
+    Drive {
+        conn,
+        idle,
+        stop: shutdown::triggered(),
+        graceful: Some(graceful),
+        was_idle: false,
+    }
+}
+
+/// The future of [`drive`]: a struct, not an `async fn`, whose state would hold hyper's
+/// connection (1.6 KB for HTTP/2) twice for the connection's life.
+struct Drive<C, G> {
     conn: C,
     idle: Option<Idle>,
-    graceful: impl FnOnce(std::pin::Pin<&mut C>),
-) -> Result<(), BoxError>
+    stop: shutdown::Triggered,
+    graceful: Option<G>,
+    was_idle: bool,
+}
+
+impl<C, E, G> Future for Drive<C, G>
 where
     C: Future<Output = Result<(), E>>,
     E: Into<BoxError>,
+    G: FnOnce(Pin<&mut C>),
 {
-    let mut conn = pin!(conn);
-    let mut stop = pin!(shutdown::triggered());
-    let mut graceful = Some(graceful);
-    let mut was_idle = false;
-    std::future::poll_fn(|cx| {
-        let mut finish = stop.as_mut().poll(cx).is_ready();
-        if let Some(idle) = &idle {
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `conn` alone: it is never moved out of the pinned
+        // `Drive`, which has no `Drop` or `Unpin` impl of its own; the other fields are not
+        // pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `conn` stays where the pinned `Drive` holds it.
+        let mut conn = unsafe { Pin::new_unchecked(&mut this.conn) };
+        let mut finish = Pin::new(&mut this.stop).poll(cx).is_ready();
+        if let Some(idle) = &this.idle {
             let now_idle = idle.open.get() == 0;
-            if now_idle && !was_idle {
+            if now_idle && !this.was_idle {
                 idle.deadline.set(Some(time::now() + idle.timeout));
-            } else if !now_idle && was_idle {
+            } else if !now_idle && this.was_idle {
                 idle.deadline.set(None);
             }
-            was_idle = now_idle;
+            this.was_idle = now_idle;
             finish |= now_idle && idle.deadline.poll_expired(cx).is_ready();
         }
-        if let Some(start) = graceful.take_if(|_| finish) {
+        if let Some(start) = this.graceful.take_if(|_| finish) {
             start(conn.as_mut());
         }
         match conn.as_mut().poll(cx) {
             Poll::Ready(result) => Poll::Ready(result.map_err(Into::into)),
             Poll::Pending => Poll::Pending,
         }
-    })
-    .await
+    }
 }
