@@ -1,7 +1,7 @@
 //! RSS per idle keep-alive HTTP connection: 10,000 connections, each having completed one
 //! `/plaintext` request, then left idle; the server process's RSS growth divided by 10,000.
-//! Native server (`examples/hello`) next to hyper on tokio (`examples/hyper_tokio`), one
-//! reactor / one current_thread worker each, measured as a user would: from the listening
+//! Native server (`examples/hello`) and hyper on ringhop (`examples/hyper_app`) next to
+//! hyper on tokio (`examples/hyper_tokio`), one reactor / one current_thread worker each, measured as a user would: from the listening
 //! process's RSS before its first request. Target: ≤ 4 KiB.
 //!
 //! `cargo bench --bench http_idle_rss` (builds the two examples; raises RLIMIT_NOFILE).
@@ -46,7 +46,7 @@ fn keep_alive_connection(port: u16) -> TcpStream {
     stream
 }
 
-fn measure(name: &str, binary: &PathBuf, port: u16) {
+fn measure(name: &str, binary: &PathBuf, port: u16, target: &str) {
     let mut child: Child = Command::new(binary)
         .env("ADDR", format!("127.0.0.1:{port}"))
         .env("REACTORS", "1")
@@ -66,7 +66,7 @@ fn measure(name: &str, binary: &PathBuf, port: u16) {
     std::thread::sleep(Duration::from_millis(300));
     let after = support::rss_kib(&child.id().to_string());
     println!(
-        "{name}: RSS {before} KiB -> {after} KiB over {CONNECTIONS} idle keep-alive connections: {:.0} bytes per connection (target <= 4096)",
+        "{name}: RSS {before} KiB -> {after} KiB over {CONNECTIONS} idle keep-alive connections: {:.0} bytes per connection{target}",
         (after.saturating_sub(before)) as f64 * 1024.0 / CONNECTIONS as f64
     );
     drop(connections);
@@ -77,7 +77,9 @@ fn measure(name: &str, binary: &PathBuf, port: u16) {
 fn main() {
     support::raise_fd_limit();
     let native = example("hello");
+    let hyper_ringhop = example("hyper_app");
     let hyper = example("hyper_tokio");
-    measure("ringhop native", &native, 18200);
-    measure("hyper on tokio", &hyper, 18201);
+    measure("ringhop native", &native, 18200, " (target <= 4096)");
+    measure("hyper on ringhop", &hyper_ringhop, 18202, "");
+    measure("hyper on tokio", &hyper, 18201, "");
 }
