@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use ringhop::http::{Config, Request, Response, Router, Server};
 use ringhop::rt::Runtime;
 
@@ -45,12 +43,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> std::io::Result<()> {
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
-        .parse()
-        .map_err(|err| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
-        })?;
+    let addr = common::addr_from_env()?;
     let mut builder = Runtime::builder();
     // RINGHOP_DEFER_TASKRUN=0 sets the ring up without DEFER_TASKRUN (for measurements).
     if std::env::var("RINGHOP_DEFER_TASKRUN").as_deref() == Ok("0") {

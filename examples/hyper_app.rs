@@ -141,12 +141,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> std::io::Result<()> {
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
-        .parse()
-        .map_err(|err| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
-        })?;
+    let addr = common::addr_from_env()?;
     let threads: Option<usize> = std::env::var("REACTORS").ok().and_then(|n| n.parse().ok());
     match std::env::var("TRANSPORT").as_deref().unwrap_or("ringhop") {
         "ringhop" => ringhop_transport(addr, threads),

@@ -67,3 +67,14 @@ pub fn tls_from_env() -> std::io::Result<Option<ringhop::http::tls::TlsAcceptor>
         )),
     }
 }
+
+/// `ADDR` (default `127.0.0.1:8080`).
+#[allow(dead_code)]
+pub fn addr_from_env() -> std::io::Result<std::net::SocketAddr> {
+    std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+        .parse()
+        .map_err(|err| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
+        })
+}

@@ -63,26 +63,18 @@ impl<M: Middleware + Clone + Send> Server<M> {
     /// first added is nearest the socket). It runs on the connection's reactor before the
     /// first request is read; an error from it closes the connection.
     pub fn middleware<N: Middleware + Clone + Send>(self, next: N) -> Server<Chain<M, N>> {
-        let Server {
-            addr,
-            config,
-            handle_signals,
-            on_listening,
-            middleware,
-        } = self;
-        Server {
-            addr,
-            config,
-            handle_signals,
-            on_listening,
-            middleware: middleware.then(next),
-        }
+        self.map_middleware(|chain| chain.then(next))
     }
 
     /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising
     /// `http/1.1` by ALPN (this server speaks no HTTP/2).
     #[cfg(feature = "tls")]
     pub fn tls(self, tls: ringhop_pipes::tls::TlsAcceptor) -> Server<Chain<TlsAcceptor, M>> {
+        self.map_middleware(|chain| tls.alpn_protocols(&[b"http/1.1"]).then(chain))
+    }
+
+    /// The same server with its chain replaced by `f(chain)`.
+    fn map_middleware<N>(self, f: impl FnOnce(M) -> N) -> Server<N> {
         let Server {
             addr,
             config,
@@ -95,7 +87,7 @@ impl<M: Middleware + Clone + Send> Server<M> {
             config,
             handle_signals,
             on_listening,
-            middleware: tls.alpn_protocols(&[b"http/1.1"]).then(middleware),
+            middleware: f(middleware),
         }
     }
 

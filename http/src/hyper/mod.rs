@@ -86,14 +86,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
     /// first added is nearest the socket). It runs on the connection's reactor before hyper
     /// sees the connection; an error from it closes the connection.
     pub fn middleware<N: Middleware + Clone + Send>(self, next: N) -> HyperServer<Chain<M, N>> {
-        HyperServer {
-            addr: self.addr,
-            config: self.config,
-            handle_signals: self.handle_signals,
-            on_listening: self.on_listening,
-            extension: self.extension,
-            middleware: self.middleware.then(next),
-        }
+        self.map_middleware(|chain| chain.then(next))
     }
 
     /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising `h2`
@@ -104,15 +97,18 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
         self,
         tls: ringhop_pipes::tls::TlsAcceptor,
     ) -> HyperServer<Chain<ringhop_pipes::tls::TlsAcceptor, M>> {
+        self.map_middleware(|chain| tls.alpn_protocols(&[b"h2", b"http/1.1"]).then(chain))
+    }
+
+    /// The same server with its chain replaced by `f(chain)`.
+    fn map_middleware<N>(self, f: impl FnOnce(M) -> N) -> HyperServer<N> {
         HyperServer {
             addr: self.addr,
             config: self.config,
             handle_signals: self.handle_signals,
             on_listening: self.on_listening,
             extension: self.extension,
-            middleware: tls
-                .alpn_protocols(&[b"h2", b"http/1.1"])
-                .then(self.middleware),
+            middleware: f(self.middleware),
         }
     }
 
