@@ -47,9 +47,10 @@ pub(crate) enum Continue {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BodyLimits {
     max_body: u64,
-    max_chunk_extensions: usize,
-    max_trailers: usize,
-    max_trailer_fields: usize,
+    // `u32`s (a limit beyond 4 GiB is no limit): every connection keeps a copy while idle.
+    max_chunk_extensions: u32,
+    max_trailers: u32,
+    max_trailer_fields: u32,
     min_rate: Option<MinDataRate>,
 }
 
@@ -57,12 +58,16 @@ impl BodyLimits {
     pub(crate) fn new(config: &Config) -> Self {
         BodyLimits {
             max_body: config.max_body,
-            max_chunk_extensions: config.max_chunk_extensions,
-            max_trailers: config.max_trailers,
-            max_trailer_fields: config.max_trailer_fields,
+            max_chunk_extensions: saturate(config.max_chunk_extensions),
+            max_trailers: saturate(config.max_trailers),
+            max_trailer_fields: saturate(config.max_trailer_fields),
             min_rate: config.min_request_body_data_rate,
         }
     }
+}
+
+fn saturate(limit: usize) -> u32 {
+    u32::try_from(limit).unwrap_or(u32::MAX)
 }
 
 /// Decoding state of the current request's body, owned by the connection.
@@ -285,7 +290,7 @@ impl Body<'_> {
                                 return Err(decoder.fail(Status::BAD_REQUEST, "bad chunk size"));
                             };
                             decoder.extensions += extensions;
-                            if decoder.extensions > decoder.limits.max_chunk_extensions {
+                            if decoder.extensions > decoder.limits.max_chunk_extensions as usize {
                                 return Err(decoder
                                     .fail(Status::BAD_REQUEST, "chunk extensions over the limit"));
                             }
@@ -311,8 +316,9 @@ impl Body<'_> {
                         _ => {
                             decoder.trailer_bytes += line.len() + 2;
                             decoder.trailer_fields += 1;
-                            if decoder.trailer_bytes > decoder.limits.max_trailers
-                                || decoder.trailer_fields > decoder.limits.max_trailer_fields
+                            if decoder.trailer_bytes > decoder.limits.max_trailers as usize
+                                || decoder.trailer_fields
+                                    > decoder.limits.max_trailer_fields as usize
                             {
                                 return Err(decoder.fail(
                                     Status::HEADERS_TOO_LARGE,

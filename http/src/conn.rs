@@ -110,7 +110,7 @@ pub(crate) fn serve<'a, H: Handler>(
             } else {
                 Continue::NotDue
             });
-            let head_request = &head_buf[head.method.clone()] == b"HEAD";
+            let head_request = head.method.of(head_buf) == b"HEAD";
             let close = !head.keep_alive || shutdown::is_triggered();
             let request = Answering {
                 minor_version: head.minor_version,
@@ -366,7 +366,7 @@ fn parse_result(
     // requests are buffered behind it: parse it in place.
     let first = result.chunks().next().unwrap_or_default();
     if parse_head(first, config, &mut buffers.head)? {
-        let head_len = buffers.head.len;
+        let head_len = buffers.head.len as usize;
         buffers.head_buf.clear();
         buffers.head_buf.extend_from_slice(&first[..head_len]);
         return Ok(Some(head_len));
@@ -381,8 +381,8 @@ fn parse_result(
     if !parse_head(&buffers.head_buf, config, &mut buffers.head)? {
         return Ok(None);
     }
-    buffers.head_buf.truncate(buffers.head.len);
-    Ok(Some(buffers.head.len))
+    buffers.head_buf.truncate(buffers.head.len as usize);
+    Ok(Some(buffers.head.len as usize))
 }
 
 /// Catches a panicking handler, so one bad request costs one connection, not the reactor.

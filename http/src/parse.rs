@@ -4,7 +4,6 @@
 //! unit-tested without sockets, and the fuzz target can drive it directly.
 
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 use crate::chars::REG_NAME;
 use crate::config::{Config, HEADER_CAPACITY};
@@ -23,23 +22,39 @@ pub(crate) enum Framing {
 #[derive(Debug, Default)]
 pub(crate) struct Head {
     /// Bytes of the head, final empty line included.
-    pub(crate) len: usize,
-    pub(crate) method: Range<usize>,
+    pub(crate) len: u32,
+    pub(crate) method: Span,
     /// The method when it is one of RFC 9110's (most requests): no UTF-8 check to read it.
-    pub(crate) known_method: Option<&'static str>,
-    pub(crate) target: Range<usize>,
+    pub(crate) known_method: Option<KnownMethod>,
+    pub(crate) target: Span,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub(crate) minor_version: u8,
     /// Name and value of every header field, in order.
-    pub(crate) headers: Vec<(Range<usize>, Range<usize>)>,
+    pub(crate) headers: Vec<(Span, Span)>,
     pub(crate) framing: Option<Framing>,
     /// The request's authority: the target's for an absolute-form target (RFC 9112
     /// §3.2.2: it replaces Host), else the Host field's value; `None` without either.
-    pub(crate) authority: Option<Range<usize>>,
+    pub(crate) authority: Option<Span>,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
     /// HTTP/1.1 with an `Upgrade` field and the `upgrade` connection option.
     pub(crate) upgrade: bool,
+}
+
+/// Where a part of the head sits in the head's buffer, as `u32` offsets: half the size of a
+/// `Range<usize>`, and every connection keeps its last head's spans (one pair per header
+/// field) while it idles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    /// The bytes of `buf` this span covers.
+    pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
 }
 
 impl Head {
@@ -78,12 +93,18 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
         Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(_) => return Err(Status::BAD_REQUEST),
     };
-    if len > config.max_head {
+    // Spans are `u32` offsets: a head that could not be described by them is too large
+    // whatever `max_head` says.
+    if len > config.max_head || u32::try_from(len).is_err() {
         return Err(Status::HEADERS_TOO_LARGE);
     }
+    // Every part is inside the head's `len` bytes, so its offsets fit in `u32` (checked above).
     let offset = |s: &[u8]| {
         let start = s.as_ptr() as usize - buf.as_ptr() as usize;
-        start..start + s.len()
+        Span {
+            start: start as u32,
+            end: (start + s.len()) as u32,
+        }
     };
     let (Some(method), Some(target), Some(minor_version)) =
         (request.method, request.path, request.version)
@@ -92,10 +113,10 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     };
     // The line ends after the target, a space, `HTTP/1.x` and CRLF (the position of its LF
     // is what the incomplete case compares).
-    if offset(target.as_bytes()).end + 1 + 8 + 1 > config.max_request_line {
+    if offset(target.as_bytes()).end as usize + 1 + 8 + 1 > config.max_request_line {
         return Err(Status::URI_TOO_LONG);
     }
-    head.len = len;
+    head.len = len as u32;
     head.method = offset(method.as_bytes());
     head.known_method = known_method(method);
     head.target = offset(target.as_bytes());
@@ -200,11 +221,25 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     Ok(true)
 }
 
-fn known_method(method: &str) -> Option<&'static str> {
-    const KNOWN: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-    ];
-    KNOWN.into_iter().find(|known| *known == method)
+/// RFC 9110's methods, by index: a byte in every head rather than a `&str`.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// One of [`KNOWN_METHODS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KnownMethod(u8);
+
+impl KnownMethod {
+    pub(crate) fn as_str(self) -> &'static str {
+        KNOWN_METHODS[usize::from(self.0)]
+    }
+}
+
+fn known_method(method: &str) -> Option<KnownMethod> {
+    let index = KNOWN_METHODS.iter().position(|known| *known == method)?;
+    // At most 9: fits a byte.
+    Some(KnownMethod(index as u8))
 }
 
 /// `HTTP/2.0` and friends: well-formed but unsupported (505); anything else is malformed.
@@ -419,10 +454,13 @@ mod tests {
     fn absolute_form_authority_replaces_host() {
         let request = "GET http://internal/admin HTTP/1.1\r\nHost: public\r\n\r\n";
         let head = parse(request).unwrap();
-        assert_eq!(&request.as_bytes()[head.authority.unwrap()], b"internal");
+        assert_eq!(head.authority.unwrap().of(request.as_bytes()), b"internal");
         let request = "GET /a HTTP/1.1\r\nHost: public:8080\r\n\r\n";
         let head = parse(request).unwrap();
-        assert_eq!(&request.as_bytes()[head.authority.unwrap()], b"public:8080");
+        assert_eq!(
+            head.authority.unwrap().of(request.as_bytes()),
+            b"public:8080"
+        );
         assert_eq!(parse("GET / HTTP/1.0\r\n\r\n").unwrap().authority, None);
     }
 

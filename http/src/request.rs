@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use ringhop_pipes::ConnInfo;
 
 use crate::body::Body;
-use crate::parse::{Framing, Head};
+use crate::parse::{Framing, Head, Span};
 
 /// An HTTP request as the handler sees it. The head borrows the connection's buffer; the
 /// body reads straight from the connection.
@@ -18,14 +18,14 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    fn slice(&self, range: &std::ops::Range<usize>) -> &'a [u8] {
-        &self.buf[range.clone()]
+    fn slice(&self, span: &Span) -> &'a [u8] {
+        span.of(self.buf)
     }
 
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &'a str {
         if let Some(known) = self.head.known_method {
-            return known;
+            return known.as_str();
         }
         std::str::from_utf8(self.slice(&self.head.method)).unwrap_or_default()
     }
