@@ -141,6 +141,7 @@ where
         Some(listener) => listener,
         None => TcpListener::bind(addr)?,
     };
+    let local_addr = Some(addr).filter(|a| !a.ip().is_unspecified() && a.port() != 0);
     let live = Rc::new(Live::default());
     let mut backoff = Duration::ZERO;
     loop {
@@ -174,7 +175,13 @@ where
             }
         };
         backoff = Duration::ZERO;
-        let info = ConnInfo::of(&stream);
+        // The peer's address costs a syscall; the local one only when the listener's
+        // address does not already say it (a wildcard address or port).
+        let info = ConnInfo {
+            peer_addr: stream.peer_addr().ok(),
+            local_addr: local_addr.or_else(|| stream.local_addr().ok()),
+            tls: None,
+        };
         let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
             continue;
         };

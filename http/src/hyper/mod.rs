@@ -303,11 +303,11 @@ impl Protocol {
 /// timeout; HTTP/2 connections send keep-alive pings and get a GOAWAY after `idle_timeout`
 /// without an open stream. A shutdown on this reactor turns into hyper's graceful shutdown
 /// of the connection (before the first request: the connection just ends).
-pub async fn serve_connection<S, R, B>(
+pub fn serve_connection<S, R, B>(
     io: PipeIo,
     service: S,
     config: &Config,
-) -> Result<(), BoxError>
+) -> impl Future<Output = Result<(), BoxError>> + '_
 where
     S: Service<Request<R>, Response = Response<B>> + 'static,
     R: FromIncoming,
@@ -316,7 +316,7 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    serve(io, service, config, Protocol::Sniff).await
+    serve(io, service, config, Protocol::Sniff)
 }
 
 /// Not an `async fn`: an async fn would keep the I/O and the service twice in its state, for
