@@ -21,7 +21,7 @@
 //!
 //! Both pumps run as local tasks on the current reactor; the socket closes when both ended.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
@@ -29,7 +29,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringhop_runtime::net::{RecvStream, TcpStream};
+use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream};
 use ringhop_runtime::{self as rt, time, JoinHandle};
 
 use crate::duplex::DuplexPipe;
@@ -37,7 +37,7 @@ use crate::options::PipeOptions;
 use crate::rate::{MinDataRate, SendProgress};
 use crate::reader::{PipeReader, SegmentSlice};
 use crate::watchdog::{self, Deadline, Watched};
-use crate::writer::PipeWriter;
+use crate::writer::{FlushResult, PipeWriter};
 
 /// Pipe settings of a transport: inbound 1 MiB / 512 KiB, outbound 64 KiB / 32 KiB by
 /// default (as Kestrel's transports), and how long a finished connection waits for the
@@ -143,26 +143,27 @@ impl Transport {
     pub fn start(stream: TcpStream, options: TransportOptions) -> io::Result<Transport> {
         let (transport, application) = DuplexPipe::pair(options.inbound, options.outbound)?;
         let DuplexPipe { input, output } = transport;
-        let send_end = Rc::new(SendEnd::new(options.min_send_rate, &stream));
+        let pumps = Rc::new(Pumps::new(options.min_send_rate, &stream, output));
         if options.min_send_rate.is_some() {
-            let watched: Weak<SendEnd> = Rc::downgrade(&send_end);
+            let watched: Weak<Pumps> = Rc::downgrade(&pumps);
             watchdog::watch(watched);
         }
         let receiver = match stream.recv_multishot() {
-            Ok(chunks) => Receiver::Multishot(chunks),
+            Ok(mut chunks) => {
+                // Received bytes go into the inbound pipe as their completions are reaped,
+                // while the pump waits in its steady state: no task poll per chunk.
+                let consumer: Rc<dyn RecvConsumer> = pumps.clone();
+                chunks.set_consumer(consumer);
+                Receiver::Multishot(chunks)
+            }
             Err(_) => Receiver::Single(Box::new(SingleReceiver {
                 stream: stream.clone(),
                 buf: Some(Vec::with_capacity(16 * 1024)),
                 op: None,
             })),
         };
-        let recv_pump = rt::spawn_local(recv_pump(
-            receiver,
-            output,
-            send_end.clone(),
-            options.linger,
-        ));
-        let send_pump = rt::spawn_local(send_pump(stream, input, send_end));
+        let recv_pump = rt::spawn_local(recv_pump(receiver, pumps.clone(), options.linger));
+        let send_pump = rt::spawn_local(send_pump(stream, input, pumps));
         Ok(Transport {
             pipe: application,
             recv_pump,
@@ -188,26 +189,96 @@ enum Ended {
     Reset,
 }
 
-/// The send pump's end, watched by the receive pump; and its progress, watched by the
-/// reactor's watchdog.
-struct SendEnd {
+/// What the two pumps share: the send pump's end, watched by the receive pump; its progress,
+/// watched by the reactor's watchdog; and the inbound pipe's writer, which the receive pump
+/// and the inline consumer of its received bytes take turns with.
+struct Pumps {
     ended: Cell<Ended>,
-    /// The receive pump, waiting for the end.
+    /// The receive pump's waker: for the send pump's end, and for the consumer handing work
+    /// back.
     waker: Cell<Option<Waker>>,
     progress: Option<SendProgress>,
+    /// The inbound pipe's writing end.
+    inbound: RefCell<PipeWriter>,
+    /// The receive pump waits in its steady state (nothing received that it has not
+    /// flushed, not paused): until it is polled again, received bytes are the consumer's.
+    steady: Cell<bool>,
+    /// The consumer's flush did not complete (the pipe is full, or the reader is gone): the
+    /// receive pump finishes it.
+    handed_back: Cell<bool>,
 }
 
-impl SendEnd {
-    fn new(min_send_rate: Option<MinDataRate>, stream: &TcpStream) -> Self {
-        SendEnd {
+impl Pumps {
+    fn new(min_send_rate: Option<MinDataRate>, stream: &TcpStream, inbound: PipeWriter) -> Self {
+        Pumps {
             ended: Cell::new(Ended::Running),
             waker: Cell::new(None),
             progress: min_send_rate.map(|rate| SendProgress::new(rate, stream.clone())),
+            inbound: RefCell::new(inbound),
+            steady: Cell::new(false),
+            handed_back: Cell::new(false),
+        }
+    }
+
+    fn set(&self, ended: Ended) {
+        self.ended.set(ended);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Keeps the receive pump's waker (cloned only when it changed).
+    fn register(&self, waker: &Waker) {
+        let current = self.waker.take();
+        self.waker.set(match current {
+            Some(current) if current.will_wake(waker) => Some(current),
+            _ => Some(waker.clone()),
+        });
+    }
+
+    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
+        match self.ended.get() {
+            Ended::Running => {
+                self.register(cx.waker());
+                Poll::Pending
+            }
+            ended => Poll::Ready(ended),
         }
     }
 }
 
-impl Watched for SendEnd {
+impl RecvConsumer for Pumps {
+    fn offer(&self, bytes: &[u8]) -> bool {
+        if !self.steady.get() {
+            return false;
+        }
+        let Ok(mut inbound) = self.inbound.try_borrow_mut() else {
+            return false;
+        };
+        let Some(waker) = self.waker.take() else {
+            return false;
+        };
+        inbound.write(bytes);
+        // The flush runs with the pump's waker: if it has to wait (the pipe is full), the
+        // pump is woken when it may go on.
+        let flushed = inbound.poll_flush(&mut Context::from_waker(&waker));
+        if !matches!(
+            flushed,
+            Poll::Ready(Ok(FlushResult {
+                completed: false,
+                ..
+            }))
+        ) {
+            self.steady.set(false);
+            self.handed_back.set(true);
+            waker.wake_by_ref();
+        }
+        self.waker.set(Some(waker));
+        true
+    }
+}
+
+impl Watched for Pumps {
     fn check(&self, now: std::time::Instant) -> bool {
         if self.ended.get() != Ended::Running {
             return false;
@@ -220,31 +291,12 @@ impl Watched for SendEnd {
 }
 
 /// Marks the send side reset when the send pump goes without having drained.
-struct ResetOnDrop(Rc<SendEnd>);
+struct ResetOnDrop(Rc<Pumps>);
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
         if self.0.ended.get() == Ended::Running {
             self.0.set(Ended::Reset);
-        }
-    }
-}
-
-impl SendEnd {
-    fn set(&self, ended: Ended) {
-        self.ended.set(ended);
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
-    }
-
-    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Ended> {
-        match self.ended.get() {
-            Ended::Running => {
-                self.waker.set(Some(cx.waker().clone()));
-                Poll::Pending
-            }
-            ended => Poll::Ready(ended),
         }
     }
 }
@@ -308,26 +360,25 @@ impl Receiver {
 // twice in its state (the captured argument and the local it is moved into), and these
 // states live as long as the connection.
 #[allow(clippy::manual_async_fn)] // on purpose: see the comment above
-fn recv_pump(
-    mut receiver: Receiver,
-    mut inbound: PipeWriter,
-    send_end: Rc<SendEnd>,
-    linger: Linger,
-) -> impl Future<Output = ()> {
+fn recv_pump(mut receiver: Receiver, pumps: Rc<Pumps>, linger: Linger) -> impl Future<Output = ()> {
     async move {
-        match receive(&mut receiver, &mut inbound, &send_end).await {
-            Ok(Finished::PeerClosed) => inbound.complete(None),
-            Ok(Finished::Reset) => inbound.complete(Some(io::Error::new(
+        let finished = receive(&mut receiver, &pumps).await;
+        // From here on the consumer takes nothing: what arrives is the linger's to discard.
+        pumps.steady.set(false);
+        let complete = |error| pumps.inbound.borrow_mut().complete(error);
+        match finished {
+            Ok(Finished::PeerClosed) => complete(None),
+            Ok(Finished::Reset) => complete(Some(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "the connection was reset",
             ))),
             Ok(Finished::ReaderGone) => {
-                inbound.complete(None);
+                complete(None);
                 // Boxed: this cold phase (with its timer) would otherwise widen the state every
                 // idle connection's pump carries.
-                Box::pin(linger_for_fin(&mut receiver, &send_end, linger)).await;
+                Box::pin(linger_for_fin(&mut receiver, &pumps, linger)).await;
             }
-            Err(err) => inbound.complete(Some(err)),
+            Err(err) => complete(Some(err)),
         }
     }
 }
@@ -345,61 +396,57 @@ enum Finished {
 #[allow(clippy::manual_async_fn)] // not an `async fn`: see `recv_pump`
 fn receive<'a>(
     receiver: &'a mut Receiver,
-    inbound: &'a mut PipeWriter,
-    send_end: &'a SendEnd,
+    pumps: &'a Pumps,
 ) -> impl Future<Output = io::Result<Finished>> + 'a {
     async move {
         loop {
             // Wait for bytes, for the application to stop reading (an idle peer that never
-            // sends again must not keep the pump, and the socket, alive), or for a reset.
+            // sends again must not keep the pump, and the socket, alive), for a reset, or for
+            // the consumer to hand a flush back. While this waits, the consumer takes what
+            // arrives.
             let first = poll_fn(|cx| {
+                pumps.steady.set(false);
+                if pumps.handed_back.take() {
+                    return Poll::Ready(Ok(None));
+                }
+                let mut inbound = pumps.inbound.borrow_mut();
                 if let Poll::Ready(received) =
                     receiver.poll_recv_with(cx, |bytes| inbound.write(bytes))
                 {
-                    return Poll::Ready(Ok(received));
+                    return Poll::Ready(Ok(Some(received)));
                 }
                 if inbound.poll_reader_completed(cx).is_ready() {
                     return Poll::Ready(Err(Finished::ReaderGone));
                 }
-                match send_end.poll_ended(cx) {
+                match pumps.poll_ended(cx) {
                     Poll::Ready(Ended::Reset) => Poll::Ready(Err(Finished::Reset)),
-                    _ => Poll::Pending,
+                    _ => {
+                        pumps.steady.set(true);
+                        Poll::Pending
+                    }
                 }
             })
             .await;
-            let received = match first {
-                Ok(received) => received,
-                Err(finished) => return Ok(finished),
-            };
-            if received? == 0 {
-                return Ok(Finished::PeerClosed);
-            }
-            // Take every completion that is already here, then flush once for the batch. An
-            // end found in the batch (EOF, a reset) comes after the bytes before it. The batch
-            // stops at the pause threshold: under epoll a fast sender would otherwise keep the
-            // socket readable, and the batch (and the pipe) would grow without bound.
             let mut end = None;
-            let pause = inbound.pause_threshold();
-            while end.is_none() && (pause == 0 || inbound.unflushed_len() < pause) {
-                let next = poll_fn(|cx| {
-                    Poll::Ready(receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)))
-                })
-                .await;
-                match next {
-                    Poll::Ready(Ok(0)) => end = Some(Ok(Finished::PeerClosed)),
-                    Poll::Ready(Ok(_)) => {}
-                    Poll::Ready(Err(err)) => end = Some(Err(err)),
-                    Poll::Pending => break,
+            match first {
+                Err(finished) => return Ok(finished),
+                // The consumer's flush is waiting: finish it below.
+                Ok(None) => {}
+                Ok(Some(received)) => {
+                    if received? == 0 {
+                        return Ok(Finished::PeerClosed);
+                    }
+                    end = poll_fn(|cx| Poll::Ready(take_ready(cx, receiver, pumps))).await;
                 }
             }
-            let mut flush = inbound.flush();
-            let flushed = match poll_fn(|cx| Poll::Ready(Pin::new(&mut flush).poll(cx))).await {
+            let flush = |cx: &mut Context<'_>| pumps.inbound.borrow_mut().poll_flush(cx);
+            let flushed = match poll_fn(|cx| Poll::Ready(flush(cx))).await {
                 Poll::Ready(result) => result,
                 Poll::Pending => {
                     // The application is behind: stop receiving (the socket buffer fills and TCP
                     // pushes back on the peer) until the pipe drains below its resume threshold.
                     receiver.pause();
-                    flush.await
+                    poll_fn(flush).await
                 }
             };
             // The reader completing with an error is still the reader going away: linger.
@@ -416,11 +463,34 @@ fn receive<'a>(
     }
 }
 
+/// Takes every completion that is already here into the inbound pipe (the caller flushes
+/// once for the batch), and the end found among them, if any (EOF, a reset), which comes
+/// after the bytes before it. The batch stops at the pause threshold: under epoll a fast
+/// sender would otherwise keep the socket readable, and the batch (and the pipe) would grow
+/// without bound.
+fn take_ready(
+    cx: &mut Context<'_>,
+    receiver: &mut Receiver,
+    pumps: &Pumps,
+) -> Option<io::Result<Finished>> {
+    let mut inbound = pumps.inbound.borrow_mut();
+    let pause = inbound.pause_threshold();
+    while pause == 0 || inbound.unflushed_len() < pause {
+        match receiver.poll_recv_with(cx, |bytes| inbound.write(bytes)) {
+            Poll::Ready(Ok(0)) => return Some(Ok(Finished::PeerClosed)),
+            Poll::Ready(Ok(_)) => {}
+            Poll::Ready(Err(err)) => return Some(Err(err)),
+            Poll::Pending => break,
+        }
+    }
+    None
+}
+
 /// The application is done reading: discard input until the send pump ended; then, if it
 /// sent a FIN, until the peer's FIN or the linger's bounds. The socket closes after this.
-async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Linger) {
+async fn linger_for_fin(receiver: &mut Receiver, pumps: &Pumps, linger: Linger) {
     let ended = loop {
-        let next = poll_fn(|cx| match send_end.poll_ended(cx) {
+        let next = poll_fn(|cx| match pumps.poll_ended(cx) {
             Poll::Ready(ended) => Poll::Ready(Err(ended)),
             Poll::Pending => receiver.poll_recv_with(cx, |_| {}).map(Ok),
         })
@@ -460,7 +530,7 @@ async fn linger_for_fin(receiver: &mut Receiver, send_end: &SendEnd, linger: Lin
 fn send_pump(
     stream: TcpStream,
     mut outbound: PipeReader,
-    send_end: Rc<SendEnd>,
+    send_end: Rc<Pumps>,
 ) -> impl Future<Output = ()> {
     async move {
         // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.

@@ -122,6 +122,40 @@ fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
     }
 }
 
+/// The request path's shape: a round trip (bytes in, echo out) costs the application's poll
+/// and the send pump's — under io_uring the receive pump is not polled at all (received bytes
+/// go into the pipe as their completion is reaped).
+#[test]
+fn a_round_trip_polls_the_application_and_the_send_pump_only() {
+    let _serial = serial();
+    let runtime = runtime(1);
+    let addr = start_echo_servers(&runtime, Arc::new(AtomicUsize::new(0)));
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 64];
+    // Warm up (accept, first arm).
+    stream.write_all(b"x").unwrap();
+    stream.read_exact(&mut buf[..1]).unwrap();
+    const ROUND_TRIPS: u64 = 200;
+    let before = runtime.handles()[0].stats().polls;
+    for i in 0..ROUND_TRIPS {
+        let message = [i as u8; 64];
+        stream.write_all(&message).unwrap();
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, message);
+    }
+    let polls = runtime.handles()[0].stats().polls - before;
+    let per_round_trip = polls as f64 / ROUND_TRIPS as f64;
+    // io_uring: the application once, the send pump on the flush and on the send's CQE (the
+    // receive pump 0: 4 before the inline consumer). epoll: the receive pump, the
+    // application, the send pump once (its send completes at once).
+    let most = 3.0;
+    assert!(
+        per_round_trip <= most + 0.1,
+        "{per_round_trip:.2} task polls per round trip (at most {most} expected)"
+    );
+}
+
 #[test]
 fn many_connections_on_several_reactors_leak_nothing() {
     let _serial = serial();

@@ -77,3 +77,106 @@ fn an_empty_buffer_ring_is_waited_for_not_spun_on() {
         client.join().unwrap();
     });
 }
+
+/// Refuses every `refuse_every`-th chunk it is offered (none when 0), recording what it took.
+struct Recorder {
+    taken: std::cell::RefCell<Vec<u8>>,
+    offers: std::cell::Cell<usize>,
+    refuse_every: usize,
+}
+
+impl rt::net::RecvConsumer for Recorder {
+    fn offer(&self, bytes: &[u8]) -> bool {
+        let n = self.offers.get() + 1;
+        self.offers.set(n);
+        if self.refuse_every > 0 && n % self.refuse_every == 0 {
+            return false;
+        }
+        self.taken.borrow_mut().extend_from_slice(bytes);
+        true
+    }
+}
+
+/// A consumer takes received bytes as they are reaped, without the stream's poller being
+/// polled for them; what it refuses, and the end of the stream, come out of `poll_recv` in
+/// order. Under the epoll driver nothing is offered and everything comes out of `poll_recv`.
+#[test]
+fn a_consumer_takes_chunks_inline_and_refused_ones_come_out_of_poll_recv_in_order() {
+    let runtime = Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let uring = runtime.driver() == rt::Driver::IoUring;
+    for refuse_every in [0, 3] {
+        runtime.block_on_local(move || async move {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (go, wait_go) = std::sync::mpsc::channel::<()>();
+            let client = std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                for i in 0..50u8 {
+                    // One chunk at a time: wait until the server asks for the next.
+                    wait_go.recv().unwrap();
+                    stream.write_all(&[i; 100]).unwrap();
+                }
+                // Close only when the server has everything (it drops `go`).
+                let _ = wait_go.recv();
+            });
+            let stream = listener.accept().await.unwrap();
+            let mut chunks = stream.recv_multishot().unwrap();
+            let recorder = std::rc::Rc::new(Recorder {
+                taken: Default::default(),
+                offers: Default::default(),
+                refuse_every,
+            });
+            chunks.set_consumer(recorder.clone());
+            let mut seen = Vec::new();
+            let mut polled_out = 0;
+            for i in 0..50u8 {
+                go.send(()).unwrap();
+                let want = (i as usize + 1) * 100;
+                // Wait until the bytes arrived by either road, polling the stream meanwhile
+                // (as a pump does).
+                loop {
+                    let taken = recorder.taken.borrow().len();
+                    if taken + seen.len() >= want {
+                        break;
+                    }
+                    match time::timeout(Duration::from_millis(5), chunks.recv()).await {
+                        Ok(chunk) => {
+                            let chunk = chunk.unwrap();
+                            assert!(!chunk.is_empty());
+                            // In order: a refused chunk is everything received after the last
+                            // taken byte.
+                            assert_eq!(
+                                recorder.taken.borrow().len() + seen.len(),
+                                i as usize * 100
+                            );
+                            seen.extend_from_slice(&chunk);
+                            polled_out += 1;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            drop(go);
+            client.join().unwrap();
+            let eof = chunks.recv().await.unwrap();
+            assert!(eof.is_empty(), "the end comes out of poll_recv");
+            let total = recorder.taken.borrow().len() + seen.len();
+            assert_eq!(total, 50 * 100);
+            if uring {
+                let offers = recorder.offers.get();
+                assert_eq!(offers, 50, "every chunk is offered once");
+                match refuse_every {
+                    0 => assert_eq!(polled_out, 0, "every chunk was taken inline"),
+                    n => assert_eq!(polled_out, 50 / n, "refused chunks come out of poll_recv"),
+                }
+            } else {
+                assert_eq!(recorder.offers.get(), 0, "epoll offers nothing");
+                assert_eq!(polled_out, 50);
+            }
+        });
+    }
+}

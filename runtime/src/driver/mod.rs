@@ -141,7 +141,7 @@ impl IoDriver {
     /// Wakes the ops whose completions or readiness arrived. Returns how many there were.
     pub(crate) fn reap(&self) -> usize {
         match &self.backend {
-            Backend::Uring(uring) => uring.reap(),
+            Backend::Uring(uring) => uring.reap(self),
             Backend::Epoll(epoll) => epoll.reap(),
         }
     }
@@ -158,7 +158,7 @@ impl IoDriver {
     /// Reactor exit: gives the kernel back nothing it may still write to.
     pub(crate) fn shutdown(&self) {
         if let Backend::Uring(uring) = &self.backend {
-            uring.shutdown();
+            uring.shutdown(self);
         }
     }
 

@@ -33,6 +33,7 @@ use io_uring::squeue::Entry;
 
 use super::fd::SharedFd;
 use super::{Backend, Epoll, IoDriver};
+use crate::net::RecvConsumer;
 
 /// A completion: a CQE's result and flags, or a readiness-mode syscall's outcome in the same
 /// shape (negative results are `-errno`).
@@ -142,6 +143,9 @@ pub(crate) struct MultiState {
     /// The owner is gone: results are discarded (with `discard`) as they come.
     pub(crate) ignored: bool,
     pub(crate) discard: fn(Completion),
+    /// A receive's consumer, offered each chunk as it is reaped instead of queueing it and
+    /// waking the poller: bytes that go straight where they belong cost no task poll.
+    pub(crate) consumer: Option<Rc<dyn RecvConsumer>>,
 }
 
 /// Slot key of an op that runs in readiness mode (it has no slot).
@@ -263,6 +267,7 @@ impl<T: MultiAble> MultiOp<T> {
                     finished: false,
                     ignored: false,
                     discard: T::discard,
+                    consumer: None,
                 }));
                 uring.push(op.uring_entry().user_data(key as u64));
                 key
@@ -274,6 +279,17 @@ impl<T: MultiAble> MultiOp<T> {
             key,
             op,
             stopped: false,
+        }
+    }
+
+    /// Offers this op's completions to `consumer` as they are reaped (io_uring; readiness mode
+    /// makes its calls when polled, so it never offers).
+    pub(crate) fn set_consumer(&self, consumer: Option<Rc<dyn RecvConsumer>>) {
+        let Backend::Uring(uring) = &self.driver.backend else {
+            return;
+        };
+        if let Some(Lifecycle::Multi(state)) = uring.ops.borrow_mut().get_mut(self.key) {
+            state.consumer = consumer;
         }
     }
 
@@ -334,10 +350,13 @@ impl<T: MultiAble> Drop for MultiOp<T> {
         let pending: Vec<Completion> = state.ready.drain(..).collect();
         let finished = state.finished;
         state.ignored = true;
+        // Whatever the consumer holds goes now, not when the kernel's last CQE comes.
+        let consumer = state.consumer.take();
         if finished {
             ops.remove(self.key);
         }
         drop(ops);
+        drop(consumer);
         pending.into_iter().for_each(T::discard);
         if !finished {
             uring.cancel(self.key);

@@ -5,5 +5,5 @@ mod recv_stream;
 mod stream;
 
 pub use listener::{Incoming, TcpListener};
-pub use recv_stream::{RecvChunk, RecvStream};
+pub use recv_stream::{RecvChunk, RecvConsumer, RecvStream};
 pub use stream::TcpStream;

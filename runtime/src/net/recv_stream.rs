@@ -9,6 +9,19 @@ use std::task::{Context, Poll};
 use crate::driver::{IoDriver, MultiOp, SharedFd};
 use crate::ops::RecvMulti;
 
+/// Takes received bytes the moment their completion is reaped, on the reactor thread and
+/// before any task runs (see [`RecvStream::set_consumer`]).
+///
+/// It is how a receive pump feeds a pipe without a task poll per chunk: the consumer copies
+/// the bytes where they belong and wakes whoever reads them. Whatever it refuses comes out of
+/// [`RecvStream::poll_recv`] as usual.
+pub trait RecvConsumer {
+    /// Takes `bytes` (copy them out: the buffer goes back to the kernel after this call) and
+    /// returns `true`; or returns `false` to leave them, and everything after them, to
+    /// [`RecvStream::poll_recv`] (which is woken).
+    fn offer(&self, bytes: &[u8]) -> bool;
+}
+
 /// A stream of received chunks from one multishot `recv` (see
 /// [`TcpStream::recv_multishot`](super::TcpStream::recv_multishot)).
 ///
@@ -23,6 +36,8 @@ pub struct RecvStream {
     /// The reactor's count of recycled buffers when the current multishot was armed: if it
     /// moved by the time `ENOBUFS` is seen, a buffer came back since, so re-arm at once.
     recycled_at_arm: u64,
+    /// Offered each chunk as it is reaped, when set.
+    consumer: Option<Rc<dyn RecvConsumer>>,
 }
 
 /// The multishot in flight, if any. A stop request lives and dies with its op, so a later
@@ -43,6 +58,7 @@ impl RecvStream {
             driver,
             armed: Armed::Idle,
             recycled_at_arm: 0,
+            consumer: None,
         })
     }
 
@@ -51,7 +67,9 @@ impl RecvStream {
         loop {
             if let Armed::Idle = self.armed {
                 self.recycled_at_arm = self.driver.buffers_recycled();
-                self.armed = Armed::Receiving(MultiOp::new(RecvMulti::new(&self.fd)));
+                let op = MultiOp::new(RecvMulti::new(&self.fd));
+                op.set_consumer(self.consumer.clone());
+                self.armed = Armed::Receiving(op);
             }
             let (Armed::Receiving(op) | Armed::Stopping(op)) = &mut self.armed else {
                 unreachable!("armed above")
@@ -90,6 +108,21 @@ impl RecvStream {
                 len,
             }));
         }
+    }
+
+    /// Offers every received chunk to `consumer` the moment its completion is reaped, before
+    /// it would be queued for [`poll_recv`](Self::poll_recv). Only chunks with data are
+    /// offered, and only while nothing is queued (so order is kept); the end of the stream,
+    /// errors and refused chunks come out of `poll_recv`. Under the epoll driver nothing is
+    /// offered: every chunk comes out of `poll_recv`.
+    ///
+    /// Keep polling the stream (the consumer does not re-arm it, and refused chunks wait
+    /// there).
+    pub fn set_consumer(&mut self, consumer: Rc<dyn RecvConsumer>) {
+        if let Armed::Receiving(op) | Armed::Stopping(op) = &self.armed {
+            op.set_consumer(Some(consumer.clone()));
+        }
+        self.consumer = Some(consumer);
     }
 
     /// Stops receiving without losing data: the in-flight multishot is cancelled, chunks the

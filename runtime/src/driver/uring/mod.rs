@@ -17,7 +17,9 @@ pub(crate) use buf_ring::{BufRing, BUF_GROUP};
 pub use setup::RingFlags;
 
 use super::op::{Completion, Lifecycle};
+use super::IoDriver;
 use super::{RECV_BUFFERS, RECV_BUFFER_SIZE};
+use crate::net::RecvConsumer;
 use crate::slab::Slab;
 use crate::stats::Counters;
 
@@ -194,7 +196,7 @@ impl Uring {
     }
 
     /// Takes every available CQE and hands each to its op. Returns the number reaped.
-    pub(crate) fn reap(&self) -> usize {
+    pub(crate) fn reap(&self, driver: &IoDriver) -> usize {
         let mut total = 0;
         loop {
             let mut batch = [(
@@ -220,7 +222,7 @@ impl Uring {
             }
             // The ring is not borrowed here: completing an op may wake tasks or drop buffers.
             for &(user_data, completion) in &batch[..count] {
-                self.dispatch(user_data, completion);
+                self.dispatch(driver, user_data, completion);
             }
             total += count;
             if count < REAP_BATCH {
@@ -229,18 +231,18 @@ impl Uring {
         }
     }
 
-    fn dispatch(&self, user_data: u64, completion: Completion) {
+    fn dispatch(&self, driver: &IoDriver, user_data: u64, completion: Completion) {
         match user_data {
             IGNORE_TOKEN => {}
             EVENTFD_TOKEN => {
                 self.eventfd_armed.set(false);
                 self.arm_eventfd();
             }
-            key => self.complete_op(key as usize, completion),
+            key => self.complete_op(driver, key as usize, completion),
         }
     }
 
-    fn complete_op(&self, key: usize, completion: Completion) {
+    fn complete_op(&self, driver: &IoDriver, key: usize, completion: Completion) {
         let mut ops = self.ops.borrow_mut();
         let Some(slot) = ops.get_mut(key) else { return };
         match slot {
@@ -265,6 +267,33 @@ impl Uring {
                 if !cqueue::more(completion.flags) {
                     state.finished = true;
                 }
+                let consumer = state
+                    .consumer
+                    .clone()
+                    .filter(|_| !state.ignored && state.ready.is_empty() && completion.result > 0);
+                if let Some(consumer) = consumer {
+                    // Not borrowed while the consumer runs: it may wake tasks, give buffers
+                    // back or queue SQEs.
+                    drop(ops);
+                    if offer(driver, &*consumer, completion) {
+                        if cqueue::more(completion.flags) {
+                            return;
+                        }
+                        // The stream ended: its poller must learn it (and re-arm).
+                        ops = self.ops.borrow_mut();
+                        if let Some(Lifecycle::Multi(state)) = ops.get_mut(key) {
+                            if let Some(waker) = state.waker.take() {
+                                drop(ops);
+                                waker.wake();
+                            }
+                        }
+                        return;
+                    }
+                    ops = self.ops.borrow_mut();
+                }
+                let Some(Lifecycle::Multi(state)) = ops.get_mut(key) else {
+                    return;
+                };
                 if state.ignored {
                     let discard = state.discard;
                     if state.finished {
@@ -291,7 +320,7 @@ impl Uring {
 
     /// Reactor exit: cancels everything in flight and waits (bounded) for the kernel to give
     /// every buffer back. Whatever the kernel has not released by then is leaked, not freed.
-    pub(crate) fn shutdown(&self) {
+    pub(crate) fn shutdown(&self, driver: &IoDriver) {
         self.push(
             opcode::AsyncCancel2::new(types::CancelBuilder::any())
                 .build()
@@ -321,7 +350,7 @@ impl Uring {
                 if user_data == EVENTFD_TOKEN {
                     self.eventfd_armed.set(false);
                 } else {
-                    self.dispatch(user_data, completion);
+                    self.dispatch(driver, user_data, completion);
                 }
             }
         }
@@ -331,6 +360,19 @@ impl Uring {
             let _ = self.submit(None);
         }
     }
+}
+
+/// Offers a receive completion's bytes to `consumer`; its buffer goes back to the ring when
+/// they were taken.
+fn offer(driver: &IoDriver, consumer: &dyn RecvConsumer, completion: Completion) -> bool {
+    let Some(bid) = completion.buffer_id() else {
+        return false;
+    };
+    let taken = consumer.offer(driver.buffer_bytes(bid, completion.result as usize));
+    if taken {
+        driver.recycle_buffer(bid);
+    }
+    taken
 }
 
 /// SQEs queued for submission, and whether the kernel holds completions back until we
