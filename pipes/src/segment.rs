@@ -13,6 +13,8 @@ use crossbeam_queue::ArrayQueue;
 
 /// Segments a pool keeps at most (per reactor): beyond this, released segments are freed.
 const POOL_CAPACITY: usize = 4096;
+/// Of those, how many the owning thread keeps in its own stack, reused last-in first-out.
+const HOT_CAPACITY: usize = 64;
 /// Largest segment a single `buffer_mut` call gets rounded up to; larger requests get
 /// exactly what they asked for.
 pub const MAX_SEGMENT_SIZE: usize = 1 << 20;
@@ -126,14 +128,28 @@ impl SegmentPool {
 
     /// This thread's pool of 4 KiB segments (one per reactor thread).
     pub fn current() -> Arc<SegmentPool> {
-        thread_local! {
-            static POOL: RefCell<Option<Arc<SegmentPool>>> = const { RefCell::new(None) };
-        }
-        POOL.with(|pool| {
-            pool.borrow_mut()
+        LOCAL.with(|local| {
+            let pool = local
+                .pool
+                .borrow_mut()
                 .get_or_insert_with(|| SegmentPool::new(4096))
-                .clone()
+                .clone();
+            local.pool_ptr.set(Arc::as_ptr(&pool));
+            pool
         })
+    }
+
+    /// Runs `f` with this thread's stack of hot blocks when `self` is this thread's pool.
+    fn with_hot<R>(&self, f: impl FnOnce(&mut Vec<Arc<Block>>) -> R) -> Option<R> {
+        LOCAL
+            .try_with(|local| {
+                if !std::ptr::eq(local.pool_ptr.get(), self) {
+                    return None;
+                }
+                local.hot.try_borrow_mut().ok().map(|mut hot| f(&mut hot))
+            })
+            .ok()
+            .flatten()
     }
 
     /// Size of the pooled segments.
@@ -141,16 +157,23 @@ impl SegmentPool {
         self.segment_size
     }
 
-    /// Segments currently idle in the pool.
+    /// Segments currently idle in the pool (asked on another thread than the pool's own,
+    /// the owner's hot stack is not counted).
     pub fn idle(&self) -> usize {
-        self.free.len()
+        self.free.len() + self.with_hot(|hot| hot.len()).unwrap_or(0)
     }
 
     /// Frees the idle segments above `floor`: called once a second by the reactor's
     /// watchdog, so the memory a burst left pooled goes back to the allocator within a
     /// second, while a steady load keeps the `floor` it reuses most.
     pub(crate) fn decay(&self, floor: usize) {
-        for _ in floor..self.free.len() {
+        let hot = self
+            .with_hot(|hot| {
+                hot.truncate(floor);
+                hot.len()
+            })
+            .unwrap_or(0);
+        for _ in floor.saturating_sub(hot)..self.free.len() {
             drop(self.free.pop());
         }
     }
@@ -159,6 +182,10 @@ impl SegmentPool {
     /// fresh block rounded up to a power of two (up to [`MAX_SEGMENT_SIZE`]).
     pub(crate) fn take(&self, min: usize) -> Arc<Block> {
         if min <= self.segment_size {
+            // The block freed last on this thread first: it is still in cache.
+            if let Some(block) = self.with_hot(Vec::pop).flatten() {
+                return block;
+            }
             return self
                 .free
                 .pop()
@@ -175,9 +202,37 @@ impl SegmentPool {
     /// Gives a block back; it is pooled only when nobody else (an in-flight send) holds it.
     pub(crate) fn give(&self, block: Arc<Block>) {
         if block.capacity == self.segment_size && Arc::strong_count(&block) == 1 {
-            let _ = self.free.push(block);
+            // On the pool's own thread, onto its hot stack (no atomic queue operation); what
+            // does not fit, and blocks given back on other threads, go to the shared queue.
+            let mut block = Some(block);
+            self.with_hot(|hot| {
+                if hot.len() < HOT_CAPACITY {
+                    hot.extend(block.take());
+                }
+            });
+            if let Some(block) = block {
+                let _ = self.free.push(block);
+            }
         }
     }
+}
+
+/// This thread's pool (see [`SegmentPool::current`]) and its stack of hot blocks.
+struct Local {
+    pool: RefCell<Option<Arc<SegmentPool>>>,
+    /// `pool`'s address, compared without a borrow.
+    pool_ptr: std::cell::Cell<*const SegmentPool>,
+    hot: RefCell<Vec<Arc<Block>>>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            pool: RefCell::new(None),
+            pool_ptr: std::cell::Cell::new(std::ptr::null()),
+            hot: RefCell::new(Vec::new()),
+        }
+    };
 }
 
 /// One segment of a pipe: a block and which bytes of it belong to the pipe.
@@ -192,5 +247,46 @@ pub(crate) struct Segment {
 impl Segment {
     pub(crate) fn end(&self) -> u64 {
         self.base + self.filled as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On its own thread the pool hands out the block given back last (still in cache), and
+    /// its count includes that hot stack; other threads give back through the shared queue.
+    #[test]
+    fn the_owning_thread_reuses_the_block_freed_last() {
+        let pool = SegmentPool::current();
+        let (a, b) = (pool.take(10), pool.take(10));
+        let (a_ptr, b_ptr) = (a.as_ptr(), b.as_ptr());
+        let idle = pool.idle();
+        pool.give(a);
+        pool.give(b);
+        assert_eq!(pool.idle(), idle + 2);
+        assert_eq!(pool.take(10).as_ptr(), b_ptr, "last in, first out");
+        assert_eq!(pool.take(10).as_ptr(), a_ptr);
+
+        let elsewhere = pool.clone();
+        std::thread::spawn(move || {
+            let block = Arc::new(Block::new(4096));
+            elsewhere.give(block);
+            // Not this thread's pool: only its shared queue counts here.
+            assert_eq!(elsewhere.idle(), elsewhere.free.len());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            pool.free.len(),
+            1,
+            "a block given back elsewhere is in the shared queue"
+        );
+        // The shared queue serves when the hot stack is empty.
+        let mut taken = Vec::new();
+        while pool.idle() > 0 {
+            taken.push(pool.take(10));
+        }
+        assert_eq!(pool.free.len(), 0);
     }
 }
