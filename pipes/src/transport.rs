@@ -24,12 +24,13 @@
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream};
+use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream, Writev};
+use ringhop_runtime::CompletionHook;
 use ringhop_runtime::{self as rt, time, JoinHandle};
 
 use crate::duplex::DuplexPipe;
@@ -143,7 +144,12 @@ impl Transport {
     pub fn start(stream: TcpStream, options: TransportOptions) -> io::Result<Transport> {
         let (transport, application) = DuplexPipe::pair(options.inbound, options.outbound)?;
         let DuplexPipe { input, output } = transport;
-        let pumps = Rc::new(Pumps::new(options.min_send_rate, &stream, output));
+        let pumps = Rc::new(Pumps::new(
+            options.min_send_rate,
+            stream.clone(),
+            output,
+            input,
+        ));
         if options.min_send_rate.is_some() {
             let watched: Weak<Pumps> = Rc::downgrade(&pumps);
             watchdog::watch(watched);
@@ -163,7 +169,7 @@ impl Transport {
             })),
         };
         let recv_pump = rt::spawn_local(recv_pump(receiver, pumps.clone(), options.linger));
-        let send_pump = rt::spawn_local(send_pump(stream, input, pumps));
+        let send_pump = rt::spawn_local(send_pump(pumps));
         Ok(Transport {
             pipe: application,
             recv_pump,
@@ -206,10 +212,17 @@ struct Pumps {
     /// The consumer's flush did not complete (the pipe is full, or the reader is gone): the
     /// receive pump finishes it.
     handed_back: Cell<bool>,
+    /// The send side, driven by the send pump and by its sends' completions.
+    sender: RefCell<Sender>,
 }
 
 impl Pumps {
-    fn new(min_send_rate: Option<MinDataRate>, stream: &TcpStream, inbound: PipeWriter) -> Self {
+    fn new(
+        min_send_rate: Option<MinDataRate>,
+        stream: TcpStream,
+        inbound: PipeWriter,
+        outbound: PipeReader,
+    ) -> Self {
         Pumps {
             ended: Cell::new(Ended::Running),
             waker: Cell::new(None),
@@ -217,6 +230,17 @@ impl Pumps {
             inbound: RefCell::new(inbound),
             steady: Cell::new(false),
             handed_back: Cell::new(false),
+            sender: RefCell::new(Sender {
+                stream,
+                outbound,
+                slices: Vec::new(),
+                send: None,
+                len: 0,
+                sent: 0,
+                completed: false,
+                waker: None,
+                outcome: None,
+            }),
         }
     }
 
@@ -290,11 +314,18 @@ impl Watched for Pumps {
     }
 }
 
-/// Marks the send side reset when the send pump goes without having drained.
-struct ResetOnDrop(Rc<Pumps>);
+/// However the send pump goes (also aborted or dropped mid-send): its send in flight is
+/// cancelled, the outbound pipe completed, and — unless it drained — the send side marked
+/// reset for the receive pump.
+struct SendPumpGone(Rc<Pumps>);
 
-impl Drop for ResetOnDrop {
+impl Drop for SendPumpGone {
     fn drop(&mut self) {
+        if let Ok(mut sender) = self.0.sender.try_borrow_mut() {
+            sender.send = None;
+            sender.slices.clear();
+            sender.outbound.complete(None);
+        }
         if self.0.ended.get() == Ended::Running {
             self.0.set(Ended::Reset);
         }
@@ -527,86 +558,174 @@ async fn linger_for_fin(receiver: &mut Receiver, pumps: &Pumps, linger: Linger) 
 /// Outbound pipe → socket.
 // Not an `async fn`, for the reason given at `recv_pump`.
 #[allow(clippy::manual_async_fn)] // on purpose: see the comment above
-fn send_pump(
-    stream: TcpStream,
-    mut outbound: PipeReader,
-    send_end: Rc<Pumps>,
-) -> impl Future<Output = ()> {
+fn send_pump(pumps: Rc<Pumps>) -> impl Future<Output = ()> {
     async move {
-        // However this pump ends (also aborted or dropped mid-send), the receive pump learns it.
-        let _reset_unless_drained = ResetOnDrop(send_end.clone());
-        let mut slices: Vec<SegmentSlice> = Vec::new();
-        let progress = send_end.progress.as_ref();
-        match send_loop(&stream, &mut outbound, &mut slices, progress).await {
+        let _gone = SendPumpGone(pumps.clone());
+        let outcome = poll_fn(|cx| pumps.poll_send(cx)).await;
+        let stream = pumps.sender.borrow().stream.clone();
+        match outcome {
             Ok(()) => {
                 let _ = stream.shutdown(std::net::Shutdown::Write).await;
-                outbound.complete(None);
-                send_end.set(Ended::Drained);
+                pumps.sender.borrow_mut().outbound.complete(None);
+                pumps.set(Ended::Drained);
             }
             Err(err) => {
                 // The application aborted the connection (completed the pipe with an error) or
                 // the socket failed: reset it, so the peer cannot take what it got for a
                 // complete answer.
                 let _ = stream.set_linger(Some(Duration::ZERO));
-                outbound.complete(Some(err));
-                send_end.set(Ended::Reset);
+                pumps.sender.borrow_mut().outbound.complete(Some(err));
+                pumps.set(Ended::Reset);
             }
         }
     }
 }
 
-/// Returns when the application completed the outbound pipe and all of it was sent.
-#[allow(clippy::manual_async_fn)] // not an `async fn`: see `recv_pump`
-fn send_loop<'a>(
-    stream: &'a TcpStream,
-    outbound: &'a mut PipeReader,
-    slices: &'a mut Vec<SegmentSlice>,
-    progress: Option<&'a SendProgress>,
-) -> impl Future<Output = io::Result<()>> + 'a {
-    async move {
-        loop {
-            let result = outbound.read().await?;
-            let (len, completed) = (result.len(), result.is_completed());
-            slices.extend(result.segments());
-            if let Some(progress) = progress.filter(|_| len > 0) {
-                progress.waiting();
-            }
-            let mut sent = 0;
-            while sent < len {
-                let mut writev = pin!(stream.writev(std::mem::take(slices)));
-                let (n, back) = poll_fn(|cx| {
-                    if let Poll::Ready(done) = writev.as_mut().poll(cx) {
-                        return Poll::Ready(Ok(done));
-                    }
-                    match progress.map(|progress| progress.poll_cut(cx)) {
-                        Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the peer took the output below the minimum send rate",
-                        ))),
-                        _ => Poll::Pending,
-                    }
-                })
-                .await?;
-                *slices = back;
-                let n = n?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "socket took no bytes",
-                    ));
-                }
-                sent += n;
-                skip_sent(slices, n);
-            }
-            slices.clear();
-            if let Some(progress) = progress {
-                progress.drained();
-            }
-            outbound.advance_to(len, len)?;
-            if completed {
-                return Ok(());
+/// The send side: reads of the outbound pipe sent as `sendmsg`s of its segments (no copy),
+/// partial sends retried, `advance_to` only after the completion.
+///
+/// Driven by the send pump task when the application flushes, and inline by each send's
+/// completion (a [`CompletionHook`]): the completion advances the pipe and starts the next
+/// send (pipelined responses flushed meanwhile) without a task poll. Whichever drives it
+/// uses the pump's waker, so what it waits for next wakes the pump.
+struct Sender {
+    stream: TcpStream,
+    outbound: PipeReader,
+    slices: Vec<SegmentSlice>,
+    /// The send in flight.
+    send: Option<Writev<SegmentSlice>>,
+    /// The read being sent: its length, how much of it went out, whether the pipe completed
+    /// after it.
+    len: usize,
+    sent: usize,
+    completed: bool,
+    /// The send pump's waker.
+    waker: Option<Waker>,
+    /// How the send side ended, when a completion found it: the pump takes it.
+    outcome: Option<io::Result<()>>,
+}
+
+impl Pumps {
+    /// The send pump's poll: drives the sender, and hands the send in flight's completion to
+    /// the hook.
+    fn poll_send(self: &Rc<Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut sender = self.sender.borrow_mut();
+        if let Some(outcome) = sender.outcome.take() {
+            return Poll::Ready(outcome);
+        }
+        match &sender.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => sender.waker = Some(cx.waker().clone()),
+        }
+        let polled = sender.poll_drive(cx, self.progress.as_ref());
+        if polled.is_pending() {
+            if let Some(send) = &sender.send {
+                send.on_completion(self.clone());
             }
         }
+        polled
+    }
+}
+
+impl CompletionHook for Pumps {
+    fn completed(self: Rc<Self>) {
+        let Ok(mut sender) = self.sender.try_borrow_mut() else {
+            return;
+        };
+        let Some(waker) = sender.waker.clone() else {
+            return;
+        };
+        match sender.poll_drive(&mut Context::from_waker(&waker), self.progress.as_ref()) {
+            Poll::Pending => {
+                if let Some(send) = &sender.send {
+                    send.on_completion(self.clone());
+                }
+            }
+            // Done (or failed): the pump finishes (FIN or reset) in its own poll.
+            Poll::Ready(outcome) => {
+                sender.outcome = Some(outcome);
+                drop(sender);
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl Sender {
+    /// Sends until the pipe has nothing more (`Pending`, with the pump's waker registered
+    /// where it waits), or until the application completed the pipe and all of it went out.
+    fn poll_drive(
+        &mut self,
+        cx: &mut Context<'_>,
+        progress: Option<&SendProgress>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if let Some(send) = self.send.as_mut() {
+                let (n, back) = match Pin::new(send).poll(cx) {
+                    Poll::Ready(done) => done,
+                    Poll::Pending => {
+                        if let Some(Poll::Ready(())) = progress.map(|p| p.poll_cut(cx)) {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the peer took the output below the minimum send rate",
+                            )));
+                        }
+                        return Poll::Pending;
+                    }
+                };
+                self.send = None;
+                self.slices = back;
+                let n = n?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "socket took no bytes",
+                    )));
+                }
+                self.sent += n;
+                skip_sent(&mut self.slices, n);
+                if self.sent < self.len {
+                    self.start_send();
+                    continue;
+                }
+                if let Some(progress) = progress {
+                    progress.drained();
+                }
+                if let Some(done) = self.finish_read() {
+                    return Poll::Ready(done);
+                }
+            }
+            let read = {
+                let mut read = self.outbound.read();
+                std::task::ready!(Pin::new(&mut read).poll(cx))?
+            };
+            let (len, completed) = (read.len(), read.is_completed());
+            self.slices.extend(read.segments());
+            (self.len, self.sent, self.completed) = (len, 0, completed);
+            if len == 0 {
+                if let Some(done) = self.finish_read() {
+                    return Poll::Ready(done);
+                }
+                continue;
+            }
+            if let Some(progress) = progress {
+                progress.waiting();
+            }
+            self.start_send();
+        }
+    }
+
+    fn start_send(&mut self) {
+        self.send = Some(self.stream.writev(std::mem::take(&mut self.slices)));
+    }
+
+    /// The read went out: releases it; `Some` when that was the end.
+    fn finish_read(&mut self) -> Option<io::Result<()>> {
+        self.slices.clear();
+        if let Err(err) = self.outbound.advance_to(self.len, self.len) {
+            return Some(Err(err));
+        }
+        self.completed.then_some(Ok(()))
     }
 }
 

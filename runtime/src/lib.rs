@@ -49,7 +49,7 @@ pub mod time;
 mod tokio_compat;
 
 pub use buf::{IoBuf, IoBufMut};
-pub use driver::{Driver, RingFlags};
+pub use driver::{CompletionHook, Driver, RingFlags};
 pub use handle::ReactorHandle;
 pub use runtime::{run, Builder, Runtime};
 pub use scheduler::blocking::spawn_blocking;

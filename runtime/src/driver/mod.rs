@@ -24,6 +24,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 pub(crate) use fd::SharedFd;
+pub use op::CompletionHook;
 pub(crate) use op::{Completion, Interest, MultiAble, MultiOp, Op, OpAble, F_BUFFER, F_MORE};
 pub(crate) use select::resolve;
 pub use select::Driver;

@@ -129,6 +129,8 @@ pub(crate) unsafe trait MultiAble: 'static {
 pub(crate) enum Lifecycle {
     Submitted,
     Waiting(Waker),
+    /// Like `Waiting`, but the CQE calls the hook inline instead of waking a task.
+    Hooked(Rc<dyn CompletionHook>),
     Ignored(#[allow(dead_code)] Box<dyn Any>),
     Completed(Completion),
     Multi(MultiState),
@@ -146,6 +148,14 @@ pub(crate) struct MultiState {
     /// A receive's consumer, offered each chunk as it is reaped instead of queueing it and
     /// waking the poller: bytes that go straight where they belong cost no task poll.
     pub(crate) consumer: Option<Rc<dyn RecvConsumer>>,
+}
+
+/// Called inline, as an op's completion is reaped, instead of waking the task that polled
+/// it (see [`Writev::on_completion`](crate::net::Writev::on_completion)): whoever owns the op
+/// polls it from here (it is ready) and goes on, without a task poll.
+pub trait CompletionHook {
+    /// The op completed; poll it.
+    fn completed(self: Rc<Self>);
 }
 
 /// Slot key of an op that runs in readiness mode (it has no slot).
@@ -178,6 +188,21 @@ impl<T: OpAble> Op<T> {
             driver,
             key,
             data: Some(data),
+        }
+    }
+}
+
+impl<T: OpAble> Op<T> {
+    /// Until it is polled again, the op's completion calls `hook` (inline, as it is reaped)
+    /// instead of waking the last poller. Readiness mode has no completion: nothing changes.
+    pub(crate) fn set_hook(&self, hook: Rc<dyn CompletionHook>) {
+        let Backend::Uring(uring) = &self.driver.backend else {
+            return;
+        };
+        if let Some(slot @ (Lifecycle::Submitted | Lifecycle::Waiting(_) | Lifecycle::Hooked(_))) =
+            uring.ops.borrow_mut().get_mut(self.key)
+        {
+            *slot = Lifecycle::Hooked(hook);
         }
     }
 }

@@ -6,4 +6,4 @@ mod stream;
 
 pub use listener::{Incoming, TcpListener};
 pub use recv_stream::{RecvChunk, RecvConsumer, RecvStream};
-pub use stream::TcpStream;
+pub use stream::{TcpStream, Writev};

@@ -7,8 +7,8 @@ use std::net::{Shutdown, SocketAddr};
 
 use super::recv_stream::RecvStream;
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::SharedFd;
-use crate::ops;
+use crate::driver::{CompletionHook, Op, SharedFd};
+use crate::ops::{self, SendMsg};
 use crate::sys::{
     self,
     addr::{self, socket_addr, tcp_socket},
@@ -104,11 +104,8 @@ impl TcpStream {
     /// `send`); returns the bytes sent, which can be fewer than the total, with the buffers. One call passes at most 1024 buffers (the
     /// kernel's `UIO_MAXIOV`; more would fail with `EMSGSIZE`): send the rest as you would
     /// after any partial send.
-    pub fn writev<B: IoBuf>(
-        &self,
-        bufs: Vec<B>,
-    ) -> impl Future<Output = (io::Result<usize>, Vec<B>)> + 'static {
-        ops::writev(&self.fd, bufs)
+    pub fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> Writev<B> {
+        Writev(ops::writev(&self.fd, bufs))
     }
 
     /// Shuts down the read, write, or both halves.
@@ -165,5 +162,37 @@ impl fmt::Debug for TcpStream {
         f.debug_struct("TcpStream")
             .field("fd", &self.fd.raw())
             .finish()
+    }
+}
+
+/// The future of [`TcpStream::writev`]: the bytes sent (possibly fewer than given) and the
+/// buffers back.
+#[must_use = "futures do nothing unless polled"]
+pub struct Writev<B: IoBuf>(Op<SendMsg<B>>);
+
+impl<B: IoBuf> Writev<B> {
+    /// Until the next poll, the send's completion calls `hook` inline, as it is reaped,
+    /// instead of waking the task that polled last: poll the send from the hook (it is
+    /// ready) and go on from there — the next send can be queued before any task runs.
+    /// Under the epoll driver a send completes only when polled, and this does nothing.
+    pub fn on_completion(&self, hook: std::rc::Rc<dyn CompletionHook>) {
+        self.0.set_hook(hook);
+    }
+}
+
+impl<B: IoBuf> Future for Writev<B> {
+    type Output = (io::Result<usize>, Vec<B>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for Writev<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Writev")
     }
 }

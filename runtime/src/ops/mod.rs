@@ -10,4 +10,4 @@ mod socket;
 
 pub(crate) use accept::AcceptMulti;
 pub(crate) use recv_multi::RecvMulti;
-pub(crate) use socket::{close, connect, recv, send, shutdown, writev};
+pub(crate) use socket::{close, connect, recv, send, shutdown, writev, SendMsg};

@@ -256,6 +256,15 @@ impl Uring {
                 drop(ops);
                 waker.wake();
             }
+            Lifecycle::Hooked(_) => {
+                let Lifecycle::Hooked(hook) =
+                    std::mem::replace(slot, Lifecycle::Completed(completion))
+                else {
+                    unreachable!("matched Hooked above")
+                };
+                drop(ops);
+                hook.completed();
+            }
             Lifecycle::Ignored(_) => {
                 // The CQE the kernel owed us: now the data may go.
                 let data = ops.remove(key);
