@@ -632,10 +632,13 @@ impl CompletionHook for Pumps {
         let Ok(mut sender) = self.sender.try_borrow_mut() else {
             return;
         };
-        let Some(waker) = sender.waker.clone() else {
+        // Taken out and put back rather than cloned: no reference count traffic per send.
+        let Some(waker) = sender.waker.take() else {
             return;
         };
-        match sender.poll_drive(&mut Context::from_waker(&waker), self.progress.as_ref()) {
+        let polled = sender.poll_drive(&mut Context::from_waker(&waker), self.progress.as_ref());
+        sender.waker = Some(waker);
+        match polled {
             Poll::Pending => {
                 if let Some(send) = &sender.send {
                     send.on_completion(self.clone());
@@ -644,8 +647,9 @@ impl CompletionHook for Pumps {
             // Done (or failed): the pump finishes (FIN or reset) in its own poll.
             Poll::Ready(outcome) => {
                 sender.outcome = Some(outcome);
+                let waker = sender.waker.clone();
                 drop(sender);
-                waker.wake();
+                waker.into_iter().for_each(Waker::wake);
             }
         }
     }
