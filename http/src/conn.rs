@@ -287,17 +287,15 @@ fn read_head<'a>(
         }
         coop::proceed().await;
         let mut started: Option<time::Instant> = None;
+        // A look at the buffered bytes before waiting is worth its lock only when the last
+        // read left bytes behind (pipelined requests): otherwise the wait's own read finds
+        // whatever arrived, and is parsed in place.
+        let mut look = input.left_unconsumed().then(|| input.try_read()).flatten();
         loop {
-            // One look at the buffered bytes: parse them in the same borrow.
-            let parsed = match input.try_read() {
-                Some(Ok(result)) if !result.is_empty() => Some((
-                    parse_result(&result, buffers, config),
-                    result.len(),
-                    result.is_completed(),
-                )),
-                Some(Ok(result)) if result.is_completed() => return HeadOutcome::Close,
-                Some(Ok(_)) | None => None,
-                Some(Err(_)) => return HeadOutcome::Close,
+            let parsed = match look.take().map(|result| examine(result, buffers, config)) {
+                Some(Examined::Parsed(parsed)) => Some(parsed),
+                Some(Examined::Close) => return HeadOutcome::Close,
+                Some(Examined::Nothing) | None => None,
             };
             if let Some((parsed, len, completed)) = parsed {
                 started.get_or_insert_with(time::now);
@@ -339,8 +337,8 @@ fn read_head<'a>(
                 shutdown::unless_shutdown(read).await
             };
             match waited {
-                Some(Ok(Ok(_))) => {}
-                Some(Ok(Err(_))) => return HeadOutcome::Close,
+                // Examined at the top of the loop, from this read's own result.
+                Some(Ok(result)) => look = Some(result),
                 Some(Err(Expired)) if started.is_some() => {
                     return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
                 }
@@ -352,6 +350,34 @@ fn read_head<'a>(
                 None => return HeadOutcome::Close,
             }
         }
+    }
+}
+
+/// What a look at the buffered bytes found.
+enum Examined {
+    /// A parse attempt: its outcome, the bytes looked at, whether the peer is done.
+    Parsed((Result<Option<usize>, Status>, usize, bool)),
+    /// The peer closed between requests, or the pipe failed.
+    Close,
+    /// Nothing buffered.
+    Nothing,
+}
+
+/// Parses what a read returned, in the same borrow.
+fn examine(
+    result: std::io::Result<ringhop_pipes::ReadResult<'_>>,
+    buffers: &mut Buffers,
+    config: &Config,
+) -> Examined {
+    match result {
+        Ok(result) if !result.is_empty() => Examined::Parsed((
+            parse_result(&result, buffers, config),
+            result.len(),
+            result.is_completed(),
+        )),
+        Ok(result) if result.is_completed() => Examined::Close,
+        Ok(_) => Examined::Nothing,
+        Err(_) => Examined::Close,
     }
 }
 

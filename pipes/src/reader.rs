@@ -24,6 +24,8 @@ pub struct PipeReader {
     chunks: VecDeque<Chunk>,
     /// Position and length of the last read result, for `advance_to`.
     last_read: Option<(u64, usize)>,
+    /// The last `advance_to` consumed less than its read returned.
+    left_unconsumed: bool,
     completed: bool,
 }
 
@@ -85,6 +87,7 @@ impl PipeReader {
             shared,
             chunks: VecDeque::new(),
             last_read: None,
+            left_unconsumed: false,
             completed: false,
         }
     }
@@ -130,6 +133,48 @@ impl PipeReader {
     /// Errors (without changing anything): no read to advance, `consumed > examined`,
     /// `examined` beyond the result, or `examined` moving backwards.
     pub fn advance_to(&mut self, consumed: usize, examined: usize) -> io::Result<()> {
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        let waker = self.advance_locked(&mut inner, consumed, examined)?;
+        drop(inner);
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+        Ok(())
+    }
+
+    /// [`advance_to`](Self::advance_to), then a poll of the next read, under one lock (a
+    /// send pump's step: the bytes went out, what is next?).
+    pub(crate) fn advance_and_poll_read(
+        &mut self,
+        consumed: usize,
+        examined: usize,
+        cx: &mut Context<'_>,
+    ) -> io::Result<Poll<io::Result<ReadResult<'_>>>> {
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        let waker = self.advance_locked(&mut inner, consumed, examined)?;
+        let snapshot = match inner.state.poll_read(cx) {
+            Poll::Pending => None,
+            Poll::Ready(ready) => Some(Snapshot::take(ready, &inner, &mut self.chunks)),
+        };
+        drop(inner);
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+        Ok(match snapshot {
+            None => Poll::Pending,
+            Some(snapshot) => Poll::Ready(self.result(snapshot)),
+        })
+    }
+
+    /// The work of `advance_to` under the caller's lock; returns the writer's waker.
+    fn advance_locked(
+        &mut self,
+        inner: &mut Inner,
+        consumed: usize,
+        examined: usize,
+    ) -> io::Result<Option<std::task::Waker>> {
         let Some((start, len)) = self.last_read else {
             return Err(invalid("advance_to called without a preceding read"));
         };
@@ -143,25 +188,27 @@ impl PipeReader {
                 "advance_to: examined ({examined}) beyond the {len} bytes read"
             )));
         }
-        let waker = {
-            let mut inner = self.shared.lock();
-            let examined_at = start + examined as u64;
-            if examined_at < inner.state.examined {
-                return Err(invalid(format!(
-                    "advance_to: examined moved backwards ({examined} bytes into this read is \
-                     before the {} bytes examined earlier)",
-                    inner.state.examined - start
-                )));
-            }
-            let waker = inner.state.advance(start + consumed as u64, examined_at);
-            inner.release_consumed_unsynchronized(&self.shared.pool);
-            waker
-        };
-        self.last_read = None;
-        if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
+        let examined_at = start + examined as u64;
+        if examined_at < inner.state.examined {
+            return Err(invalid(format!(
+                "advance_to: examined moved backwards ({examined} bytes into this read is \
+                 before the {} bytes examined earlier)",
+                inner.state.examined - start
+            )));
         }
-        Ok(())
+        let waker = inner.state.advance(start + consumed as u64, examined_at);
+        inner.release_consumed_unsynchronized(&self.shared.pool);
+        self.last_read = None;
+        self.left_unconsumed = consumed < len;
+        Ok(waker)
+    }
+
+    /// Whether the last [`advance_to`](Self::advance_to) left bytes of its read unconsumed,
+    /// so a read now would return at once — without asking the pipe (no lock). A protocol
+    /// loop uses it to tell "more requests are buffered" (look before answering) from "wait
+    /// for the peer" (answer first); bytes committed since the last read are not seen here.
+    pub fn left_unconsumed(&self) -> bool {
+        self.left_unconsumed
     }
 
     /// Makes a pending (or the next) read return at once with `is_canceled()` set.

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream, Writev};
 use ringhop_runtime::CompletionHook;
-use ringhop_runtime::{self as rt, time, JoinHandle};
+use ringhop_runtime::{self as rt, coop, time, JoinHandle};
 
 use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
@@ -664,7 +664,7 @@ impl Sender {
         progress: Option<&SendProgress>,
     ) -> Poll<io::Result<()>> {
         loop {
-            if let Some(send) = self.send.as_mut() {
+            let read = if let Some(send) = self.send.as_mut() {
                 let (n, back) = match Pin::new(send).poll(cx) {
                     Poll::Ready(done) => done,
                     Poll::Pending => {
@@ -695,11 +695,19 @@ impl Sender {
                 if let Some(progress) = progress {
                     progress.drained();
                 }
-                if let Some(done) = self.finish_read() {
-                    return Poll::Ready(done);
+                // All of the read went out: release it and look for more under one lock
+                // (unless it was the last, or the task's budget is spent).
+                self.slices.clear();
+                let len = self.len;
+                if self.completed || coop::poll_proceed(cx).is_pending() {
+                    self.outbound.advance_to(len, len)?;
+                    return match self.completed {
+                        true => Poll::Ready(Ok(())),
+                        false => Poll::Pending,
+                    };
                 }
-            }
-            let read = {
+                std::task::ready!(self.outbound.advance_and_poll_read(len, len, cx)?)?
+            } else {
                 let mut read = self.outbound.read();
                 std::task::ready!(Pin::new(&mut read).poll(cx))?
             };
@@ -707,8 +715,10 @@ impl Sender {
             self.slices.extend(read.segments());
             (self.len, self.sent, self.completed) = (len, 0, completed);
             if len == 0 {
-                if let Some(done) = self.finish_read() {
-                    return Poll::Ready(done);
+                self.slices.clear();
+                self.outbound.advance_to(0, 0)?;
+                if completed {
+                    return Poll::Ready(Ok(()));
                 }
                 continue;
             }
@@ -721,15 +731,6 @@ impl Sender {
 
     fn start_send(&mut self) {
         self.send = Some(self.stream.writev(std::mem::take(&mut self.slices)));
-    }
-
-    /// The read went out: releases it; `Some` when that was the end.
-    fn finish_read(&mut self) -> Option<io::Result<()>> {
-        self.slices.clear();
-        if let Err(err) = self.outbound.advance_to(self.len, self.len) {
-            return Some(Err(err));
-        }
-        self.completed.then_some(Ok(()))
     }
 }
 

@@ -5,9 +5,9 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use crate::pipe::Shared;
+use crate::pipe::{Inner, Shared};
 use crate::segment::{Block, Segment};
 use crate::state::FlushReady;
 
@@ -135,38 +135,45 @@ impl PipeWriter {
     /// the flush may complete. For adapters that cannot hold a `Flush` future (e.g.
     /// `poll_flush` of an I/O trait); each call publishes anew.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<FlushResult>> {
-        self.commit();
-        flush_outcome(self.shared.lock().state.poll_flush(cx))
+        self.commit_and_poll_flush(cx)
     }
 
-    /// Publishes the written bytes and wakes the reader if it now has something to do.
-    fn commit(&mut self) {
-        let waker = {
-            let mut inner = self.shared.lock();
-            let committed = match (&self.tail, inner.segments.back_mut()) {
-                (Some(tail), Some(last)) => {
-                    last.filled = tail.written;
-                    last.end()
-                }
-                (_, Some(last)) => last.end(),
-                (_, None) => inner.state.committed,
-            };
-            self.tail = None;
-            self.unflushed = 0;
-            inner.writer_active = false;
-            let waker = inner.state.commit(committed);
-            if inner.state.reader_completed {
-                // Nobody will read: keep no memory for it.
-                let pool = self.shared.pool.clone();
-                inner.state.consumed = inner.state.committed;
-                inner.state.examined = inner.state.committed;
-                inner.release_all_unsynchronized(&pool);
+    /// Publishes the written bytes, under the pipe's lock; returns the reader's waker, for
+    /// the caller to wake once the lock is released.
+    fn commit_locked(&mut self, inner: &mut Inner) -> Option<Waker> {
+        let committed = match (&self.tail, inner.segments.back_mut()) {
+            (Some(tail), Some(last)) => {
+                last.filled = tail.written;
+                last.end()
             }
-            waker
+            (_, Some(last)) => last.end(),
+            (_, None) => inner.state.committed,
+        };
+        self.tail = None;
+        self.unflushed = 0;
+        inner.writer_active = false;
+        let waker = inner.state.commit(committed);
+        if inner.state.reader_completed {
+            // Nobody will read: keep no memory for it.
+            inner.state.consumed = inner.state.committed;
+            inner.state.examined = inner.state.committed;
+            inner.release_all_unsynchronized(&self.shared.pool);
+        }
+        waker
+    }
+
+    /// Commits and polls the flush in one critical section.
+    fn commit_and_poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<FlushResult>> {
+        let shared = self.shared.clone();
+        let (waker, ready) = {
+            let mut inner = shared.lock();
+            let waker = self.commit_locked(&mut inner);
+            (waker, inner.state.poll_flush(cx))
         };
         if let Some(waker) = waker {
             self.shared.reader_scheduler.schedule(waker);
         }
+        flush_outcome(ready)
     }
 
     /// Copies `bytes` into the pipe and flushes.
@@ -313,7 +320,7 @@ impl Future for Flush<'_> {
         let this = self.get_mut();
         if !this.committed {
             this.committed = true;
-            this.writer.commit();
+            return this.writer.commit_and_poll_flush(cx);
         }
         flush_outcome(this.writer.shared.lock().state.poll_flush(cx))
     }

@@ -124,9 +124,9 @@ fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
 
 /// The request path's shape: a round trip (bytes in, echo out) costs the application's poll
 /// and the send pump's — under io_uring the receive pump is not polled at all (received bytes
-/// go into the pipe as their completion is reaped).
+/// go into the pipe as their completion is reaped) — and 9 pipe locks.
 #[test]
-fn a_round_trip_polls_the_application_and_the_send_pump_only() {
+fn a_round_trip_polls_the_application_and_the_send_pump_only_and_takes_9_locks() {
     let _serial = serial();
     let runtime = runtime(1);
     let addr = start_echo_servers(&runtime, Arc::new(AtomicUsize::new(0)));
@@ -137,6 +137,9 @@ fn a_round_trip_polls_the_application_and_the_send_pump_only() {
     stream.write_all(b"x").unwrap();
     stream.read_exact(&mut buf[..1]).unwrap();
     const ROUND_TRIPS: u64 = 200;
+    let handle = &runtime.handles()[0];
+    let locks = || runtime.block_on(handle.spawn(|| async { ringhop_pipes::lock_acquisitions() }));
+    let locks_before = locks();
     let before = runtime.handles()[0].stats().polls;
     for i in 0..ROUND_TRIPS {
         let message = [i as u8; 64];
@@ -145,6 +148,19 @@ fn a_round_trip_polls_the_application_and_the_send_pump_only() {
         assert_eq!(buf, message);
     }
     let polls = runtime.handles()[0].stats().polls - before;
+    let locks_per_round_trip = (locks() - locks_before) as f64 / ROUND_TRIPS as f64;
+    // The echo's read (waiting, then woken), write, advance and flush; the receive side's
+    // write and flush (commit and flush under one lock); the send side's advance together
+    // with its next read. epoll: one more read by the receive pump.
+    let most_locks = if runtime.driver() == rt::Driver::IoUring {
+        9.0
+    } else {
+        10.0
+    };
+    assert!(
+        locks_per_round_trip <= most_locks + 0.1,
+        "{locks_per_round_trip:.2} pipe locks per round trip (at most {most_locks} expected)"
+    );
     let per_round_trip = polls as f64 / ROUND_TRIPS as f64;
     // io_uring: the application once, the send pump on the flush and on the send's CQE (the
     // receive pump 0: 4 before the inline consumer). epoll: the receive pump, the
