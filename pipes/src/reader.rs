@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use ringhop_runtime::IoBuf;
 
 use crate::pipe::{Inner, Shared};
-use crate::segment::Block;
+use crate::segment::{Block, SegmentPool};
 use crate::state::ReadReady;
 
 /// The reading end of a pipe.
@@ -133,9 +133,17 @@ impl PipeReader {
     /// Errors (without changing anything): no read to advance, `consumed > examined`,
     /// `examined` beyond the result, or `examined` moving backwards.
     pub fn advance_to(&mut self, consumed: usize, examined: usize) -> io::Result<()> {
-        let shared = self.shared.clone();
-        let mut inner = shared.lock();
-        let waker = self.advance_locked(&mut inner, consumed, examined)?;
+        // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
+        // atomic operations per call.
+        let mut inner = self.shared.lock();
+        let waker = advance_locked(
+            &mut self.last_read,
+            &mut self.left_unconsumed,
+            &self.shared.pool,
+            &mut inner,
+            consumed,
+            examined,
+        )?;
         drop(inner);
         if let Some(waker) = waker {
             self.shared.writer_scheduler.schedule(waker);
@@ -151,9 +159,15 @@ impl PipeReader {
         examined: usize,
         cx: &mut Context<'_>,
     ) -> io::Result<Poll<io::Result<ReadResult<'_>>>> {
-        let shared = self.shared.clone();
-        let mut inner = shared.lock();
-        let waker = self.advance_locked(&mut inner, consumed, examined)?;
+        let mut inner = self.shared.lock();
+        let waker = advance_locked(
+            &mut self.last_read,
+            &mut self.left_unconsumed,
+            &self.shared.pool,
+            &mut inner,
+            consumed,
+            examined,
+        )?;
         let snapshot = match inner.state.poll_read(cx) {
             Poll::Pending => None,
             Poll::Ready(ready) => Some(Snapshot::take(ready, &inner, &mut self.chunks)),
@@ -166,41 +180,6 @@ impl PipeReader {
             None => Poll::Pending,
             Some(snapshot) => Poll::Ready(self.result(snapshot)),
         })
-    }
-
-    /// The work of `advance_to` under the caller's lock; returns the writer's waker.
-    fn advance_locked(
-        &mut self,
-        inner: &mut Inner,
-        consumed: usize,
-        examined: usize,
-    ) -> io::Result<Option<std::task::Waker>> {
-        let Some((start, len)) = self.last_read else {
-            return Err(invalid("advance_to called without a preceding read"));
-        };
-        if consumed > examined {
-            return Err(invalid(format!(
-                "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
-            )));
-        }
-        if examined > len {
-            return Err(invalid(format!(
-                "advance_to: examined ({examined}) beyond the {len} bytes read"
-            )));
-        }
-        let examined_at = start + examined as u64;
-        if examined_at < inner.state.examined {
-            return Err(invalid(format!(
-                "advance_to: examined moved backwards ({examined} bytes into this read is \
-                 before the {} bytes examined earlier)",
-                inner.state.examined - start
-            )));
-        }
-        let waker = inner.state.advance(start + consumed as u64, examined_at);
-        inner.release_consumed_unsynchronized(&self.shared.pool);
-        self.last_read = None;
-        self.left_unconsumed = consumed < len;
-        Ok(waker)
     }
 
     /// Whether the last [`advance_to`](Self::advance_to) left bytes of its read unconsumed,
@@ -269,6 +248,43 @@ impl fmt::Debug for PipeReader {
             .field("completed", &self.completed)
             .finish()
     }
+}
+
+/// The work of `advance_to` under the caller's lock; returns the writer's waker.
+fn advance_locked(
+    last_read: &mut Option<(u64, usize)>,
+    left_unconsumed: &mut bool,
+    pool: &SegmentPool,
+    inner: &mut Inner,
+    consumed: usize,
+    examined: usize,
+) -> io::Result<Option<std::task::Waker>> {
+    let Some((start, len)) = *last_read else {
+        return Err(invalid("advance_to called without a preceding read"));
+    };
+    if consumed > examined {
+        return Err(invalid(format!(
+            "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
+        )));
+    }
+    if examined > len {
+        return Err(invalid(format!(
+            "advance_to: examined ({examined}) beyond the {len} bytes read"
+        )));
+    }
+    let examined_at = start + examined as u64;
+    if examined_at < inner.state.examined {
+        return Err(invalid(format!(
+            "advance_to: examined moved backwards ({examined} bytes into this read is \
+             before the {} bytes examined earlier)",
+            inner.state.examined - start
+        )));
+    }
+    let waker = inner.state.advance(start + consumed as u64, examined_at);
+    inner.release_consumed_unsynchronized(pool);
+    *last_read = None;
+    *left_unconsumed = consumed < len;
+    Ok(waker)
 }
 
 fn invalid(message: impl Into<String>) -> io::Error {

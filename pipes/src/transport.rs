@@ -687,8 +687,8 @@ impl Sender {
                     )));
                 }
                 self.sent += n;
-                skip_sent(&mut self.slices, n);
                 if self.sent < self.len {
+                    skip_sent(&mut self.slices, n);
                     self.start_send();
                     continue;
                 }

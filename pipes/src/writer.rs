@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::pipe::{Inner, Shared};
-use crate::segment::{Block, Segment};
+use crate::segment::{Block, Segment, SegmentPool};
 use crate::state::FlushReady;
 
 /// The outcome of a [`PipeWriter::flush`].
@@ -64,8 +64,9 @@ impl PipeWriter {
 
     /// Finds or makes a tail segment with `min_len` free bytes, under the lock.
     fn acquire_tail(&mut self, min_len: usize) {
-        let shared = self.shared.clone();
-        let mut inner = shared.lock();
+        // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
+        // atomic operations per call.
+        let mut inner = self.shared.lock();
         // Record how far the old tail got: its bytes are committed at the next flush.
         if let Some(tail) = self.tail.take() {
             if let Some(last) = inner.segments.back_mut() {
@@ -138,36 +139,16 @@ impl PipeWriter {
         self.commit_and_poll_flush(cx)
     }
 
-    /// Publishes the written bytes, under the pipe's lock; returns the reader's waker, for
-    /// the caller to wake once the lock is released.
-    fn commit_locked(&mut self, inner: &mut Inner) -> Option<Waker> {
-        let committed = match (&self.tail, inner.segments.back_mut()) {
-            (Some(tail), Some(last)) => {
-                last.filled = tail.written;
-                last.end()
-            }
-            (_, Some(last)) => last.end(),
-            (_, None) => inner.state.committed,
-        };
-        self.tail = None;
-        self.unflushed = 0;
-        inner.writer_active = false;
-        let waker = inner.state.commit(committed);
-        if inner.state.reader_completed {
-            // Nobody will read: keep no memory for it.
-            inner.state.consumed = inner.state.committed;
-            inner.state.examined = inner.state.committed;
-            inner.release_all_unsynchronized(&self.shared.pool);
-        }
-        waker
-    }
-
     /// Commits and polls the flush in one critical section.
     fn commit_and_poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<FlushResult>> {
-        let shared = self.shared.clone();
         let (waker, ready) = {
-            let mut inner = shared.lock();
-            let waker = self.commit_locked(&mut inner);
+            let mut inner = self.shared.lock();
+            let waker = commit_locked(
+                &mut self.tail,
+                &mut self.unflushed,
+                &self.shared.pool,
+                &mut inner,
+            );
             (waker, inner.state.poll_flush(cx))
         };
         if let Some(waker) = waker {
@@ -324,6 +305,35 @@ impl Future for Flush<'_> {
         }
         flush_outcome(this.writer.shared.lock().state.poll_flush(cx))
     }
+}
+
+/// Publishes the written bytes, under the pipe's lock; returns the reader's waker, for
+/// the caller to wake once the lock is released.
+fn commit_locked(
+    tail: &mut Option<Tail>,
+    unflushed: &mut usize,
+    pool: &SegmentPool,
+    inner: &mut Inner,
+) -> Option<Waker> {
+    let committed = match (&*tail, inner.segments.back_mut()) {
+        (Some(tail), Some(last)) => {
+            last.filled = tail.written;
+            last.end()
+        }
+        (_, Some(last)) => last.end(),
+        (_, None) => inner.state.committed,
+    };
+    *tail = None;
+    *unflushed = 0;
+    inner.writer_active = false;
+    let waker = inner.state.commit(committed);
+    if inner.state.reader_completed {
+        // Nobody will read: keep no memory for it.
+        inner.state.consumed = inner.state.committed;
+        inner.state.examined = inner.state.committed;
+        inner.release_all_unsynchronized(pool);
+    }
+    waker
 }
 
 fn flush_outcome(ready: Poll<FlushReady>) -> Poll<io::Result<FlushResult>> {
