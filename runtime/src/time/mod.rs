@@ -142,7 +142,9 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let Some(armed) = &mut this.timer else {
-            if Instant::now() >= this.deadline {
+            // The coarse clock (no clock read): a deadline it does not see passed yet is
+            // armed, and the next tick, which reads the clock, fires it if it did pass.
+            if now() >= this.deadline {
                 return Poll::Ready(());
             }
             let owner = scheduler::current("time::sleep").shared.clone();
