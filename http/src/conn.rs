@@ -290,9 +290,14 @@ fn read_head<'a>(
         // A look at the buffered bytes before waiting is worth its lock only when the last
         // read left bytes behind (pipelined requests): otherwise the wait's own read finds
         // whatever arrived, and is parsed in place.
-        let mut look = input.left_unconsumed().then(|| input.try_read()).flatten();
+        let mut examined = match input.left_unconsumed() {
+            true => input
+                .try_read()
+                .map(|result| examine(result, buffers, config)),
+            false => None,
+        };
         loop {
-            let parsed = match look.take().map(|result| examine(result, buffers, config)) {
+            let parsed = match examined.take() {
                 Some(Examined::Parsed(parsed)) => Some(parsed),
                 Some(Examined::Close) => return HeadOutcome::Close,
                 Some(Examined::Nothing) | None => None,
@@ -337,8 +342,8 @@ fn read_head<'a>(
                 shutdown::unless_shutdown(read).await
             };
             match waited {
-                // Examined at the top of the loop, from this read's own result.
-                Some(Ok(result)) => look = Some(result),
+                // This read's own result, parsed in place (no second read).
+                Some(Ok(result)) => examined = Some(examine(result, buffers, config)),
                 Some(Err(Expired)) if started.is_some() => {
                     return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
                 }
