@@ -58,7 +58,6 @@ impl Pipe {
                 .writer_scheduler
                 .clone()
                 .unwrap_or_else(PipeScheduler::current),
-            flush_hook: std::sync::OnceLock::new(),
         });
         Ok((PipeReader::new(shared.clone()), PipeWriter::new(shared)))
     }
@@ -86,9 +85,6 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<SegmentPool>,
     pub(crate) reader_scheduler: PipeScheduler,
     pub(crate) writer_scheduler: PipeScheduler,
-    /// Set on a transport's outbound pipe: a flush on the transport's reactor drives its
-    /// send side inline instead of waking the send pump.
-    pub(crate) flush_hook: std::sync::OnceLock<crate::transport::FlushHook>,
 }
 
 pub(crate) struct Inner {

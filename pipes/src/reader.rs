@@ -182,11 +182,6 @@ impl PipeReader {
         })
     }
 
-    /// Makes a flush of this pipe on `hook`'s reactor call it instead of waking the reader.
-    pub(crate) fn set_flush_hook(&self, hook: crate::transport::FlushHook) {
-        let _ = self.shared.flush_hook.set(hook);
-    }
-
     /// Whether the last [`advance_to`](Self::advance_to) left bytes of its read unconsumed,
     /// so a read now would return at once — without asking the pipe (no lock). A protocol
     /// loop uses it to tell "more requests are buffered" (look before answering) from "wait

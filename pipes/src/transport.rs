@@ -30,8 +30,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream, Writev};
+use ringhop_runtime::CompletionHook;
 use ringhop_runtime::{self as rt, coop, time, JoinHandle};
-use ringhop_runtime::{CompletionHook, ReactorHandle};
 
 use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
@@ -169,8 +169,6 @@ impl Transport {
             })),
         };
         let recv_pump = rt::spawn_local(recv_pump(receiver, pumps.clone(), options.linger));
-        let hook = FlushHook::register(&pumps);
-        pumps.sender.borrow().outbound.set_flush_hook(hook);
         let send_pump = rt::spawn_local(send_pump(pumps));
         Ok(Transport {
             pipe: application,
@@ -216,8 +214,6 @@ struct Pumps {
     handed_back: Cell<bool>,
     /// The send side, driven by the send pump and by its sends' completions.
     sender: RefCell<Sender>,
-    /// This transport's slot among the reactor's senders (see [`FlushHook`]).
-    registered: Cell<Option<usize>>,
 }
 
 impl Pumps {
@@ -245,7 +241,6 @@ impl Pumps {
                 waker: None,
                 outcome: None,
             }),
-            registered: Cell::new(None),
         }
     }
 
@@ -634,25 +629,12 @@ impl Pumps {
 
 impl CompletionHook for Pumps {
     fn completed(self: Rc<Self>) {
-        self.drive_inline();
-    }
-}
-
-impl Pumps {
-    /// Drives the send side outside the pump task — from a send's completion, or from the
-    /// application's flush — with the pump's waker, so whatever it waits for next wakes the
-    /// pump. Returns `false` when it could not (the pump is being polled, or has not been
-    /// polled yet): the caller wakes the pump instead.
-    fn drive_inline(self: &Rc<Self>) -> bool {
         let Ok(mut sender) = self.sender.try_borrow_mut() else {
-            return false;
+            return;
         };
-        if sender.outcome.is_some() {
-            return false;
-        }
         // Taken out and put back rather than cloned: no reference count traffic per send.
         let Some(waker) = sender.waker.take() else {
-            return false;
+            return;
         };
         let polled = sender.poll_drive(&mut Context::from_waker(&waker), self.progress.as_ref());
         sender.waker = Some(waker);
@@ -669,85 +651,6 @@ impl Pumps {
                 drop(sender);
                 waker.into_iter().for_each(Waker::wake);
             }
-        }
-        true
-    }
-}
-
-/// How a transport's outbound pipe finds its send side when the application flushes: the
-/// pumps' slot in a registry of the reactor's thread. (The pipe may be shared with other
-/// threads, so it holds this, not the pumps.)
-#[derive(Debug)]
-pub(crate) struct FlushHook {
-    reactor: ReactorHandle,
-    key: usize,
-    generation: u64,
-}
-
-/// One reactor's transports that flushes can reach: slots of (generation, pumps).
-#[derive(Default)]
-struct Senders {
-    slots: Vec<(u64, Weak<Pumps>)>,
-    free: Vec<usize>,
-    generation: u64,
-}
-
-thread_local! {
-    static SENDERS: RefCell<Senders> = RefCell::new(Senders::default());
-}
-
-impl FlushHook {
-    fn register(pumps: &Rc<Pumps>) -> FlushHook {
-        let (key, generation) = SENDERS.with(|senders| {
-            let mut senders = senders.borrow_mut();
-            senders.generation += 1;
-            let entry = (senders.generation, Rc::downgrade(pumps));
-            let key = match senders.free.pop() {
-                Some(key) => {
-                    senders.slots[key] = entry;
-                    key
-                }
-                None => {
-                    senders.slots.push(entry);
-                    senders.slots.len() - 1
-                }
-            };
-            (key, senders.generation)
-        });
-        pumps.registered.set(Some(key));
-        FlushHook {
-            reactor: rt::current(),
-            key,
-            generation,
-        }
-    }
-
-    /// Runs the send side inline when called on its reactor and it can go; `false` means
-    /// "wake the send pump as usual".
-    pub(crate) fn run(&self) -> bool {
-        if !self.reactor.is_current() {
-            return false;
-        }
-        let pumps = SENDERS.with(|senders| {
-            let senders = senders.borrow();
-            match senders.slots.get(self.key) {
-                Some((generation, pumps)) if *generation == self.generation => pumps.upgrade(),
-                _ => None,
-            }
-        });
-        pumps.is_some_and(|pumps| pumps.drive_inline())
-    }
-}
-
-impl Drop for Pumps {
-    fn drop(&mut self) {
-        if let Some(key) = self.registered.get() {
-            // A thread exiting may have dropped the registry already: nothing to clean then.
-            let _ = SENDERS.try_with(|senders| {
-                let mut senders = senders.borrow_mut();
-                senders.slots[key] = (0, Weak::new());
-                senders.free.push(key);
-            });
         }
     }
 }

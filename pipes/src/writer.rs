@@ -10,7 +10,6 @@ use std::task::{Context, Poll, Waker};
 use crate::pipe::{Inner, Shared};
 use crate::segment::{Block, Segment, SegmentPool};
 use crate::state::FlushReady;
-use crate::transport::FlushHook;
 
 /// The outcome of a [`PipeWriter::flush`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,11 +152,7 @@ impl PipeWriter {
             (waker, inner.state.poll_flush(cx))
         };
         if let Some(waker) = waker {
-            // A transport's send side, on its own reactor, sends from here: no task poll.
-            let sent = self.shared.flush_hook.get().is_some_and(FlushHook::run);
-            if !sent {
-                self.shared.reader_scheduler.schedule(waker);
-            }
+            self.shared.reader_scheduler.schedule(waker);
         }
         flush_outcome(ready)
     }
