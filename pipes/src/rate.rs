@@ -3,7 +3,6 @@
 //! while the server's answer waits for it.
 
 use std::cell::Cell;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ringhop_runtime::net::TcpStream;
@@ -58,26 +57,21 @@ pub fn send_rate_cuts() -> u64 {
 /// watchdog reads the counter at its ticks, only for connections whose output waits.
 pub(crate) struct SendProgress {
     rate: MinDataRate,
-    stream: TcpStream,
     /// Output is waiting to be sent (a send is in flight).
     waiting: Cell<bool>,
     /// The current window: when it started, and the peer's acknowledged bytes then.
     window: Cell<Option<(Instant, u64)>>,
     /// The rate was not met: the send pump must give up.
     cut: Cell<bool>,
-    /// The send pump, parked on a send.
-    waker: Cell<Option<Waker>>,
 }
 
 impl SendProgress {
-    pub(crate) fn new(rate: MinDataRate, stream: TcpStream) -> Self {
+    pub(crate) fn new(rate: MinDataRate) -> Self {
         SendProgress {
             rate,
-            stream,
             waiting: Cell::new(false),
             window: Cell::new(None),
             cut: Cell::new(false),
-            waker: Cell::new(None),
         }
     }
 
@@ -93,21 +87,22 @@ impl SendProgress {
     }
 
     /// The watchdog's check: opens a window when output waits; at the end of each window,
-    /// cuts (and wakes the send pump) if the peer took too little in it, else opens the next.
-    pub(crate) fn check(&self, now: Instant) {
+    /// cuts if the peer took too little of `stream`'s output in it, else opens the next.
+    /// Returns `true` when it cut now: the caller wakes the send pump.
+    pub(crate) fn check(&self, now: Instant, stream: &TcpStream) -> bool {
         if !self.waiting.get() {
-            return;
+            return false;
         }
-        let Ok(acked) = self.stream.bytes_acked() else {
-            return;
+        let Ok(acked) = stream.bytes_acked() else {
+            return false;
         };
         let Some((since, acked_then)) = self.window.get() else {
             self.window.set(Some((now, acked)));
-            return;
+            return false;
         };
         let elapsed = now.saturating_duration_since(since);
         if elapsed < self.rate.grace {
-            return;
+            return false;
         }
         if self
             .rate
@@ -115,23 +110,16 @@ impl SendProgress {
         {
             SEND_RATE_CUTS.with(|cuts| cuts.set(cuts.get() + 1));
             self.cut.set(true);
-            if let Some(waker) = self.waker.take() {
-                waker.wake();
-            }
+            true
         } else {
             self.window.set(Some((now, acked)));
+            false
         }
     }
 
-    /// `Ready` once the connection was cut; otherwise remembers the send pump's waker.
-    pub(crate) fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.cut.get() {
-            return Poll::Ready(());
-        }
-        let waker = self.waker.take().filter(|w| w.will_wake(cx.waker()));
-        self.waker
-            .set(Some(waker.unwrap_or_else(|| cx.waker().clone())));
-        Poll::Pending
+    /// The connection was cut: the send pump gives up.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.get()
     }
 }
 

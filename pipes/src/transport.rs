@@ -22,7 +22,9 @@
 //! Both pumps run as local tasks on the current reactor; the socket closes when both ended.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -30,8 +32,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ringhop_runtime::net::{RecvConsumer, RecvStream, TcpStream, Writev};
-use ringhop_runtime::CompletionHook;
 use ringhop_runtime::{self as rt, coop, time, JoinHandle};
+use ringhop_runtime::{BeforeSubmit, CompletionHook};
 
 use crate::duplex::DuplexPipe;
 use crate::options::PipeOptions;
@@ -214,6 +216,8 @@ struct Pumps {
     handed_back: Cell<bool>,
     /// The send side, driven by the send pump and by its sends' completions.
     sender: RefCell<Sender>,
+    /// Queued to send right before the reactor's next submit (see [`defer_send`]).
+    send_queued: Cell<bool>,
 }
 
 impl Pumps {
@@ -226,7 +230,7 @@ impl Pumps {
         Pumps {
             ended: Cell::new(Ended::Running),
             waker: Cell::new(None),
-            progress: min_send_rate.map(|rate| SendProgress::new(rate, stream.clone())),
+            progress: min_send_rate.map(SendProgress::new),
             inbound: RefCell::new(inbound),
             steady: Cell::new(false),
             handed_back: Cell::new(false),
@@ -241,6 +245,7 @@ impl Pumps {
                 waker: None,
                 outcome: None,
             }),
+            send_queued: Cell::new(false),
         }
     }
 
@@ -308,7 +313,14 @@ impl Watched for Pumps {
             return false;
         }
         if let Some(progress) = &self.progress {
-            progress.check(now);
+            let cut = match self.sender.try_borrow() {
+                Ok(sender) => progress.check(now, &sender.stream),
+                // Being driven right now: checked at the next tick.
+                Err(_) => false,
+            };
+            if cut {
+                self.wake_send_pump();
+            }
         }
         true
     }
@@ -322,6 +334,9 @@ struct SendPumpGone(Rc<Pumps>);
 impl Drop for SendPumpGone {
     fn drop(&mut self) {
         if let Ok(mut sender) = self.0.sender.try_borrow_mut() {
+            if let Some(waker) = &sender.waker {
+                unregister(waker);
+            }
             sender.send = None;
             sender.slices.clear();
             sender.outbound.complete(None);
@@ -615,7 +630,12 @@ impl Pumps {
         }
         match &sender.waker {
             Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => sender.waker = Some(cx.waker().clone()),
+            _ => {
+                if let Some(old) = sender.waker.replace(cx.waker().clone()) {
+                    unregister(&old);
+                }
+                register(cx.waker(), self);
+            }
         }
         let polled = sender.poll_drive(cx, self.progress.as_ref());
         if polled.is_pending() {
@@ -629,12 +649,36 @@ impl Pumps {
 
 impl CompletionHook for Pumps {
     fn completed(self: Rc<Self>) {
+        if !self.drive_inline() {
+            self.wake_send_pump();
+        }
+    }
+}
+
+impl BeforeSubmit for Pumps {
+    fn before_submit(self: Rc<Self>) {
+        self.send_queued.set(false);
+        if !self.drive_inline() {
+            self.wake_send_pump();
+        }
+    }
+}
+
+impl Pumps {
+    /// Drives the send side outside the pump task — from a send's completion, or right
+    /// before the reactor submits after the application flushed — with the pump's waker, so
+    /// whatever it waits for next wakes the pump. `false` when it could not (the pump is
+    /// being polled, or is done).
+    fn drive_inline(self: &Rc<Self>) -> bool {
         let Ok(mut sender) = self.sender.try_borrow_mut() else {
-            return;
+            return false;
         };
+        if sender.outcome.is_some() {
+            return false;
+        }
         // Taken out and put back rather than cloned: no reference count traffic per send.
         let Some(waker) = sender.waker.take() else {
-            return;
+            return false;
         };
         let polled = sender.poll_drive(&mut Context::from_waker(&waker), self.progress.as_ref());
         sender.waker = Some(waker);
@@ -647,11 +691,94 @@ impl CompletionHook for Pumps {
             // Done (or failed): the pump finishes (FIN or reset) in its own poll.
             Poll::Ready(outcome) => {
                 sender.outcome = Some(outcome);
-                let waker = sender.waker.clone();
                 drop(sender);
-                waker.into_iter().for_each(Waker::wake);
+                self.wake_send_pump();
             }
         }
+        true
+    }
+
+    fn wake_send_pump(&self) {
+        let waker = self
+            .sender
+            .try_borrow()
+            .ok()
+            .and_then(|sender| sender.waker.clone());
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+thread_local! {
+    /// This reactor's send pumps, by their task's waker (its data pointer): how a flush,
+    /// which only has the waker the pipe kept, finds the connection it belongs to. A waker
+    /// keeps its task's memory alive, so a live waker's address names one task.
+    static SEND_PUMPS: RefCell<HashMap<usize, Weak<Pumps>, BuildHasherDefault<AddressHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+fn register(waker: &Waker, pumps: &Rc<Pumps>) {
+    SEND_PUMPS.with(|pumps_by_waker| {
+        pumps_by_waker
+            .borrow_mut()
+            .insert(waker.data() as usize, Rc::downgrade(pumps))
+    });
+}
+
+fn unregister(waker: &Waker) {
+    // A thread exiting may have dropped the map already: nothing to clean then.
+    let _ = SEND_PUMPS
+        .try_with(|pumps_by_waker| pumps_by_waker.borrow_mut().remove(&(waker.data() as usize)));
+}
+
+/// Called by a flush with the waker it took from the pipe: when that waker is a transport's
+/// send pump on this reactor, the connection is queued to send right before the reactor's
+/// next submit — once, however many times it flushes in this turn — and `true` says the
+/// waker need not be woken. Under io_uring a plain request then polls one task: the
+/// application's.
+pub(crate) fn defer_send(waker: &Waker) -> bool {
+    let pumps = SEND_PUMPS
+        .try_with(|pumps_by_waker| {
+            let pumps_by_waker = pumps_by_waker.borrow();
+            if pumps_by_waker.is_empty() {
+                return None;
+            }
+            pumps_by_waker.get(&(waker.data() as usize))?.upgrade()
+        })
+        .ok()
+        .flatten();
+    let Some(pumps) = pumps else {
+        return false;
+    };
+    if !pumps.send_queued.replace(true) {
+        let queued: Rc<dyn BeforeSubmit> = pumps.clone();
+        if !rt::before_submit(queued) {
+            pumps.send_queued.set(false);
+            return false;
+        }
+    }
+    true
+}
+
+/// Hashes an address: the map's keys are distinct pointers already.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        // Fibonacci hashing: spreads the low bits that alignment leaves at zero.
+        self.0 = (address as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -668,7 +795,7 @@ impl Sender {
                 let (n, back) = match Pin::new(send).poll(cx) {
                     Poll::Ready(done) => done,
                     Poll::Pending => {
-                        if let Some(Poll::Ready(())) = progress.map(|p| p.poll_cut(cx)) {
+                        if progress.is_some_and(SendProgress::is_cut) {
                             return Poll::Ready(Err(io::Error::new(
                                 io::ErrorKind::TimedOut,
                                 "the peer took the output below the minimum send rate",

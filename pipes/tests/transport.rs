@@ -122,11 +122,10 @@ fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
     }
 }
 
-/// The request path's shape: a round trip (bytes in, echo out) costs the application's poll
-/// and the send pump's — under io_uring the receive pump is not polled at all (received bytes
-/// go into the pipe as their completion is reaped) — and 9 pipe locks.
+/// The request path's shape: under io_uring a round trip (bytes in, echo out) costs one task
+/// poll, the application's — neither pump is polled — and 9 pipe locks.
 #[test]
-fn a_round_trip_polls_the_application_and_the_send_pump_only_and_takes_9_locks() {
+fn a_round_trip_polls_only_the_application_and_takes_9_locks() {
     let _serial = serial();
     let runtime = runtime(1);
     let addr = start_echo_servers(&runtime, Arc::new(AtomicUsize::new(0)));
@@ -162,13 +161,14 @@ fn a_round_trip_polls_the_application_and_the_send_pump_only_and_takes_9_locks()
         "{locks_per_round_trip:.2} pipe locks per round trip (at most {most_locks} expected)"
     );
     let per_round_trip = polls as f64 / ROUND_TRIPS as f64;
-    // io_uring: the application once, the send pump on the flush and on the send's CQE (the
-    // receive pump 0: 4 before the inline consumer). epoll: the receive pump, the
-    // application, the send pump once (its send completes at once).
+    // io_uring: the application once — received bytes reach the pipe from their CQE, its
+    // flush queues the send for right before the reactor submits, and the send's CQE
+    // advances the pipe (4 polls before the pumps ran on completions). epoll: the receive
+    // pump and the application.
     let most = if runtime.driver() == rt::Driver::IoUring {
-        2.0
+        1.0
     } else {
-        3.0
+        2.0
     };
     assert!(
         per_round_trip <= most + 0.1,
@@ -177,9 +177,9 @@ fn a_round_trip_polls_the_application_and_the_send_pump_only_and_takes_9_locks()
 }
 
 /// Responses flushed one by one within one poll of the application go out together: the
-/// send pump runs after that poll and sends everything flushed by then (one `send`/SQE for
-/// the batch, not one per flush — under epoll a send per flush collapsed pipelined hyper to
-/// a third of its throughput).
+/// connection sends right before the reactor submits, everything flushed by then (one
+/// `send`/SQE for the batch, not one per flush — under epoll a send per flush collapsed
+/// pipelined hyper to a third of its throughput).
 #[test]
 fn responses_flushed_in_one_poll_go_out_in_one_send() {
     let _serial = serial();

@@ -53,7 +53,7 @@ pub use driver::{CompletionHook, Driver, RingFlags};
 pub use handle::ReactorHandle;
 pub use runtime::{run, Builder, Runtime};
 pub use scheduler::blocking::spawn_blocking;
-pub use scheduler::{hand_off, spawn_local};
+pub use scheduler::{before_submit, hand_off, spawn_local, BeforeSubmit};
 pub use stats::ReactorStats;
 pub use task::{yield_now, JoinError, JoinHandle, TryJoin, YieldNow};
 

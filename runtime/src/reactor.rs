@@ -135,6 +135,8 @@ impl Reactor {
         turn::shutdown(&shared.remote, || {
             let live = executor.live_tasks() > 0;
             executor.cancel_all(&shared.counters);
+            // Queued for a submit that will not come: dropped with the tasks.
+            self.local.before_submit.clear();
             live
         });
         self.driver.shutdown();
@@ -170,6 +172,10 @@ impl turn::Hooks for Reactor {
 
     fn run_tasks(&self, max: usize) -> usize {
         self.local.executor.run(max, &self.local.shared.counters)
+    }
+
+    fn before_submit(&self) {
+        self.local.before_submit.run();
     }
 
     fn has_runnable(&self) -> bool {

@@ -5,6 +5,7 @@
 //! Dependencies point down: `turn` uses `remote`, which uses `park`; the executor and the
 //! shared state reach tasks only through `task::{TaskRef, Schedule, LocalQueue}`.
 
+mod before_submit;
 pub(crate) mod blocking;
 pub(crate) mod executor;
 pub(crate) mod park;
@@ -18,6 +19,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::current::{self, Current};
+pub(crate) use before_submit::BeforeSubmitQueue;
+pub use before_submit::{before_submit, BeforeSubmit};
 pub(crate) use executor::Executor;
 pub(crate) use shared::{Remote, Shared};
 pub use spawn::{hand_off, spawn_local};
@@ -26,6 +29,8 @@ pub use spawn::{hand_off, spawn_local};
 pub(crate) struct Local {
     pub(crate) shared: Arc<Shared>,
     pub(crate) executor: Rc<Executor>,
+    /// Run right before each submit.
+    pub(crate) before_submit: BeforeSubmitQueue,
     stopping: Cell<bool>,
 }
 
@@ -37,6 +42,7 @@ impl Local {
         Local {
             shared,
             executor,
+            before_submit: BeforeSubmitQueue::default(),
             stopping: Cell::new(false),
         }
     }

@@ -5,8 +5,9 @@
 //! 1. drain the remote queue once, bounded (tasks woken elsewhere, posted closures);
 //! 2. poll ready tasks (bounded by the reactor's budget, so completions are never starved),
 //!    looking at the remote queue again every 32 polls while busy;
-//! 3. submit queued I/O; when nothing is runnable the reactor parks first (park word, queue
-//!    re-check) and this submit also waits for an event, the nearest timer or the eventfd;
+//! 3. run the work queued for right before the submit (batched sends), then submit queued
+//!    I/O; when nothing is runnable the reactor parks first (park word, queue re-check) and
+//!    this submit also waits for an event, the nearest timer or the eventfd;
 //! 4. mark the reactor awake (before the next drain: see `park.rs`);
 //! 5. take completions and fire due timers.
 //!
@@ -48,6 +49,9 @@ pub(crate) trait Hooks {
     fn budget(&self) -> usize;
     /// Polls at most `max` ready tasks; returns how many it polled.
     fn run_tasks(&self, max: usize) -> usize;
+    /// Runs the work queued for "right before the submit" (see `before_submit.rs`); it may
+    /// queue I/O and wake tasks.
+    fn before_submit(&self) {}
     /// Something is still runnable (the reactor must not sleep).
     fn has_runnable(&self) -> bool;
     /// Spins for a while if configured to; `true` when something arrived meanwhile.
@@ -92,6 +96,8 @@ pub(crate) fn turn<H: Hooks, N: Notify, P: ParkWord>(
     if hooks.stopping() {
         return;
     }
+    // Before the park decision: what runs here may wake tasks.
+    hooks.before_submit();
     if hooks.has_runnable() || hooks.spin() {
         hooks.submit(Wait::No);
     } else {
