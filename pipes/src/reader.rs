@@ -22,10 +22,8 @@ pub struct PipeReader {
     /// drops what was consumed from the front and appends what was committed since, so its
     /// cost does not grow with the bytes buffered (a read allocates nothing once warm).
     chunks: VecDeque<Chunk>,
-    /// Position and length of the last read result, for `advance_to`.
-    last_read: Option<(u64, usize)>,
-    /// The last `advance_to` consumed less than its read returned.
-    left_unconsumed: bool,
+    /// The last read and what the last advance left, for `advance_to`.
+    cursor: Cursor,
     completed: bool,
 }
 
@@ -86,8 +84,7 @@ impl PipeReader {
         PipeReader {
             shared,
             chunks: VecDeque::new(),
-            last_read: None,
-            left_unconsumed: false,
+            cursor: Cursor::default(),
             completed: false,
         }
     }
@@ -116,7 +113,7 @@ impl PipeReader {
             completed,
             canceled,
         } = snapshot?;
-        self.last_read = Some((start, len));
+        self.cursor.last_read = Some((start, len));
         Ok(ReadResult {
             chunks: self.chunks.make_contiguous(),
             len,
@@ -136,14 +133,9 @@ impl PipeReader {
         // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
         // atomic operations per call.
         let mut inner = self.shared.lock();
-        let waker = advance_locked(
-            &mut self.last_read,
-            &mut self.left_unconsumed,
-            &self.shared.pool,
-            &mut inner,
-            consumed,
-            examined,
-        )?;
+        let waker =
+            self.cursor
+                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
         drop(inner);
         if let Some(waker) = waker {
             self.shared.writer_scheduler.schedule(waker);
@@ -160,14 +152,9 @@ impl PipeReader {
         cx: &mut Context<'_>,
     ) -> io::Result<Poll<io::Result<ReadResult<'_>>>> {
         let mut inner = self.shared.lock();
-        let waker = advance_locked(
-            &mut self.last_read,
-            &mut self.left_unconsumed,
-            &self.shared.pool,
-            &mut inner,
-            consumed,
-            examined,
-        )?;
+        let waker =
+            self.cursor
+                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
         let snapshot = match inner.state.poll_read(cx) {
             Poll::Pending => None,
             Poll::Ready(ready) => Some(Snapshot::take(ready, &inner, &mut self.chunks)),
@@ -187,7 +174,7 @@ impl PipeReader {
     /// loop uses it to tell "more requests are buffered" (look before answering) from "wait
     /// for the peer" (answer first); bytes committed since the last read are not seen here.
     pub fn left_unconsumed(&self) -> bool {
-        self.left_unconsumed
+        self.cursor.left_unconsumed
     }
 
     /// Makes a pending (or the next) read return at once with `is_canceled()` set.
@@ -205,7 +192,7 @@ impl PipeReader {
             return;
         }
         self.completed = true;
-        self.last_read = None;
+        self.cursor.last_read = None;
         self.chunks.clear();
         let waker = {
             let mut inner = self.shared.lock();
@@ -250,41 +237,51 @@ impl fmt::Debug for PipeReader {
     }
 }
 
-/// The work of `advance_to` under the caller's lock; returns the writer's waker.
-fn advance_locked(
-    last_read: &mut Option<(u64, usize)>,
-    left_unconsumed: &mut bool,
-    pool: &SegmentPool,
-    inner: &mut Inner,
-    consumed: usize,
-    examined: usize,
-) -> io::Result<Option<std::task::Waker>> {
-    let Some((start, len)) = *last_read else {
-        return Err(invalid("advance_to called without a preceding read"));
-    };
-    if consumed > examined {
-        return Err(invalid(format!(
-            "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
-        )));
+/// Where the reader is: the last read result (position, length), and whether the last
+/// advance left part of it unconsumed. A field of its own so the work of an advance can
+/// borrow it while the pipe's lock borrows the reader's `shared`.
+#[derive(Default)]
+struct Cursor {
+    last_read: Option<(u64, usize)>,
+    left_unconsumed: bool,
+}
+
+impl Cursor {
+    /// The work of `advance_to` under the caller's lock; returns the writer's waker.
+    fn advance_locked(
+        &mut self,
+        pool: &SegmentPool,
+        inner: &mut Inner,
+        consumed: usize,
+        examined: usize,
+    ) -> io::Result<Option<std::task::Waker>> {
+        let Some((start, len)) = self.last_read else {
+            return Err(invalid("advance_to called without a preceding read"));
+        };
+        if consumed > examined {
+            return Err(invalid(format!(
+                "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
+            )));
+        }
+        if examined > len {
+            return Err(invalid(format!(
+                "advance_to: examined ({examined}) beyond the {len} bytes read"
+            )));
+        }
+        let examined_at = start + examined as u64;
+        if examined_at < inner.state.examined {
+            return Err(invalid(format!(
+                "advance_to: examined moved backwards ({examined} bytes into this read is \
+                 before the {} bytes examined earlier)",
+                inner.state.examined - start
+            )));
+        }
+        let waker = inner.state.advance(start + consumed as u64, examined_at);
+        inner.release_consumed_unsynchronized(pool);
+        self.last_read = None;
+        self.left_unconsumed = consumed < len;
+        Ok(waker)
     }
-    if examined > len {
-        return Err(invalid(format!(
-            "advance_to: examined ({examined}) beyond the {len} bytes read"
-        )));
-    }
-    let examined_at = start + examined as u64;
-    if examined_at < inner.state.examined {
-        return Err(invalid(format!(
-            "advance_to: examined moved backwards ({examined} bytes into this read is \
-             before the {} bytes examined earlier)",
-            inner.state.examined - start
-        )));
-    }
-    let waker = inner.state.advance(start + consumed as u64, examined_at);
-    inner.release_consumed_unsynchronized(pool);
-    *last_read = None;
-    *left_unconsumed = consumed < len;
-    Ok(waker)
 }
 
 fn invalid(message: impl Into<String>) -> io::Error {
