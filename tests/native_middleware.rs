@@ -157,6 +157,15 @@ fn curl(args: &[&str]) -> Vec<u8> {
 }
 
 /// Reads until `needle` has arrived (or panics after 5 s).
+/// A plain client that gives up reading after 5 s.
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let client = TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+}
+
 fn read_until(stream: &mut impl Read, buf: &mut Vec<u8>, needle: &[u8]) {
     let started = Instant::now();
     let mut chunk = [0u8; 4096];
@@ -187,10 +196,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     });
 
     // The peer and local addresses reach the handler.
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     let request = b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n";
     client.write_all(request).unwrap();
     let mut response = Vec::new();
@@ -225,10 +231,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     assert!(record.peer_addr.is_some());
 
     // The server closes (Connection: close): the log says so.
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     let closing = b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     client.write_all(closing).unwrap();
     let mut answer = Vec::new();
@@ -253,10 +256,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
 
     // An upgrade whose client waits for `100 Continue` with a body it never sends: the 101
     // goes out, no `100 Continue` after it, and the abandoned upgrade ends in a reset.
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     client
         .write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         .unwrap();
@@ -280,10 +280,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     // Upgrade: the 101 (with the handler's header), then the bytes sent right behind the
     // request and later ones come back from the new protocol.
     let before = ringhop::http::upgrade_stats();
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     client
         .write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly bytes|")
         .unwrap();
@@ -307,10 +304,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     assert!(rest.is_empty(), "{rest:?}");
 
     // Not an upgrade request: the handler's refusal, not a 101.
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     client
         .write_all(
             b"GET /upgrade HTTP/1.1\r\nHost: x\r\nUpgrade: other\r\nConnection: close\r\n\r\n",
@@ -321,10 +315,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     assert!(answer.starts_with(b"HTTP/1.1 426 "), "{answer:?}");
 
     // An upgraded protocol that panics: that connection closes; counters still balance.
-    let mut client = TcpStream::connect(server.addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let mut client = connect(server.addr);
     client
         .write_all(b"GET /upgrade-panic HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .unwrap();

@@ -45,6 +45,9 @@ impl PipeScheduler {
                 // A reactor that shut down has no task left to continue: dropping is right.
                 let _ = handle.post(move || waker.wake());
             }
+            // A transport's send pump on this reactor is not woken at all: its connection
+            // sends right before the reactor submits, once for everything this turn flushed.
+            _ if crate::transport::defer_send(&waker) => {}
             // Woken here: the woken side runs right after the current task (see
             // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
             _ => ringhop_runtime::hand_off(|| waker.wake()),

@@ -699,13 +699,8 @@ impl Pumps {
     }
 
     fn wake_send_pump(&self) {
-        let waker = self
-            .sender
-            .try_borrow()
-            .ok()
-            .and_then(|sender| sender.waker.clone());
-        if let Some(waker) = waker {
-            waker.wake();
+        if let Ok(Some(waker)) = self.sender.try_borrow().as_deref().map(|s| &s.waker) {
+            waker.wake_by_ref();
         }
     }
 }
@@ -732,8 +727,8 @@ fn unregister(waker: &Waker) {
         .try_with(|pumps_by_waker| pumps_by_waker.borrow_mut().remove(&(waker.data() as usize)));
 }
 
-/// Called by a flush with the waker it took from the pipe: when that waker is a transport's
-/// send pump on this reactor, the connection is queued to send right before the reactor's
+/// Called when a pipe on this reactor wakes its reader (`PipeScheduler::schedule`): when the
+/// waker is a transport's send pump on this reactor, the connection is queued to send right before the reactor's
 /// next submit — once, however many times it flushes in this turn — and `true` says the
 /// waker need not be woken. Under io_uring a plain request then polls one task: the
 /// application's.

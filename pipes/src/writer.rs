@@ -152,11 +152,7 @@ impl PipeWriter {
             (waker, inner.state.poll_flush(cx))
         };
         if let Some(waker) = waker {
-            // A transport's send pump on this reactor is not woken: its connection is marked
-            // for a send right before the reactor submits, one for all of this turn's flushes.
-            if !crate::transport::defer_send(&waker) {
-                self.shared.reader_scheduler.schedule(waker);
-            }
+            self.shared.reader_scheduler.schedule(waker);
         }
         flush_outcome(ready)
     }
