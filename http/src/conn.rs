@@ -303,7 +303,6 @@ fn read_head<'a>(
                 Some(Examined::Nothing) | None => None,
             };
             if let Some((parsed, len, completed)) = parsed {
-                started.get_or_insert_with(time::now);
                 match parsed {
                     Ok(Some(head_len)) => {
                         let _ = input.advance_to(head_len, head_len);
@@ -313,7 +312,10 @@ fn read_head<'a>(
                     }
                     Ok(None) if completed => return HeadOutcome::Close,
                     // Incomplete: everything was examined, so the next read waits for more.
+                    // The header timeout runs from the first bytes of the head (read only
+                    // here: a head that arrives whole never needs the clock).
                     Ok(None) => {
+                        started.get_or_insert_with(time::now);
                         let _ = input.advance_to(0, len);
                     }
                     Err(status) => return HeadOutcome::Reject(status),

@@ -1,7 +1,7 @@
 //! The `Date` header value, rendered at most once per second per reactor thread.
 
 use std::cell::RefCell;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Everything a response head carries after its status line and before its own headers:
 /// one write instead of four.
@@ -9,14 +9,15 @@ const PREFIX: &[u8] = b"\r\nServer: ringhop\r\nDate: ";
 const LINES: usize = PREFIX.len() + 29 + 2;
 
 struct Cached {
-    rendered_at: Option<Instant>,
+    /// When the rendered second ends (a comparison per response, no duration arithmetic).
+    fresh_until: Option<Instant>,
     /// `PREFIX`, the date, CRLF.
     lines: [u8; LINES],
 }
 
 thread_local! {
     static DATE: RefCell<Cached> = const {
-        RefCell::new(Cached { rendered_at: None, lines: [b' '; LINES] })
+        RefCell::new(Cached { fresh_until: None, lines: [b' '; LINES] })
     };
 }
 
@@ -26,18 +27,21 @@ pub(crate) fn with_server_and_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     DATE.with(|cached| {
         let mut cached = cached.borrow_mut();
         let now = ringhop_runtime::time::now();
-        let stale = cached
-            .rendered_at
-            .is_none_or(|at| now.saturating_duration_since(at).as_millis() >= 1000);
+        let stale = cached.fresh_until.is_none_or(|until| now >= until);
         if stale {
-            let secs = SystemTime::now()
+            let since_epoch = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+                .unwrap_or_default();
+            let secs = since_epoch.as_secs();
             let lines = &mut cached.lines;
             lines[..PREFIX.len()].copy_from_slice(PREFIX);
             lines[PREFIX.len()..LINES - 2].copy_from_slice(&render(secs));
             lines[LINES - 2..].copy_from_slice(b"\r\n");
-            cached.rendered_at = Some(now);
+            // Until the wall clock's next second (not a second from now): the date lags
+            // the clock by at most the coarse clock's turn.
+            let left =
+                Duration::from_secs(1) - Duration::from_nanos(since_epoch.subsec_nanos().into());
+            cached.fresh_until = Some(now + left);
         }
         f(&cached.lines)
     })
