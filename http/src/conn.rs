@@ -398,7 +398,10 @@ fn parse_result(
     // The head is almost always complete in the first chunk, even when many pipelined
     // requests are buffered behind it: parse it in place.
     let first = result.chunks().next().unwrap_or_default();
-    if parse_head(first, config, &mut buffers.head)? {
+    // The last request's authority, still in `head_buf`: checked already.
+    let Buffers { head_buf, head, .. } = buffers;
+    let valid_authority = head.authority.map_or(&[][..], |span| span.of(head_buf));
+    if parse_head(first, config, head, valid_authority)? {
         let head_len = buffers.head.len as usize;
         buffers.head_buf.clear();
         buffers.head_buf.extend_from_slice(&first[..head_len]);
@@ -411,7 +414,7 @@ fn parse_result(
     let take = result.len().min(config.max_head + 1);
     buffers.head_buf.resize(take, 0);
     result.copy_to(0, &mut buffers.head_buf);
-    if !parse_head(&buffers.head_buf, config, &mut buffers.head)? {
+    if !parse_head(&buffers.head_buf, config, &mut buffers.head, b"")? {
         return Ok(None);
     }
     buffers.head_buf.truncate(buffers.head.len as usize);

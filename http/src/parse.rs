@@ -66,7 +66,15 @@ impl Head {
 
 /// Parses the head at the start of `buf` into `head` (whose header Vec is reused).
 /// `Ok(false)`: more bytes needed. `Err(status)`: reject the request with `status`.
-pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result<bool, Status> {
+///
+/// `valid_authority` is an authority known to be valid (the connection's previous request's):
+/// clients repeat their Host on every request, and an identical one is not checked again.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    config: &Config,
+    head: &mut Head,
+    valid_authority: &[u8],
+) -> Result<bool, Status> {
     // The request line is measured by scanning for its end only when the head is incomplete
     // or malformed (a byte loop over every request line cost a fifth of this function).
     let line_too_long = || match buf.iter().position(|&b| b == b'\n') {
@@ -189,10 +197,9 @@ pub(crate) fn parse_head(buf: &[u8], config: &Config, head: &mut Head) -> Result
     // The authority: an absolute-form target's replaces Host; either must be a valid
     // `uri-host [ ":" port ]`.
     let absolute = absolute_form_authority(target.as_bytes());
-    // Each checked once (most requests: Host alone).
-    if absolute.is_some_and(|authority| !is_valid_authority(authority))
-        || host.is_some_and(|host| !is_valid_authority(host))
-    {
+    // Each checked once (most requests: Host alone, the same as the last request's).
+    let invalid = |authority: &[u8]| authority != valid_authority && !is_valid_authority(authority);
+    if absolute.is_some_and(invalid) || host.is_some_and(invalid) {
         return Err(Status::BAD_REQUEST);
     }
     head.authority = absolute.or(host).map(offset);
@@ -370,7 +377,7 @@ mod tests {
 
     fn parse(request: &str) -> Result<Head, Status> {
         let mut head = Head::default();
-        match parse_head(request.as_bytes(), &Config::default(), &mut head) {
+        match parse_head(request.as_bytes(), &Config::default(), &mut head, b"") {
             Ok(true) => Ok(head),
             Ok(false) => Err(Status(0)),
             Err(status) => Err(status),
@@ -608,7 +615,7 @@ mod tests {
     fn partial_heads_wait() {
         let mut head = Head::default();
         assert_eq!(
-            parse_head(b"GET / HTTP/1.1\r\nHo", &Config::default(), &mut head),
+            parse_head(b"GET / HTTP/1.1\r\nHo", &Config::default(), &mut head, b""),
             Ok(false)
         );
     }

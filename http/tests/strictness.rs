@@ -164,3 +164,23 @@ fn chunk_extensions_and_trailers_are_bounded() {
         .exchange(fine.as_bytes())
         .starts_with("HTTP/1.1 200 "));
 }
+
+#[test]
+fn a_keep_alive_connection_s_later_hosts_are_checked_too() {
+    // The parser skips checking a Host identical to the connection's last one: each later
+    // request whose Host differs, even by a byte or only in length, is checked in full.
+    let server = TestServer::start(Config::default(), support::app::router());
+    for bad in ["a b", "ab/", "a", "a%2"] {
+        let mut client = server.connect();
+        let mut reader = BufReader::new(&mut client);
+        for _ in 0..2 {
+            let good = b"GET / HTTP/1.1\r\nHost: ab\r\n\r\n";
+            reader.get_mut().write_all(good).unwrap();
+            assert_eq!(read_reply(&mut reader, false).status, 200);
+        }
+        let request = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+        reader.get_mut().write_all(request.as_bytes()).unwrap();
+        let expected = if bad == "a" { 200 } else { 400 };
+        assert_eq!(read_reply(&mut reader, false).status, expected, "{bad:?}");
+    }
+}
