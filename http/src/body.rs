@@ -74,7 +74,9 @@ fn saturate(limit: usize) -> u32 {
 #[derive(Debug)]
 pub(crate) struct BodyDecoder {
     state: State,
-    /// Bytes of the last returned chunk, consumed at the next call.
+    /// Bytes read but not yet consumed from the input pipe: the head's, then those of the
+    /// last returned chunk. Consumed by the next body read, or by the next head's read
+    /// (`take_pending`) under the same pipe lock as that read.
     pending: usize,
     received: u64,
     /// Bytes of chunk extensions so far in this body.
@@ -107,13 +109,15 @@ impl BodyDecoder {
         }
     }
 
-    pub(crate) fn reset(&mut self, framing: Framing, limits: BodyLimits) {
+    /// Starts the body of a request whose head (`head_len` bytes at the front of the input
+    /// pipe's last read) is still to be consumed.
+    pub(crate) fn reset(&mut self, framing: Framing, limits: BodyLimits, head_len: usize) {
         self.state = match framing {
             Framing::Length(0) => State::Done,
             Framing::Length(remaining) => State::Length { remaining },
             Framing::Chunked => State::ChunkSize,
         };
-        self.pending = 0;
+        self.pending = head_len;
         self.received = 0;
         self.extensions = 0;
         self.trailer_bytes = 0;
@@ -122,6 +126,11 @@ impl BodyDecoder {
         self.waited = Duration::ZERO;
         self.limits = limits;
         self.failed = None;
+    }
+
+    /// The bytes to consume before the next read of the input pipe (see `pending`).
+    pub(crate) fn take_pending(&mut self) -> usize {
+        std::mem::take(&mut self.pending)
     }
 
     pub(crate) fn is_done(&self) -> bool {

@@ -104,7 +104,10 @@ pub(crate) fn serve<'a, H: Handler>(
                 decoder,
                 response_headers,
             } = &mut buffers;
-            decoder.reset(head.framing(), BodyLimits::new(config));
+            // The head's bytes are consumed by the first body read or by the next head's
+            // read, whichever comes first (for a pipelined request without a body, under the
+            // same pipe lock as the read of the next head).
+            decoder.reset(head.framing(), BodyLimits::new(config), head.len as usize);
             expect.set(if head.expect_continue && !decoder.is_done() {
                 Continue::Pending
             } else {
@@ -200,6 +203,12 @@ pub(crate) fn serve<'a, H: Handler>(
         let mut output = output.into_inner();
         let _ = output.flush().await;
         if let Some(on_upgrade) = upgraded {
+            // What the request left unconsumed (its head, the last body chunk) is not the
+            // new protocol's.
+            let pending = buffers.decoder.take_pending();
+            if pending > 0 && input.advance_to(pending, pending).is_err() {
+                return;
+            }
             let _upgraded = Upgraded::start();
             on_upgrade(DuplexPipe { input, output }).await;
             return;
@@ -287,14 +296,22 @@ fn read_head<'a>(
         }
         coop::proceed().await;
         let mut started: Option<time::Instant> = None;
-        // A look at the buffered bytes before waiting is worth its lock only when the last
-        // read left bytes behind (pipelined requests): otherwise the wait's own read finds
-        // whatever arrived, and is parsed in place.
-        let mut examined = match input.left_unconsumed() {
-            true => input
+        // The last request's unconsumed bytes (its head, its last body chunk) are consumed
+        // under the same lock as a look for the next head. Otherwise a look before waiting is
+        // worth its lock only when the last read left bytes behind (pipelined requests): the
+        // wait's own read finds whatever arrived, and is parsed in place.
+        let pending = buffers.decoder.take_pending();
+        let mut examined = if pending > 0 {
+            match input.advance_and_try_read(pending, pending) {
+                Ok(read) => read.map(|result| examine(result, buffers, config)),
+                Err(_) => Some(Examined::Close),
+            }
+        } else if input.left_unconsumed() {
+            input
                 .try_read()
-                .map(|result| examine(result, buffers, config)),
-            false => None,
+                .map(|result| examine(result, buffers, config))
+        } else {
+            None
         };
         loop {
             let parsed = match examined.take() {
@@ -304,8 +321,8 @@ fn read_head<'a>(
             };
             if let Some((parsed, len, completed)) = parsed {
                 match parsed {
-                    Ok(Some(head_len)) => {
-                        let _ = input.advance_to(head_len, head_len);
+                    // Its bytes are consumed later (see `BodyDecoder::reset`).
+                    Ok(Some(_)) => {
                         // The handler's time is not the client's.
                         deadline.set(None);
                         return HeadOutcome::Ready;

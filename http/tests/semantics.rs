@@ -35,6 +35,37 @@ fn sixteen_pipelined_requests_in_one_write_are_answered_in_order() {
 }
 
 #[test]
+fn a_body_read_to_its_last_byte_but_not_to_its_end_is_not_the_next_request() {
+    // The handler takes one chunk (the whole 5-byte body) and never asks for the end: the
+    // body's bytes are consumed all the same, so the next request starts after them, sent
+    // after the response, pipelined behind the body in one write, or as an upgrade.
+    let server = server();
+    let mut stream = server.connect();
+    let mut reader = BufReader::new(&mut stream);
+    let post = b"POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+    reader.get_mut().write_all(post).unwrap();
+    assert_eq!(read_reply(&mut reader, false).body, b"hello");
+    std::thread::sleep(Duration::from_millis(20));
+    reader
+        .get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(
+        (reply.status, &reply.body[..]),
+        (200, &b"Hello, World!"[..])
+    );
+    let mut batch = post.to_vec();
+    batch.extend_from_slice(post);
+    batch.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    reader.get_mut().write_all(&batch).unwrap();
+    for expected in [&b"hello"[..], b"hello", b"Hello, World!"] {
+        let reply = read_reply(&mut reader, false);
+        assert_eq!((reply.status, &reply.body[..]), (200, expected));
+    }
+}
+
+#[test]
 fn a_request_sent_byte_by_byte() {
     let server = server();
     let mut stream = server.connect();

@@ -113,7 +113,7 @@ impl PipeReader {
             completed,
             canceled,
         } = snapshot?;
-        self.cursor.last_read = Some((start, len));
+        self.cursor.read_at(start, len);
         Ok(ReadResult {
             chunks: self.chunks.make_contiguous(),
             len,
@@ -141,6 +141,41 @@ impl PipeReader {
             self.shared.writer_scheduler.schedule(waker);
         }
         Ok(())
+    }
+
+    /// [`advance_to`](Self::advance_to), then [`try_read`](Self::try_read), under one lock:
+    /// a protocol loop that consumed one message looks for the next (pipelined requests)
+    /// for the price of one lock instead of two. `Ok(None)` when a read would wait.
+    ///
+    /// ```
+    /// use std::task::{Context, Waker};
+    /// let (mut reader, mut writer) = ringhop_pipes::Pipe::new(Default::default())?;
+    /// writer.write(b"onetwo");
+    /// let _ = writer.poll_flush(&mut Context::from_waker(Waker::noop()));
+    /// assert_eq!(reader.try_read().unwrap().unwrap().to_vec(), b"onetwo");
+    /// let next = reader.advance_and_try_read(3, 3).unwrap().unwrap().unwrap();
+    /// assert_eq!(next.to_vec(), b"two");
+    /// assert!(reader.advance_and_try_read(3, 3).unwrap().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn advance_and_try_read(
+        &mut self,
+        consumed: usize,
+        examined: usize,
+    ) -> io::Result<Option<io::Result<ReadResult<'_>>>> {
+        let mut inner = self.shared.lock();
+        let waker =
+            self.cursor
+                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
+        let snapshot = inner
+            .state
+            .try_read()
+            .map(|ready| Snapshot::take(ready, &inner, &mut self.chunks));
+        drop(inner);
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+        Ok(snapshot.map(|snapshot| self.result(snapshot)))
     }
 
     /// [`advance_to`](Self::advance_to), then a poll of the next read, under one lock (a
@@ -192,7 +227,7 @@ impl PipeReader {
             return;
         }
         self.completed = true;
-        self.cursor.last_read = None;
+        self.cursor.reading = false;
         self.chunks.clear();
         let waker = {
             let mut inner = self.shared.lock();
@@ -240,13 +275,26 @@ impl fmt::Debug for PipeReader {
 /// Where the reader is: the last read result (position, length), and whether the last
 /// advance left part of it unconsumed. A field of its own so the work of an advance can
 /// borrow it while the pipe's lock borrows the reader's `shared`.
+///
+/// The read's position and length are plain fields with a flag, not an `Option` of a pair:
+/// the pair's tag would widen every reader by a word (and two readers live in every
+/// connection's idle state).
 #[derive(Default)]
 struct Cursor {
-    last_read: Option<(u64, usize)>,
+    /// Position of the last read result.
+    start: u64,
+    /// Its length.
+    len: usize,
+    /// A read result is out that no advance reported on yet.
+    reading: bool,
     left_unconsumed: bool,
 }
 
 impl Cursor {
+    fn read_at(&mut self, start: u64, len: usize) {
+        (self.start, self.len, self.reading) = (start, len, true);
+    }
+
     /// The work of `advance_to` under the caller's lock; returns the writer's waker.
     fn advance_locked(
         &mut self,
@@ -255,9 +303,10 @@ impl Cursor {
         consumed: usize,
         examined: usize,
     ) -> io::Result<Option<std::task::Waker>> {
-        let Some((start, len)) = self.last_read else {
+        if !self.reading {
             return Err(invalid("advance_to called without a preceding read"));
-        };
+        }
+        let (start, len) = (self.start, self.len);
         if consumed > examined {
             return Err(invalid(format!(
                 "advance_to: consumed ({consumed}) must not exceed examined ({examined})"
@@ -278,7 +327,7 @@ impl Cursor {
         }
         let waker = inner.state.advance(start + consumed as u64, examined_at);
         inner.release_consumed_unsynchronized(pool);
-        self.last_read = None;
+        self.reading = false;
         self.left_unconsumed = consumed < len;
         Ok(waker)
     }

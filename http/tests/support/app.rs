@@ -68,6 +68,14 @@ pub async fn authority(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io
     Ok(())
 }
 
+/// Answers with the body's first chunk and reads no further: a handler that knows its
+/// body is small and stops once it has it.
+pub async fn first_chunk(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let first = req.body().chunk().await?.unwrap_or_default().to_vec();
+    res.body(&first);
+    Ok(())
+}
+
 /// The byte at position `i` of a `/big` body.
 pub fn pattern(i: usize) -> u8 {
     (i % 251) as u8
@@ -90,6 +98,7 @@ pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .get("/boom", boom)
         .post("/ignore", ignore_body)
         .post("/upload", upload)
+        .post("/first", first_chunk)
         .get("/authority", authority)
         .get("/big", big)
         .route("PUT", "/via-http", via_http)
