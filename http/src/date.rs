@@ -3,15 +3,18 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The status line of most responses, kept in front of the lines below: such a response's
+/// head up to its own headers is one write.
+const OK: &[u8] = b"HTTP/1.1 200 OK";
 /// Everything a response head carries after its status line and before its own headers:
 /// one write instead of four.
 const PREFIX: &[u8] = b"\r\nServer: ringhop\r\nDate: ";
-const LINES: usize = PREFIX.len() + 29 + 2;
+const LINES: usize = OK.len() + PREFIX.len() + 29 + 2;
 
 struct Cached {
     /// When the rendered second ends (a comparison per response, no duration arithmetic).
     fresh_until: Option<Instant>,
-    /// `PREFIX`, the date, CRLF.
+    /// `OK`, `PREFIX`, the date, CRLF.
     lines: [u8; LINES],
 }
 
@@ -21,9 +24,19 @@ thread_local! {
     };
 }
 
+/// Calls `f` with `HTTP/1.1 200 OK\r\nServer: ringhop\r\nDate: <IMF-fixdate>\r\n`.
+pub(crate) fn with_ok_server_and_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    with_lines(|lines| f(lines))
+}
+
 /// Calls `f` with `\r\nServer: ringhop\r\nDate: <IMF-fixdate>\r\n`, the date being e.g.
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) fn with_server_and_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    with_lines(|lines| f(&lines[OK.len()..]))
+}
+
+/// Calls `f` with the status line and the lines after it, rendered again when stale.
+fn with_lines<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     DATE.with(|cached| {
         let mut cached = cached.borrow_mut();
         let now = ringhop_runtime::time::now();
@@ -34,8 +47,10 @@ pub(crate) fn with_server_and_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
                 .unwrap_or_default();
             let secs = since_epoch.as_secs();
             let lines = &mut cached.lines;
-            lines[..PREFIX.len()].copy_from_slice(PREFIX);
-            lines[PREFIX.len()..LINES - 2].copy_from_slice(&render(secs));
+            let (status, rest) = lines.split_at_mut(OK.len());
+            status.copy_from_slice(OK);
+            rest[..PREFIX.len()].copy_from_slice(PREFIX);
+            rest[PREFIX.len()..PREFIX.len() + 29].copy_from_slice(&render(secs));
             lines[LINES - 2..].copy_from_slice(b"\r\n");
             // Until the wall clock's next second (not a second from now): the date lags
             // the clock by at most the coarse clock's turn.
@@ -95,7 +110,7 @@ fn two(out: &mut [u8], value: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::{render, with_server_and_date};
+    use super::{render, with_ok_server_and_date, with_server_and_date};
 
     #[test]
     fn server_and_date_lines_are_well_formed() {
@@ -107,6 +122,16 @@ mod tests {
         );
         assert!(text.ends_with(" GMT\r\n"), "{text:?}");
         assert_eq!(text.len(), "\r\nServer: ringhop\r\nDate: ".len() + 29 + 2);
+    }
+
+    #[test]
+    fn the_ok_status_line_comes_before_the_same_lines() {
+        let with_status = with_ok_server_and_date(|lines| lines.to_vec());
+        let lines = with_server_and_date(|lines| lines.to_vec());
+        let (status, rest) = with_status.split_at(15);
+        assert_eq!(status, b"HTTP/1.1 200 OK");
+        assert_eq!(rest.len(), lines.len());
+        assert!(rest.starts_with(b"\r\nServer: ringhop\r\nDate: ") && rest.ends_with(b" GMT\r\n"));
     }
 
     #[test]

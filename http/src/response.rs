@@ -249,7 +249,7 @@ impl<'a> Response<'a> {
             self.expect.set(Continue::Refused);
         }
         match (self.minor_version, self.status.0) {
-            (1, 200) => out.write(b"HTTP/1.1 200 OK"),
+            (1, 200) => date::with_ok_server_and_date(|lines| out.write(lines)),
             (minor, _) => {
                 out.write(if minor == 0 {
                     b"HTTP/1.0 "
@@ -259,9 +259,9 @@ impl<'a> Response<'a> {
                 write_decimal(out, u64::from(self.status.0));
                 out.write(b" ");
                 out.write(self.status.reason().as_bytes());
+                date::with_server_and_date(|lines| out.write(lines));
             }
         }
-        date::with_server_and_date(|lines| out.write(lines));
         out.write(self.headers);
         match framing {
             Framing::Length(length) => {
