@@ -228,7 +228,7 @@ fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<
 }
 
 /// One connection of the tokio mode: the same hyper settings as the ringhop transport's
-/// defaults (a timer, the 30 s header timeout, HTTP/2 keep-alive pings every 30 s with a
+/// defaults (a timer, the 30 s header timeout, half-closed clients answered, HTTP/2 keep-alive pings every 30 s with a
 /// 20 s timeout), so a comparison measures the transports, not the settings; with upgrades,
 /// for `/ws`.
 async fn serve_tokio<I>(stream: I)
@@ -241,7 +241,8 @@ where
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(config.header_timeout);
+        .header_read_timeout(config.header_timeout)
+        .half_close(true);
     let mut http2 = builder.http2();
     http2.timer(hyper_util::rt::TokioTimer::new());
     if let Some(keep_alive) = config.http2_keep_alive {

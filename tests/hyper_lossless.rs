@@ -124,3 +124,64 @@ fn connections_hyper_ends_are_closed_although_the_peer_keeps_its_socket() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Sends `parts` with a pause between them, then half-closes if asked, and returns all the
+/// server sent until it closed.
+fn exchange_in_parts(addr: std::net::SocketAddr, parts: &[&[u8]], half_close: bool) -> String {
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        client.write_all(part).unwrap();
+    }
+    if half_close {
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut response = Vec::new();
+    let _ = client.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn a_request_whose_first_segment_is_a_prefix_of_the_h2_preface_is_answered() {
+    // `P` alone could start `PRI * HTTP/2.0` (the h2 preface) or `POST`: the transport waits
+    // for the next bytes, then hands hyper everything.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server =
+        HyperTestServer::start(Config::default(), 1, || hyper::service::service_fn(service));
+    for split in [1, 2, 5] {
+        let request =
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+        let (first, rest) = request.split_at(split);
+        let response = exchange_in_parts(server.addr, &[first, rest], false);
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with("\r\n\r\nok"),
+            "split after {split} bytes: {response:?}"
+        );
+    }
+}
+
+#[test]
+fn a_client_that_half_closes_after_a_chunked_request_gets_the_whole_response() {
+    // The response streams the request body back, so the client's FIN arrives while it is
+    // in progress.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = HyperTestServer::start(Config::default(), 1, || {
+        hyper::service::service_fn(|req: Request<Incoming>| async move {
+            Ok::<_, Infallible>(Response::new(req.into_body()))
+        })
+    });
+    for round in 0..10 {
+        let request = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        let response = exchange_in_parts(server.addr, &[request], true);
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK\r\n")
+                && response.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            "round {round}: {response:?}"
+        );
+    }
+}

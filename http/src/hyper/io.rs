@@ -53,27 +53,38 @@ impl PipeIo {
     /// consuming) until that is decided.
     pub async fn starts_with_h2_preface(&mut self) -> io::Result<bool> {
         const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        // What earlier reads examined (a prefix of the preface that arrived alone, such as
+        // the `P` of a `POST` sent in two segments): an advance may not move back before it,
+        // and stopping there, short of the bytes that arrived since, makes the next read
+        // return them at once.
+        let mut examined = 0;
         loop {
             let result = self.pipe.input.read().await?;
             let len = result.len();
             let mut head = [0u8; PREFACE.len()];
             let n = result.copy_to(0, &mut head);
             let completed = result.is_completed();
-            if head[..n] != PREFACE[..n] {
-                // Leave the bytes unexamined: the next read returns them at once.
-                self.pipe.input.advance_to(0, 0)?;
-                return Ok(false);
+            let decided = if head[..n] != PREFACE[..n] {
+                Some(false)
+            } else if n == PREFACE.len() {
+                Some(true)
+            } else if completed {
+                Some(false)
+            } else {
+                None
+            };
+            match decided {
+                Some(h2) => {
+                    // Nothing consumed: hyper's first read returns all of it.
+                    self.pipe.input.advance_to(0, examined)?;
+                    return Ok(h2);
+                }
+                // A prefix of the preface so far: wait for more bytes.
+                None => {
+                    self.pipe.input.advance_to(0, len)?;
+                    examined = len;
+                }
             }
-            if n == PREFACE.len() {
-                self.pipe.input.advance_to(0, 0)?;
-                return Ok(true);
-            }
-            if completed {
-                self.pipe.input.advance_to(0, 0)?;
-                return Ok(false);
-            }
-            // A prefix of the preface so far: wait for more bytes.
-            self.pipe.input.advance_to(0, len)?;
         }
     }
 }

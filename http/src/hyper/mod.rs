@@ -378,6 +378,10 @@ where
             let conn = http1::Builder::new()
                 .timer(ReactorTimer)
                 .header_read_timeout(config.header_timeout)
+                // A client that shuts its sending side down after a complete request still
+                // gets the whole response (hyper's default treats that FIN as an error when
+                // it meets it while the response is in progress).
+                .half_close(true)
                 .serve_connection(
                     io,
                     CountRequests::new(
