@@ -141,6 +141,8 @@ pub(crate) fn parse_head(
     let mut transfer_encoding = false;
     let mut chunked_codings = 0;
     let mut other_codings = false;
+    // Whether the last coding of the list (over every field) is chunked.
+    let mut last_is_chunked = false;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut upgrade_token = false;
@@ -167,7 +169,8 @@ pub(crate) fn parse_head(
                 let mut empty = true;
                 for coding in tokens(value) {
                     empty = false;
-                    if coding.eq_ignore_ascii_case(b"chunked") {
+                    last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                    if last_is_chunked {
                         chunked_codings += 1;
                     } else {
                         other_codings = true;
@@ -214,6 +217,11 @@ pub(crate) fn parse_head(
         return Err(Status::BAD_REQUEST);
     }
     if transfer_encoding && minor_version == 0 {
+        return Err(Status::BAD_REQUEST);
+    }
+    // Chunked not the final coding (or absent): the body's length cannot be known, a 400
+    // (RFC 9112 §6.3); chunked last after a coding this server does not decode: 501 (§6.1).
+    if transfer_encoding && !last_is_chunked {
         return Err(Status::BAD_REQUEST);
     }
     if other_codings {
@@ -274,6 +282,11 @@ fn known_method(method: &str) -> Option<KnownMethod> {
 fn version_error(buf: &[u8]) -> Status {
     let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `method SP target SP version`: a line with more spaces is malformed (a space in the
+    // target), whatever its last word says.
+    if line.iter().filter(|&&b| b == b' ').count() != 2 {
+        return Status::BAD_REQUEST;
+    }
     match line.rsplit(|&b| b == b' ').next() {
         Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor])
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
@@ -427,13 +440,14 @@ mod tests {
             413
         );
         assert_eq!(status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        // Chunked not last: the length is unknown, 400 (RFC 9112 §6.3).
         assert_eq!(
             status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
-            501
+            400
         );
         assert_eq!(
             status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-            501
+            400
         );
         // A coding this server does not decode, even before chunked: 501.
         assert_eq!(
@@ -469,7 +483,7 @@ mod tests {
         );
         assert_eq!(
             te("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"),
-            501
+            400
         );
         assert_eq!(te("Transfer-Encoding: ,\r\n"), 400);
         assert_eq!(
@@ -565,6 +579,9 @@ mod tests {
     fn versions_and_limits() {
         assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
         assert_eq!(status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+        // A space in the target: malformed, not a version httparse could not read.
+        assert_eq!(status("GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET http://a b/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
         assert_eq!(status(&long_uri), 414);
         let many = format!(
