@@ -244,9 +244,12 @@ impl<'a> Response<'a> {
     /// Writes the head: status line, `Server` and `Date`, the handler's headers, framing,
     /// `Connection`, and the empty line.
     fn write_head(&mut self, out: &mut PipeWriter, framing: Framing) {
-        // Whatever the handler does now, the client gets its final answer instead.
+        // Whatever the handler does now, the client gets its final answer instead. Its
+        // body, not invited, cannot be drained afterwards: unless the handler reads it all,
+        // the connection closes after this response, so the response says so.
         if self.expect.get() == Continue::Pending {
             self.expect.set(Continue::Refused);
+            self.close = true;
         }
         match (self.minor_version, self.status.0) {
             (1, 200) => date::with_ok_server_and_date(|lines| out.write(lines)),

@@ -181,6 +181,14 @@ fn expect_100_continue_only_when_the_body_is_read() {
     );
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(!response.contains("100 Continue"));
+    // ... and says so, also when the client sent its body (and more) right away.
+    assert!(response.contains("\r\nConnection: close\r\n"), "{response}");
+    let response = server.exchange(
+        b"POST /nope HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    assert!(response.contains("\r\nConnection: close\r\n"), "{response}");
+    assert!(!response.contains("Hello, World!"), "{response}");
 }
 
 #[test]
