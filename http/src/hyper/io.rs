@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
-use ringhop_pipes::{DuplexPipe, PipeWriter};
+use ringhop_pipes::DuplexPipe;
 
 /// A connection's pipes, as hyper's I/O traits.
 ///
@@ -24,6 +24,11 @@ pub struct PipeIo {
     pipe: DuplexPipe,
     /// The upgrade state shared with the server (see [`UpgradeState`]), for the counters.
     upgraded: Option<Arc<AtomicU8>>,
+    /// The last flush waited (the output pipe is full): writes wait for it too. A flush
+    /// publishes what was written even when it waits, so the count of unflushed bytes
+    /// alone would let every later wake (a request body's bytes arriving) write another
+    /// batch past the pipe's limit.
+    flush_waits: bool,
 }
 
 impl PipeIo {
@@ -32,6 +37,7 @@ impl PipeIo {
         PipeIo {
             pipe,
             upgraded: None,
+            flush_waits: false,
         }
     }
 
@@ -133,23 +139,25 @@ impl PipeIo {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         let pause = output.pause_threshold();
-        if pause == 0 || output.unflushed_len() < pause / 2 {
+        if !self.flush_waits && (pause == 0 || output.unflushed_len() < pause / 2) {
             return Poll::Ready(Ok(()));
         }
-        poll_flush_output(output, cx)
+        self.poll_flush_output(cx)
     }
-}
 
-/// Publishes what was written and waits while the pipe is full; a reader that went away is
-/// a broken pipe.
-fn poll_flush_output(output: &mut PipeWriter, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    match output.poll_flush(cx) {
-        Poll::Pending => Poll::Pending,
-        Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-        Poll::Ready(Ok(result)) if result.completed => {
-            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
-        }
-        Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+    /// Publishes what was written and waits while the pipe is full; a reader that went away
+    /// is a broken pipe.
+    fn poll_flush_output(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = match self.pipe.output.poll_flush(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(result)) if result.completed => {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+        };
+        self.flush_waits = polled.is_pending();
+        polled
     }
 }
 
@@ -186,11 +194,11 @@ impl Write for PipeIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let output = &mut self.get_mut().pipe.output;
-        if output.is_completed() {
+        let this = self.get_mut();
+        if this.pipe.output.is_completed() {
             return Poll::Ready(Ok(()));
         }
-        poll_flush_output(output, cx)
+        this.poll_flush_output(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
