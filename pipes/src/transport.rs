@@ -287,10 +287,9 @@ impl RecvConsumer for Pumps {
         let Some(waker) = self.waker.take() else {
             return false;
         };
-        inbound.write(bytes);
         // The flush runs with the pump's waker: if it has to wait (the pipe is full), the
-        // pump is woken when it may go on.
-        let flushed = inbound.poll_flush(&mut Context::from_waker(&waker));
+        // pump is woken when it may go on. Written and flushed under one lock.
+        let flushed = inbound.write_and_poll_flush(bytes, &mut Context::from_waker(&waker));
         if !matches!(
             flushed,
             Poll::Ready(Ok(FlushResult {

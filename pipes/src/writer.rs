@@ -157,6 +157,81 @@ impl PipeWriter {
         flush_outcome(ready)
     }
 
+    /// [`write`](Self::write), then [`poll_flush`](Self::poll_flush), under one lock: a
+    /// producer that hands over whole chunks (a receive pump) pays one lock per chunk instead
+    /// of two, and copies straight into the pipe's last segment without holding a tail.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// let (mut reader, mut writer) = ringhop_pipes::Pipe::new(Default::default())?;
+    /// let flushed = writer.write_and_poll_flush(b"chunk", &mut Context::from_waker(Waker::noop()));
+    /// assert!(matches!(flushed, Poll::Ready(Ok(_))));
+    /// assert_eq!(reader.try_read().unwrap()?.to_vec(), b"chunk");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_and_poll_flush(
+        &mut self,
+        bytes: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<FlushResult>> {
+        if self.tail.is_some() || self.completed {
+            // Earlier writes wait in a tail (or nothing may be written): the general path.
+            self.write(bytes);
+            return self.commit_and_poll_flush(cx);
+        }
+        let (waker, ready) = {
+            let mut inner = self.shared.lock();
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let full = inner
+                    .segments
+                    .back()
+                    .is_none_or(|last| last.filled == last.block.capacity());
+                if full {
+                    let base = inner
+                        .segments
+                        .back()
+                        .map_or(inner.state.committed, Segment::end);
+                    let block = self.shared.pool.take(self.shared.minimum_segment_size);
+                    inner.segments.push_back(Segment {
+                        block,
+                        base,
+                        filled: 0,
+                    });
+                }
+                let Some(last) = inner.segments.back_mut() else {
+                    unreachable!("a segment with room was just ensured");
+                };
+                let n = (last.block.capacity() - last.filled).min(rest.len());
+                // SAFETY: without a tail, every byte the last segment filled is committed and
+                // the bytes past them belong to the writer alone: the reader (and a send in
+                // flight) only touch committed bytes, and this lock is held. The block lives
+                // while the segment list holds its Arc; the source is a separate borrow, and
+                // `n` fits in the block.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        rest.as_ptr(),
+                        last.block.as_ptr().add(last.filled),
+                        n,
+                    );
+                }
+                last.filled += n;
+                rest = &rest[n..];
+            }
+            let waker = commit_locked(
+                &mut self.tail,
+                &mut self.unflushed,
+                &self.shared.pool,
+                &mut inner,
+            );
+            (waker, inner.state.poll_flush(cx))
+        };
+        if let Some(waker) = waker {
+            self.shared.reader_scheduler.schedule(waker);
+        }
+        flush_outcome(ready)
+    }
+
     /// Copies `bytes` into the pipe and flushes.
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<FlushResult> {
         self.write(bytes);

@@ -205,3 +205,41 @@ fn resume_above_pause_is_a_clear_error() {
     .unwrap_err();
     assert!(err.to_string().contains("must not exceed"));
 }
+
+#[test]
+fn write_and_poll_flush_appends_after_earlier_bytes_across_segments_and_waits_when_full() {
+    let (mut reader, mut writer) = pipe(64 * 1024, 32 * 1024);
+    let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+    // After bytes written the usual way, and after a whole flush of its own.
+    writer.write(b"head:");
+    assert!(matches!(
+        writer.write_and_poll_flush(b"one,", cx),
+        Poll::Ready(Ok(_))
+    ));
+    assert!(matches!(
+        writer.write_and_poll_flush(b"two,", cx),
+        Poll::Ready(Ok(_))
+    ));
+    // Larger than a segment: spans several, in order.
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let flushed = writer.write_and_poll_flush(&big, cx);
+    assert!(matches!(flushed, Poll::Ready(Ok(_))));
+    let mut expected = b"head:one,two,".to_vec();
+    expected.extend_from_slice(&big);
+    let result = reader.try_read().unwrap().unwrap();
+    assert!(result.chunks().count() > 1, "the bytes span segments");
+    assert_eq!(result.to_vec(), expected);
+    let len = result.len();
+    // Past the pause threshold, the flush waits until the reader takes bytes.
+    reader.advance_to(0, 0).unwrap();
+    let over = vec![7u8; 64 * 1024];
+    assert!(writer.write_and_poll_flush(&over, cx).is_pending());
+    let all = reader.try_read().unwrap().unwrap().len();
+    assert_eq!(all, len + over.len());
+    reader.advance_to(all, all).unwrap();
+    assert_eq!(reader.buffered(), (0, 0), "everything consumed is released");
+    // A reader that completed: the bytes are dropped, the flush says so.
+    reader.complete(None);
+    let done = writer.write_and_poll_flush(b"late", cx);
+    assert!(matches!(done, Poll::Ready(Ok(result)) if result.completed));
+}
