@@ -141,8 +141,19 @@ impl PipeWriter {
 
     /// Commits and polls the flush in one critical section.
     fn commit_and_poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<FlushResult>> {
+        self.append_commit_and_poll_flush(&[], cx)
+    }
+
+    /// Appends `bytes` after the committed ones (without a tail only), commits and polls the
+    /// flush in one critical section.
+    fn append_commit_and_poll_flush(
+        &mut self,
+        bytes: &[u8],
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<FlushResult>> {
         let (waker, ready) = {
             let mut inner = self.shared.lock();
+            append_locked(&self.shared, &mut inner, bytes);
             let waker = commit_locked(
                 &mut self.tail,
                 &mut self.unflushed,
@@ -179,57 +190,7 @@ impl PipeWriter {
             self.write(bytes);
             return self.commit_and_poll_flush(cx);
         }
-        let (waker, ready) = {
-            let mut inner = self.shared.lock();
-            let mut rest = bytes;
-            while !rest.is_empty() {
-                let full = inner
-                    .segments
-                    .back()
-                    .is_none_or(|last| last.filled == last.block.capacity());
-                if full {
-                    let base = inner
-                        .segments
-                        .back()
-                        .map_or(inner.state.committed, Segment::end);
-                    let block = self.shared.pool.take(self.shared.minimum_segment_size);
-                    inner.segments.push_back(Segment {
-                        block,
-                        base,
-                        filled: 0,
-                    });
-                }
-                let Some(last) = inner.segments.back_mut() else {
-                    unreachable!("a segment with room was just ensured");
-                };
-                let n = (last.block.capacity() - last.filled).min(rest.len());
-                // SAFETY: without a tail, every byte the last segment filled is committed and
-                // the bytes past them belong to the writer alone: the reader (and a send in
-                // flight) only touch committed bytes, and this lock is held. The block lives
-                // while the segment list holds its Arc; the source is a separate borrow, and
-                // `n` fits in the block.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        rest.as_ptr(),
-                        last.block.as_ptr().add(last.filled),
-                        n,
-                    );
-                }
-                last.filled += n;
-                rest = &rest[n..];
-            }
-            let waker = commit_locked(
-                &mut self.tail,
-                &mut self.unflushed,
-                &self.shared.pool,
-                &mut inner,
-            );
-            (waker, inner.state.poll_flush(cx))
-        };
-        if let Some(waker) = waker {
-            self.shared.reader_scheduler.schedule(waker);
-        }
-        flush_outcome(ready)
+        self.append_commit_and_poll_flush(bytes, cx)
     }
 
     /// Copies `bytes` into the pipe and flushes.
@@ -379,6 +340,42 @@ impl Future for Flush<'_> {
             return this.writer.commit_and_poll_flush(cx);
         }
         flush_outcome(this.writer.shared.lock().state.poll_flush(cx))
+    }
+}
+
+/// Copies `bytes` after the last segment's filled bytes (into new segments as needed),
+/// under the pipe's lock, for a writer without a tail.
+fn append_locked(shared: &Shared, inner: &mut Inner, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let full = inner
+            .segments
+            .back()
+            .is_none_or(|last| last.filled == last.block.capacity());
+        if full {
+            let base = inner
+                .segments
+                .back()
+                .map_or(inner.state.committed, Segment::end);
+            let block = shared.pool.take(shared.minimum_segment_size);
+            inner.segments.push_back(Segment {
+                block,
+                base,
+                filled: 0,
+            });
+        }
+        let Some(last) = inner.segments.back_mut() else {
+            unreachable!("a segment with room was just ensured");
+        };
+        let n = (last.block.capacity() - last.filled).min(bytes.len());
+        // SAFETY: without a tail, every byte the last segment filled is committed and the
+        // bytes past them belong to the writer alone: the reader (and a send in flight) only
+        // touch committed bytes, and the caller holds the lock. The block lives while the
+        // segment list holds its Arc; the source is a separate borrow, and `n` fits.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), last.block.as_ptr().add(last.filled), n);
+        }
+        last.filled += n;
+        bytes = &bytes[n..];
     }
 }
 
