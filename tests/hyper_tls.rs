@@ -54,8 +54,12 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The tests count TLS connections process-wide: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn hyper_over_tls_with_real_clients_and_hostile_handshakes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (cert_pem, key_pem, cert) = tls::self_signed("hyper");
     let acceptor = TlsAcceptor::from_pem_files(&cert_pem, &key_pem)
         .unwrap()
@@ -225,4 +229,33 @@ fn hyper_over_tls_with_real_clients_and_hostile_handshakes() {
     );
     assert!(after.handshakes >= before.handshakes + 8, "{after:?}");
     server.stop().unwrap();
+}
+
+#[test]
+fn a_client_that_chose_h2_by_alpn_and_sends_no_preface_is_closed_at_the_header_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (cert_pem, key_pem, cert) = tls::self_signed("hyper-preface");
+    let acceptor = TlsAcceptor::from_pem_files(&cert_pem, &key_pem).unwrap();
+    let config = Config::default().header_timeout(Duration::from_millis(300));
+    let server = HyperTestServer::start_tls(config, 1, acceptor, || {
+        hyper::service::service_fn(hyper_app::app::<RequestBody>)
+    });
+    let addr = server.addr;
+    tokio_rt().block_on(async {
+        use tokio::io::AsyncReadExt;
+        let mut stream = tls::connect(addr, tls::client_config(&cert, &[b"h2"]))
+            .await
+            .unwrap();
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        // Nothing sent: the server may send its SETTINGS, then must close.
+        let started = Instant::now();
+        let mut received = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received)).await;
+        assert!(
+            read.is_ok(),
+            "a client silent after choosing h2 was still connected after 5 s"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    });
 }

@@ -341,8 +341,10 @@ where
         let deadline = Deadline::new();
         let h2 = match protocol {
             Protocol::Http1 => false,
-            Protocol::Http2 => true,
-            Protocol::Sniff => {
+            // HTTP/2 by ALPN still waits for the client's preface within the header timeout:
+            // until it arrives hyper's handshake is not done, so neither its pings nor the
+            // idle rule would ever end a client that sends nothing.
+            Protocol::Http2 | Protocol::Sniff => {
                 deadline.set(Some(time::now() + config.header_timeout));
                 let sniffed =
                     shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
@@ -350,7 +352,8 @@ where
                 match sniffed {
                     None => return Ok(()),
                     Some(Err(Expired)) => return Err("no request within the header timeout".into()),
-                    Some(Ok(h2)) => h2?,
+                    // Not the preface after ALPN chose h2: hyper's HTTP/2 rejects it.
+                    Some(Ok(h2)) => h2? || protocol == Protocol::Http2,
                 }
             }
         };
