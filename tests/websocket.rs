@@ -38,8 +38,18 @@ async fn echo_session<S: AsyncRead + AsyncWrite + Unpin>(url: &str, io: S) {
         assert_eq!(echoed, message);
     }
     ws.close(None).await.unwrap();
-    // The server answers the close; then the stream ends.
-    while let Some(Ok(_)) = ws.next().await {}
+    // The server answers the close (RFC 6455 §5.5.1: its Close frame, written as the echo
+    // ends, goes out although nothing flushes it after), then the stream ends cleanly.
+    let mut answered = false;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(_))) => answered = true,
+            Some(Ok(other)) => panic!("{url}: unexpected message after Close: {other:?}"),
+            Some(Err(err)) => panic!("{url}: the close handshake failed: {err}"),
+            None => break,
+        }
+    }
+    assert!(answered, "{url}: the server did not answer the Close frame");
 }
 
 fn off_reactor_polls(server: &HyperTestServer) -> u64 {

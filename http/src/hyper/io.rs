@@ -237,6 +237,13 @@ impl UpgradeState {
 
 impl Drop for PipeIo {
     fn drop(&mut self) {
+        // What was written goes out, as a socket's writes would, even without a flush (an
+        // upgraded protocol's last frame, such as a WebSocket's Close reply): published
+        // before the pipe's writer ends, which drops unflushed bytes.
+        let output = &mut self.pipe.output;
+        if output.unflushed_len() > 0 && !output.is_completed() {
+            let _ = output.poll_flush(&mut Context::from_waker(std::task::Waker::noop()));
+        }
         self.end_upgrade();
     }
 }
