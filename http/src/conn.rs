@@ -37,7 +37,9 @@ struct Buffers {
 }
 
 enum HeadOutcome {
-    Ready,
+    /// A head is parsed; it ends this many bytes into the input pipe's last read (to be
+    /// consumed with the body, or before the next head).
+    Ready(usize),
     /// Peer closed, idle timeout, or shutdown between requests: close quietly.
     Close,
     Reject(Status),
@@ -85,8 +87,8 @@ pub(crate) fn serve<'a, H: Handler>(
                 &deadline,
                 &mut unflushed,
             );
-            match head.await {
-                HeadOutcome::Ready => {}
+            let head_end = match head.await {
+                HeadOutcome::Ready(head_end) => head_end,
                 HeadOutcome::Close => break,
                 HeadOutcome::Reject(status) => {
                     stats::count(if status == Status::REQUEST_TIMEOUT {
@@ -97,7 +99,7 @@ pub(crate) fn serve<'a, H: Handler>(
                     reject(&output, &mut buffers.response_headers, status);
                     break;
                 }
-            }
+            };
             let Buffers {
                 head_buf,
                 head,
@@ -107,7 +109,7 @@ pub(crate) fn serve<'a, H: Handler>(
             // The head's bytes are consumed by the first body read or by the next head's
             // read, whichever comes first (for a pipelined request without a body, under the
             // same pipe lock as the read of the next head).
-            decoder.reset(head.framing(), BodyLimits::new(config), head.len as usize);
+            decoder.reset(head.framing(), BodyLimits::new(config), head_end);
             expect.set(if head.expect_continue && !decoder.is_done() {
                 Continue::Pending
             } else {
@@ -301,6 +303,27 @@ fn read_head<'a>(
         // worth its lock only when the last read left bytes behind (pipelined requests): the
         // wait's own read finds whatever arrived, and is parsed in place.
         let pending = buffers.decoder.take_pending();
+        if pending > 0 {
+            // The next head may be in hand: in the last read, right after what the last
+            // request took (pipelined requests). Taken from there without the pipe's lock;
+            // the pipe learns what was consumed once a read has to ask it.
+            if let Some(read) = input.last_read() {
+                let first = read.chunks().next().unwrap_or_default();
+                if let Some(rest) = first.get(pending..).filter(|rest| !rest.is_empty()) {
+                    match parse_in_place(rest, buffers, config) {
+                        Ok(Some(head_len)) => {
+                            deadline.set(None);
+                            return HeadOutcome::Ready(pending + head_len);
+                        }
+                        // Malformed whatever follows (and `head` is no longer the last
+                        // request's: it must not be parsed against again).
+                        Err(status) => return HeadOutcome::Reject(status),
+                        // Incomplete (nothing parsed): judged on a fresh read below.
+                        Ok(None) => {}
+                    }
+                }
+            }
+        }
         let mut examined = if pending > 0 {
             match input.advance_and_try_read(pending, pending) {
                 Ok(read) => read.map(|result| examine(result, buffers, config)),
@@ -322,10 +345,10 @@ fn read_head<'a>(
             if let Some((parsed, len, completed)) = parsed {
                 match parsed {
                     // Its bytes are consumed later (see `BodyDecoder::reset`).
-                    Ok(Some(_)) => {
+                    Ok(Some(head_len)) => {
                         // The handler's time is not the client's.
                         deadline.set(None);
-                        return HeadOutcome::Ready;
+                        return HeadOutcome::Ready(head_len);
                     }
                     Ok(None) if completed => return HeadOutcome::Close,
                     // Incomplete: everything was examined, so the next read waits for more.
@@ -415,13 +438,7 @@ fn parse_result(
     // The head is almost always complete in the first chunk, even when many pipelined
     // requests are buffered behind it: parse it in place.
     let first = result.chunks().next().unwrap_or_default();
-    // The last request's authority, still in `head_buf`: checked already.
-    let Buffers { head_buf, head, .. } = buffers;
-    let valid_authority = head.authority.map_or(&[][..], |span| span.of(head_buf));
-    if parse_head(first, config, head, valid_authority)? {
-        let head_len = buffers.head.len as usize;
-        buffers.head_buf.clear();
-        buffers.head_buf.extend_from_slice(&first[..head_len]);
+    if let Some(head_len) = parse_in_place(first, buffers, config)? {
         return Ok(Some(head_len));
     }
     if first.len() == result.len() {
@@ -436,6 +453,25 @@ fn parse_result(
     }
     buffers.head_buf.truncate(buffers.head.len as usize);
     Ok(Some(buffers.head.len as usize))
+}
+
+/// Parses a head at the start of `bytes` (contiguous); when complete, copies it into
+/// `head_buf` and returns its length.
+fn parse_in_place(
+    bytes: &[u8],
+    buffers: &mut Buffers,
+    config: &Config,
+) -> Result<Option<usize>, Status> {
+    // The last request's authority, still in `head_buf`: checked already.
+    let Buffers { head_buf, head, .. } = buffers;
+    let valid_authority = head.authority.map_or(&[][..], |span| span.of(head_buf));
+    if !parse_head(bytes, config, head, valid_authority)? {
+        return Ok(None);
+    }
+    let head_len = head.len as usize;
+    head_buf.clear();
+    head_buf.extend_from_slice(&bytes[..head_len]);
+    Ok(Some(head_len))
 }
 
 /// Catches a panicking handler, so one bad request costs one connection, not the reactor.

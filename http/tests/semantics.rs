@@ -66,6 +66,22 @@ fn a_body_read_to_its_last_byte_but_not_to_its_end_is_not_the_next_request() {
 }
 
 #[test]
+fn a_pipelined_head_cut_at_the_end_of_a_write_is_completed_by_the_next() {
+    // The second head starts in the bytes the server already read and ends in later ones.
+    let server = server();
+    let mut stream = server.connect();
+    let mut reader = BufReader::new(&mut stream);
+    let both = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n";
+    for cut in [28, 30, 40, both.len() - 1] {
+        reader.get_mut().write_all(&both[..cut]).unwrap();
+        assert_eq!(read_reply(&mut reader, false).status, 200, "cut at {cut}");
+        std::thread::sleep(Duration::from_millis(20));
+        reader.get_mut().write_all(&both[cut..]).unwrap();
+        assert_eq!(read_reply(&mut reader, false).status, 404, "cut at {cut}");
+    }
+}
+
+#[test]
 fn a_request_sent_byte_by_byte() {
     let server = server();
     let mut stream = server.connect();

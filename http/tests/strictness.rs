@@ -186,3 +186,28 @@ fn a_keep_alive_connection_s_later_hosts_are_checked_too() {
         assert_eq!(read_reply(&mut reader, false).status, expected, "{bad:?}");
     }
 }
+
+#[test]
+fn a_malformed_request_behind_good_pipelined_ones_is_answered_in_its_turn() {
+    // Three requests in one write: the two good ones are answered, then the malformed one
+    // gets its 400 and the connection closes — whether the parser meets it in the bytes of
+    // the read it already has or in a fresh one.
+    let server = TestServer::start(Config::default(), support::app::router());
+    for bad in [
+        &b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHo st: a\r\n\r\n",
+    ] {
+        let mut batch =
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+        batch.extend_from_slice(bad);
+        let mut client = server.connect();
+        let mut reader = BufReader::new(&mut client);
+        reader.get_mut().write_all(&batch).unwrap();
+        for _ in 0..2 {
+            assert_eq!(read_reply(&mut reader, false).status, 200);
+        }
+        let reply = read_reply(&mut reader, false);
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.header("connection"), Some("close"));
+    }
+}

@@ -113,7 +113,7 @@ impl PipeReader {
             completed,
             canceled,
         } = snapshot?;
-        self.cursor.read_at(start, len);
+        self.cursor.read_at(start, len, completed);
         Ok(ReadResult {
             chunks: self.chunks.make_contiguous(),
             len,
@@ -204,6 +204,37 @@ impl PipeReader {
         })
     }
 
+    /// The last read's result again, without asking the pipe (no lock), while no advance
+    /// has reported on it: the same bytes, as they were (bytes committed since are not in
+    /// it; [`try_read`](Self::try_read) sees them). A protocol loop that found several
+    /// messages in one read takes them one by one from it, and advances once past all of
+    /// them. `None` before a read, and after an advance.
+    ///
+    /// ```
+    /// use std::task::{Context, Waker};
+    /// let (mut reader, mut writer) = ringhop_pipes::Pipe::new(Default::default())?;
+    /// writer.write(b"onetwo");
+    /// let _ = writer.poll_flush(&mut Context::from_waker(Waker::noop()));
+    /// assert_eq!(reader.try_read().unwrap()?.len(), 6);
+    /// assert_eq!(reader.last_read().unwrap().to_vec(), b"onetwo");
+    /// reader.advance_to(6, 6)?;
+    /// assert!(reader.last_read().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn last_read(&mut self) -> Option<ReadResult<'_>> {
+        if !self.cursor.reading {
+            return None;
+        }
+        // `chunks` is the snapshot the read took, kept until the next one: its blocks stay
+        // in the segment list until an advance through this reader releases them.
+        Some(ReadResult {
+            chunks: self.chunks.make_contiguous(),
+            len: self.cursor.len,
+            completed: self.cursor.completed,
+            canceled: false,
+        })
+    }
+
     /// Whether the last [`advance_to`](Self::advance_to) left bytes of its read unconsumed,
     /// so a read now would return at once — without asking the pipe (no lock). A protocol
     /// loop uses it to tell "more requests are buffered" (look before answering) from "wait
@@ -288,11 +319,14 @@ struct Cursor {
     /// A read result is out that no advance reported on yet.
     reading: bool,
     left_unconsumed: bool,
+    /// The last read saw the writer's completion.
+    completed: bool,
 }
 
 impl Cursor {
-    fn read_at(&mut self, start: u64, len: usize) {
+    fn read_at(&mut self, start: u64, len: usize, completed: bool) {
         (self.start, self.len, self.reading) = (start, len, true);
+        self.completed = completed;
     }
 
     /// The work of `advance_to` under the caller's lock; returns the writer's waker.
