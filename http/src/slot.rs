@@ -9,7 +9,7 @@
 //! once). Kestrel pools its per-request state the same way.
 
 use std::alloc::{self, Layout};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -28,6 +28,12 @@ struct Pool(Vec<Free>);
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        // The slot in front of the pool too: a thread's first `take` goes through the pool,
+        // so the pool's destructor is registered before anything reaches `LAST`.
+        if let Ok(Some((slot, layout))) = LAST.try_with(Cell::take) {
+            // SAFETY: a slot in `LAST` was allocated with its layout and is not in use.
+            unsafe { alloc::dealloc(slot.as_ptr(), layout) };
+        }
         for free in &self.0 {
             for slot in &free.slots {
                 // SAFETY: every pooled slot was allocated with this layout and is not in use.
@@ -39,9 +45,19 @@ impl Drop for Pool {
 
 thread_local! {
     static POOL: RefCell<Pool> = const { RefCell::new(Pool(Vec::new())) };
+    /// The slot given back last, in front of the pool: a connection's request gives its slot
+    /// back and the next request takes it, through a `Cell` with no destructor (the cheapest
+    /// thread-local there is) instead of the pool's `RefCell` and lists.
+    static LAST: Cell<Option<(NonNull<u8>, Layout)>> = const { Cell::new(None) };
 }
 
 fn take(layout: Layout) -> NonNull<u8> {
+    if let Some((slot, kept)) = LAST.get() {
+        if kept == layout {
+            LAST.set(None);
+            return slot;
+        }
+    }
     let pooled = POOL
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -60,6 +76,10 @@ fn take(layout: Layout) -> NonNull<u8> {
 }
 
 fn give(slot: NonNull<u8>, layout: Layout) {
+    if LAST.get().is_none() {
+        LAST.set(Some((slot, layout)));
+        return;
+    }
     let kept = POOL
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
