@@ -82,7 +82,14 @@ pub(crate) async fn serve(mut pipe: DuplexPipe, store: Store) {
         let mut consumed = 0;
         let mut quit = false;
         // Answer every complete line of this read, then flush once.
+        let mut too_long = false;
         while let Some(end) = find_newline(&result, consumed) {
+            // A complete line over the limit is as much an error as an incomplete one: the
+            // limit must not depend on how the bytes were split into reads.
+            if end - consumed > MAX_LINE {
+                too_long = true;
+                break;
+            }
             line.clear();
             line.resize(end - consumed, 0);
             result.copy_to(consumed, &mut line);
@@ -92,7 +99,7 @@ pub(crate) async fn serve(mut pipe: DuplexPipe, store: Store) {
                 break;
             }
         }
-        let too_long = !quit && len - consumed > MAX_LINE;
+        too_long |= !quit && len - consumed > MAX_LINE;
         if too_long {
             pipe.output.write(b"ERR line too long\n");
         }

@@ -70,3 +70,16 @@ fn an_overlong_line_is_a_protocol_error() {
     let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
     assert_eq!(replies, ["ERR line too long"]);
 }
+
+#[test]
+fn an_overlong_line_is_an_error_also_when_it_arrives_whole() {
+    // The same limit when the line and its newline come in one write (a complete line in
+    // one read), with the lines before it answered first.
+    let (_runtime, mut stream) = start();
+    let mut batch = b"SET a 1\nSET long ".to_vec();
+    batch.extend_from_slice(&[b'x'; 20_000]);
+    batch.extend_from_slice(b"\nGET long\n");
+    stream.write_all(&batch).unwrap();
+    let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+    assert_eq!(replies, ["OK", "ERR line too long"]);
+}
