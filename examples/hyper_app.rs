@@ -53,6 +53,19 @@ fn full<B>(
 /// the connection over; the echo runs on the connection's reactor on ringhop (spawned
 /// there with `spawn_local`), as a tokio task on tokio.
 fn websocket<B>(mut req: Request<B>) -> Response<Body<B>> {
+    // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 request (or later); HTTP/1.0
+    // cannot switch protocols.
+    if req.version() < hyper::Version::HTTP_11 {
+        let mut response = full(
+            StatusCode::UPGRADE_REQUIRED,
+            "text/plain",
+            b"a WebSocket handshake needs HTTP/1.1",
+        );
+        response
+            .headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        return response;
+    }
     let headers = req.headers();
     let asks = |name, value: &str| {
         headers

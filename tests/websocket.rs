@@ -129,3 +129,22 @@ fn websocket_echo_over_ws_and_wss() {
     plain.wait_until_no_connection();
     secure.wait_until_no_connection();
 }
+
+#[test]
+fn a_websocket_handshake_over_http_1_0_is_refused() {
+    use std::io::{Read, Write};
+    let server = HyperTestServer::start(Config::default(), 1, || {
+        hyper::service::service_fn(hyper_app::app::<RequestBody>)
+    });
+    let mut client = std::net::TcpStream::connect(server.addr).unwrap();
+    client
+        .write_all(
+            b"GET /ws HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .unwrap();
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.0 426 "), "{response}");
+}
