@@ -125,6 +125,10 @@ pub(crate) fn parse_head(
     if offset(target.as_bytes()).end as usize + 1 + 8 + 1 > config.max_request_line {
         return Err(Status::URI_TOO_LONG);
     }
+    // Asterisk-form is for OPTIONS alone (RFC 9112 §3.2.4).
+    if target == "*" && method != "OPTIONS" {
+        return Err(Status::BAD_REQUEST);
+    }
     head.len = len as u32;
     head.method = offset(method.as_bytes());
     head.known_method = known_method(method);
@@ -579,6 +583,8 @@ mod tests {
     fn versions_and_limits() {
         assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
         assert_eq!(status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+        assert_eq!(status("GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
         // A space in the target: malformed, not a version httparse could not read.
         assert_eq!(status("GET /a b HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status("GET http://a b/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);

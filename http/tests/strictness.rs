@@ -41,6 +41,7 @@ fn each_violation_gets_its_status_and_a_closed_connection() {
         ("TE without chunked (length unknown)", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(), 400),
         ("chunked not the final coding", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec(), 400),
         ("space in the target", b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
+        ("asterisk-form without OPTIONS", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), 400),
         ("bad chunk size", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(), 400),
         ("chunk framing", b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n".to_vec(), 400),
         ("URI too long", format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000)).into_bytes(), 414),
