@@ -130,17 +130,7 @@ impl PipeReader {
     /// Errors (without changing anything): no read to advance, `consumed > examined`,
     /// `examined` beyond the result, or `examined` moving backwards.
     pub fn advance_to(&mut self, consumed: usize, examined: usize) -> io::Result<()> {
-        // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
-        // atomic operations per call.
-        let mut inner = self.shared.lock();
-        let waker =
-            self.cursor
-                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
-        drop(inner);
-        if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
-        }
-        Ok(())
+        self.advance_then(consumed, examined, |_, _| ())
     }
 
     /// [`advance_to`](Self::advance_to), then [`try_read`](Self::try_read), under one lock:
@@ -163,18 +153,10 @@ impl PipeReader {
         consumed: usize,
         examined: usize,
     ) -> io::Result<Option<io::Result<ReadResult<'_>>>> {
-        let mut inner = self.shared.lock();
-        let waker =
-            self.cursor
-                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
-        let snapshot = inner
-            .state
-            .try_read()
-            .map(|ready| Snapshot::take(ready, &inner, &mut self.chunks));
-        drop(inner);
-        if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
-        }
+        let snapshot = self.advance_then(consumed, examined, |inner, chunks| {
+            let ready = inner.state.try_read()?;
+            Some(Snapshot::take(ready, inner, chunks))
+        })?;
         Ok(snapshot.map(|snapshot| self.result(snapshot)))
     }
 
@@ -186,22 +168,38 @@ impl PipeReader {
         examined: usize,
         cx: &mut Context<'_>,
     ) -> io::Result<Poll<io::Result<ReadResult<'_>>>> {
-        let mut inner = self.shared.lock();
-        let waker =
-            self.cursor
-                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
-        let snapshot = match inner.state.poll_read(cx) {
-            Poll::Pending => None,
-            Poll::Ready(ready) => Some(Snapshot::take(ready, &inner, &mut self.chunks)),
-        };
-        drop(inner);
-        if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
-        }
+        let snapshot = self.advance_then(consumed, examined, |inner, chunks| {
+            match inner.state.poll_read(cx) {
+                Poll::Pending => None,
+                Poll::Ready(ready) => Some(Snapshot::take(ready, inner, chunks)),
+            }
+        })?;
         Ok(match snapshot {
             None => Poll::Pending,
             Some(snapshot) => Poll::Ready(self.result(snapshot)),
         })
+    }
+
+    /// The advance, then `then` under the same lock (with the reader's chunks, for a
+    /// snapshot); the writer is woken once the lock is released.
+    fn advance_then<T>(
+        &mut self,
+        consumed: usize,
+        examined: usize,
+        then: impl FnOnce(&mut Inner, &mut VecDeque<Chunk>) -> T,
+    ) -> io::Result<T> {
+        // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
+        // atomic operations per call.
+        let mut inner = self.shared.lock();
+        let waker =
+            self.cursor
+                .advance_locked(&self.shared.pool, &mut inner, consumed, examined)?;
+        let after = then(&mut inner, &mut self.chunks);
+        drop(inner);
+        if let Some(waker) = waker {
+            self.shared.writer_scheduler.schedule(waker);
+        }
+        Ok(after)
     }
 
     /// The last read's result again, without asking the pipe (no lock), while no advance
