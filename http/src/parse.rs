@@ -210,33 +210,26 @@ pub(crate) fn parse_head(
         return Err(Status::BAD_REQUEST);
     }
     head.authority = absolute.or(host).map(offset);
-    // Chunked twice is never valid; chunked must be the final coding, and any other
-    // coding (before or after it) is one this server does not decode.
-    if chunked_codings > 1 {
-        return Err(Status::BAD_REQUEST);
-    }
-    let chunked = transfer_encoding && chunked_codings == 1;
-    if transfer_encoding && content_length.is_some() {
-        // Both framings: a smuggling attempt or a broken intermediary (RFC 9112 §6.3).
-        return Err(Status::BAD_REQUEST);
-    }
-    if transfer_encoding && minor_version == 0 {
-        return Err(Status::BAD_REQUEST);
-    }
-    // Chunked not the final coding (or absent): the body's length cannot be known, a 400
-    // (RFC 9112 §6.3); chunked last after a coding this server does not decode: 501 (§6.1).
-    if transfer_encoding && !last_is_chunked {
-        return Err(Status::BAD_REQUEST);
-    }
-    if other_codings {
-        return Err(Status::NOT_IMPLEMENTED);
+    // Transfer codings, judged as one list over every field (RFC 9112 §6): beside a
+    // Content-Length they are a smuggling attempt or a broken intermediary (§6.3), HTTP/1.0
+    // has none, chunked twice is never valid, and without chunked last the body's length
+    // cannot be known (§6.3). What remains is chunked, after codings this server does not
+    // decode (501, §6.1) or alone.
+    if transfer_encoding {
+        if content_length.is_some() || minor_version == 0 || chunked_codings > 1 || !last_is_chunked
+        {
+            return Err(Status::BAD_REQUEST);
+        }
+        if other_codings {
+            return Err(Status::NOT_IMPLEMENTED);
+        }
     }
     if let Some(length) = content_length {
         if length > config.max_body {
             return Err(Status::CONTENT_TOO_LARGE);
         }
         head.framing = Some(Framing::Length(length));
-    } else if chunked {
+    } else if transfer_encoding {
         head.framing = Some(Framing::Chunked);
     }
     head.keep_alive = if minor_version == 1 {
