@@ -133,6 +133,14 @@ impl BodyDecoder {
         std::mem::take(&mut self.pending)
     }
 
+    /// Consumes them now (a body read, or the pipe handed over after an upgrade).
+    pub(crate) fn consume_pending(&mut self, input: &mut PipeReader) -> io::Result<()> {
+        match self.take_pending() {
+            0 => Ok(()),
+            pending => input.advance_to(pending, pending),
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
@@ -216,10 +224,7 @@ impl Body<'_> {
     /// first chunk of the pipe) belong to the body, or `None` at the end.
     async fn next_len(&mut self) -> io::Result<Option<usize>> {
         let decoder = &mut *self.decoder;
-        if decoder.pending > 0 {
-            let pending = std::mem::take(&mut decoder.pending);
-            self.input.advance_to(pending, pending)?;
-        }
+        decoder.consume_pending(self.input)?;
         if self.expect.get() == Continue::Pending {
             self.expect.set(Continue::NotDue);
             self.output

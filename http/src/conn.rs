@@ -207,8 +207,7 @@ pub(crate) fn serve<'a, H: Handler>(
         if let Some(on_upgrade) = upgraded {
             // What the request left unconsumed (its head, the last body chunk) is not the
             // new protocol's.
-            let pending = buffers.decoder.take_pending();
-            if pending > 0 && input.advance_to(pending, pending).is_err() {
+            if buffers.decoder.consume_pending(&mut input).is_err() {
                 return;
             }
             let _upgraded = Upgraded::start();
@@ -298,30 +297,16 @@ fn read_head<'a>(
         }
         coop::proceed().await;
         let mut started: Option<time::Instant> = None;
-        // The last request's unconsumed bytes (its head, its last body chunk) are consumed
-        // under the same lock as a look for the next head. Otherwise a look before waiting is
-        // worth its lock only when the last read left bytes behind (pipelined requests): the
+        // The last request's unconsumed bytes (its head, its last body chunk): the next head
+        // may follow them in the read still in hand (pipelined requests). Otherwise they are
+        // consumed under the same lock as a look for the next head. Without them, a look
+        // before waiting is worth its lock only when the last read left bytes behind: the
         // wait's own read finds whatever arrived, and is parsed in place.
         let pending = buffers.decoder.take_pending();
         if pending > 0 {
-            // The next head may be in hand: in the last read, right after what the last
-            // request took (pipelined requests). Taken from there without the pipe's lock;
-            // the pipe learns what was consumed once a read has to ask it.
-            if let Some(read) = input.last_read() {
-                let first = read.chunks().next().unwrap_or_default();
-                if let Some(rest) = first.get(pending..).filter(|rest| !rest.is_empty()) {
-                    match parse_in_place(rest, buffers, config) {
-                        Ok(Some(head_len)) => {
-                            deadline.set(None);
-                            return HeadOutcome::Ready(pending + head_len);
-                        }
-                        // Malformed whatever follows (and `head` is no longer the last
-                        // request's: it must not be parsed against again).
-                        Err(status) => return HeadOutcome::Reject(status),
-                        // Incomplete (nothing parsed): judged on a fresh read below.
-                        Ok(None) => {}
-                    }
-                }
+            if let Some(outcome) = head_in_hand(input, pending, buffers, config) {
+                deadline.set(None);
+                return outcome;
             }
         }
         let mut examined = if pending > 0 {
@@ -397,6 +382,28 @@ fn read_head<'a>(
                 None => return HeadOutcome::Close,
             }
         }
+    }
+}
+
+/// A complete (or malformed) head right after the `pending` bytes of the input's last read,
+/// parsed from that read without the pipe's lock; the pipe learns what was consumed once a
+/// read has to ask it. `None`: not there in full, to be judged on a fresh read.
+fn head_in_hand(
+    input: &mut PipeReader,
+    pending: usize,
+    buffers: &mut Buffers,
+    config: &Config,
+) -> Option<HeadOutcome> {
+    let read = input.last_read()?;
+    let first = read.chunks().next().unwrap_or_default();
+    let rest = first.get(pending..).filter(|rest| !rest.is_empty())?;
+    match parse_in_place(rest, buffers, config) {
+        Ok(Some(head_len)) => Some(HeadOutcome::Ready(pending + head_len)),
+        // Malformed whatever follows (and `head` is no longer the last request's: it must
+        // not be parsed against again).
+        Err(status) => Some(HeadOutcome::Reject(status)),
+        // Incomplete (nothing parsed).
+        Ok(None) => None,
     }
 }
 
