@@ -122,6 +122,19 @@ fn echo_of_1_byte_to_8_mib_split_at_random_boundaries() {
     }
 }
 
+/// Asserts a per-operation count against its bound under (io_uring, epoll).
+fn at_most(runtime: &rt::Runtime, measured: f64, bounds: (f64, f64), what: &str) {
+    let most = match runtime.driver() {
+        rt::Driver::IoUring => bounds.0,
+        _ => bounds.1,
+    };
+    assert!(
+        measured <= most + 0.1,
+        "{measured:.2} {what} (at most {most} expected on {:?})",
+        runtime.driver()
+    );
+}
+
 /// The request path's shape: under io_uring a round trip (bytes in, echo out) costs one task
 /// poll, the application's — neither pump is polled — and 8 pipe locks.
 #[test]
@@ -152,28 +165,22 @@ fn a_round_trip_polls_only_the_application_and_takes_8_locks() {
     // write, commit and flush under one lock; the send side's advance together with its
     // next read. epoll: the receive pump writes from its task (write, then commit and
     // flush), and reads once more.
-    let most_locks = if runtime.driver() == rt::Driver::IoUring {
-        8.0
-    } else {
-        10.0
-    };
-    assert!(
-        locks_per_round_trip <= most_locks + 0.1,
-        "{locks_per_round_trip:.2} pipe locks per round trip (at most {most_locks} expected)"
+    at_most(
+        &runtime,
+        locks_per_round_trip,
+        (8.0, 10.0),
+        "pipe locks per round trip",
     );
     let per_round_trip = polls as f64 / ROUND_TRIPS as f64;
     // io_uring: the application once — received bytes reach the pipe from their CQE, its
     // flush queues the send for right before the reactor submits, and the send's CQE
     // advances the pipe (4 polls before the pumps ran on completions). epoll: the receive
     // pump and the application.
-    let most = if runtime.driver() == rt::Driver::IoUring {
-        1.0
-    } else {
-        2.0
-    };
-    assert!(
-        per_round_trip <= most + 0.1,
-        "{per_round_trip:.2} task polls per round trip (at most {most} expected)"
+    at_most(
+        &runtime,
+        per_round_trip,
+        (1.0, 2.0),
+        "task polls per round trip",
     );
 }
 
@@ -227,14 +234,11 @@ fn responses_flushed_in_one_poll_go_out_in_one_send() {
     }
     let per_batch = (runtime.handles()[0].stats().submissions - before) as f64 / BATCHES as f64;
     // io_uring: one send SQE per batch. epoll: one recv and one send syscall per batch.
-    let most = if runtime.driver() == rt::Driver::IoUring {
-        1.0
-    } else {
-        2.0
-    };
-    assert!(
-        per_batch <= most + 0.1,
-        "{per_batch:.2} submissions per batch of 16 flushed answers (at most {most} expected)"
+    at_most(
+        &runtime,
+        per_batch,
+        (1.0, 2.0),
+        "submissions per batch of 16 flushed answers",
     );
 }
 
