@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Routes: `GET /` and `/plaintext` → "Hello, World!", `GET /json`, `POST /echo` (streams the
-//! request body back), `GET /ws` (a WebSocket echoing text and binary messages). `TLS_CERT`
+//! request body back, its first chunk read before answering so that hyper sends
+//! `100 Continue` to curl's large uploads), `GET /ws` (a WebSocket echoing text and binary messages). `TLS_CERT`
 //! and `TLS_KEY` (PEM files) serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
 //! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
 
@@ -18,11 +19,13 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
     HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -34,9 +37,61 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
 /// A response: a fixed body, or the request's own body streamed back (`/echo`).
-pub(crate) type Body<B = RequestBody> = Either<Full<Bytes>, B>;
+pub(crate) type Body<B = RequestBody> = Either<Full<Bytes>, Echo<B>>;
 
-fn full<B>(
+/// The request's body streamed back, its first frame read before the response is returned:
+/// reading the body is what makes hyper answer `Expect: 100-continue` (curl sends it with
+/// uploads over 1 MiB); answering first would leave curl waiting a second before it sends.
+pub(crate) struct Echo<B: hyper::body::Body> {
+    first: Option<Result<Frame<B::Data>, B::Error>>,
+    rest: B,
+}
+
+// Nothing in it is pinned: the first frame is moved out, the rest polled through `Pin::new`.
+impl<B: hyper::body::Body + Unpin> Unpin for Echo<B> {}
+
+impl<B: hyper::body::Body + Unpin> Echo<B> {
+    async fn new(mut body: B) -> Self {
+        let first = body.frame().await;
+        Echo { first, rest: body }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Echo<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.get_mut();
+        match this.first.take() {
+            Some(first) => Poll::Ready(Some(first)),
+            None => Pin::new(&mut this.rest).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = match &self.first {
+            Some(Ok(frame)) => frame.data_ref().map_or(0, |data| data.remaining() as u64),
+            _ => 0,
+        };
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
+}
+
+fn full<B: hyper::body::Body + Unpin>(
     status: StatusCode,
     content_type: &'static str,
     body: &'static [u8],
@@ -52,7 +107,7 @@ fn full<B>(
 /// `GET /ws`: a WebSocket that echoes text and binary messages. After the `101`, hyper hands
 /// the connection over; the echo runs on the connection's reactor on ringhop (spawned
 /// there with `spawn_local`), as a tokio task on tokio.
-fn websocket<B>(mut req: Request<B>) -> Response<Body<B>> {
+fn websocket<B: hyper::body::Body + Unpin>(mut req: Request<B>) -> Response<Body<B>> {
     // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 request (or later); HTTP/1.0
     // cannot switch protocols.
     if req.version() < hyper::Version::HTTP_11 {
@@ -121,7 +176,9 @@ fn websocket<B>(mut req: Request<B>) -> Response<Body<B>> {
 
 /// The service both transports serve. On ringhop the request body is a [`RequestBody`] (the
 /// minimum request body rate applies); on tokio it is hyper's `Incoming`.
-pub(crate) async fn app<B>(req: Request<B>) -> Result<Response<Body<B>>, Infallible> {
+pub(crate) async fn app<B: hyper::body::Body + Unpin>(
+    req: Request<B>,
+) -> Result<Response<Body<B>>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET | &Method::HEAD, "/" | "/plaintext") => {
             full(StatusCode::OK, "text/plain", b"Hello, World!")
@@ -133,7 +190,7 @@ pub(crate) async fn app<B>(req: Request<B>) -> Result<Response<Body<B>>, Infalli
         ),
         (&Method::POST, "/echo") => {
             let content_type = req.headers().get(CONTENT_TYPE).cloned();
-            let mut response = Response::new(Either::Right(req.into_body()));
+            let mut response = Response::new(Either::Right(Echo::new(req.into_body()).await));
             if let Some(content_type) = content_type {
                 response.headers_mut().insert(CONTENT_TYPE, content_type);
             }
