@@ -357,29 +357,25 @@ fn read_head<'a>(
                 return HeadOutcome::Close;
             }
             // No timer per wait: the connection's one deadline moves, the watchdog checks it.
-            deadline.set(Some(match started {
-                Some(at) => at + config.header_timeout,
-                None => time::now() + config.idle_timeout,
-            }));
-            let read = deadline.timeout(input.read());
-            let waited = if started.is_some() {
-                // A head is arriving: it gets the header timeout, shutdown or not.
-                Some(read.await)
-            } else {
-                shutdown::unless_shutdown(read).await
-            };
-            match waited {
+            // A head that is arriving gets the header timeout, shutdown or not; an idle wait
+            // also ends when shutdown begins (`shutdown::trigger` ends idle deadlines, so
+            // nothing is registered per wait for it).
+            match started {
+                Some(at) => deadline.set(Some(at + config.header_timeout)),
+                None => deadline.set_idle(Some(time::now() + config.idle_timeout)),
+            }
+            match deadline.timeout(input.read()).await {
                 // This read's own result, parsed in place (no second read).
-                Some(Ok(result)) => examined = Some(examine(result, buffers, config)),
-                Some(Err(Expired)) if started.is_some() => {
+                Ok(result) => examined = Some(examine(result, buffers, config)),
+                Err(Expired) if started.is_some() => {
                     return HeadOutcome::Reject(Status::REQUEST_TIMEOUT)
                 }
-                Some(Err(Expired)) => {
-                    stats::count(Event::Idle);
+                Err(Expired) => {
+                    if !shutdown::is_triggered() {
+                        stats::count(Event::Idle);
+                    }
                     return HeadOutcome::Close;
                 }
-                // Shutdown while idle.
-                None => return HeadOutcome::Close,
             }
         }
     }

@@ -16,9 +16,11 @@ struct Waiters {
     free: Vec<usize>,
 }
 
-/// Starts shutting down this reactor's servers: wakes every waiter.
+/// Starts shutting down this reactor's servers: wakes every waiter, and ends the waits of
+/// idle connections (which register nothing here: their idle deadline is enough).
 pub(crate) fn trigger() {
     TRIGGERED.with(|t| t.set(true));
+    ringhop_pipes::watchdog::end_idle_waits();
     let wakers: Vec<Waker> = WAITERS.with(|w| {
         let mut w = w.borrow_mut();
         w.free.clear();

@@ -245,6 +245,31 @@ fn graceful_shutdown_lets_an_in_flight_request_finish() {
 }
 
 #[test]
+fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let server = server();
+    // Served once each, so both are surely accepted and idle between requests.
+    let mut idle: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    for stream in &mut idle {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut BufReader::new(&mut *stream), false);
+        assert_eq!(reply.body, b"Hello, World!");
+    }
+    let started = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || server.stop());
+    for mut stream in idle {
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+    // Not after the idle timeout (120 s) nor the drain timeout (10 s): at once.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "closed after {waited:?}");
+    stopper.join().unwrap().unwrap();
+}
+
+#[test]
 fn conversions_to_and_from_the_http_crate() {
     let server = server();
     let response = server.exchange(

@@ -31,6 +31,10 @@ pub trait Watched {
     /// Called once per tick with the reactor's coarse clock: act on every deadline that
     /// passed (cancel a read, cut a connection, ...). `false` ends the watch.
     fn check(&self, now: Instant) -> bool;
+
+    /// Called by [`end_idle_waits`]: end, now, a wait that only idles (a connection between
+    /// requests, whose deadline was set with [`Deadline::set_idle`]). Nothing by default.
+    fn end_idle(&self) {}
 }
 
 thread_local! {
@@ -48,6 +52,19 @@ pub fn watch(entry: Weak<dyn Watched>) {
     WATCHED.with(|watched| watched.borrow_mut().push(entry));
     if !TICKING.with(|ticking| ticking.replace(true)) {
         drop(rt::spawn_local(tick()));
+    }
+}
+
+/// Ends every idle wait this reactor's watchdog holds (deadlines set with
+/// [`Deadline::set_idle`]) as if its deadline had passed: a server that shuts down closes
+/// its idle connections at once. A connection registers nothing per wait for this; the
+/// deadline it moves anyway is enough.
+pub fn end_idle_waits() {
+    // Outside the borrow, like a tick's checks.
+    let entries: Vec<_> =
+        WATCHED.with(|watched| watched.borrow().iter().filter_map(Weak::upgrade).collect());
+    for entry in entries {
+        entry.end_idle();
     }
 }
 
@@ -115,6 +132,8 @@ struct DeadlineState {
     expired: Cell<bool>,
     waker: Cell<Option<Waker>>,
     watched: Cell<bool>,
+    /// Set by [`Deadline::set_idle`]: [`end_idle_waits`] ends the wait too.
+    idle: Cell<bool>,
 }
 
 /// The deadline passed before the future completed.
@@ -136,8 +155,19 @@ impl Deadline {
     /// Sets (or, with `None`, clears) the instant, and forgets an earlier expiry. The first
     /// `Some` registers it with this reactor's watchdog.
     pub fn set(&self, at: Option<Instant>) {
+        self.set_with(at, false);
+    }
+
+    /// [`set`](Self::set) for a wait that only idles: it also ends, at once, when
+    /// [`end_idle_waits`] runs on this reactor (shutdown).
+    pub fn set_idle(&self, at: Option<Instant>) {
+        self.set_with(at, true);
+    }
+
+    fn set_with(&self, at: Option<Instant>, idle: bool) {
         self.0.at.set(at);
         self.0.expired.set(false);
+        self.0.idle.set(idle);
         if at.is_some() && !self.0.watched.replace(true) {
             let watched: Weak<DeadlineState> = Rc::downgrade(&self.0);
             watch(watched);
@@ -191,15 +221,27 @@ impl<F: Future> Future for Timeout<'_, F> {
     }
 }
 
+impl DeadlineState {
+    fn expire(&self) {
+        self.at.set(None);
+        self.expired.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
 impl Watched for DeadlineState {
     fn check(&self, now: Instant) -> bool {
         if self.at.get().is_some_and(|at| at <= now) {
-            self.at.set(None);
-            self.expired.set(true);
-            if let Some(waker) = self.waker.take() {
-                waker.wake();
-            }
+            self.expire();
         }
         true
+    }
+
+    fn end_idle(&self) {
+        if self.idle.get() && self.at.get().is_some() {
+            self.expire();
+        }
     }
 }
