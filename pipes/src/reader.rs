@@ -160,9 +160,25 @@ impl PipeReader {
         Ok(snapshot.map(|snapshot| self.result(snapshot)))
     }
 
-    /// [`advance_to`](Self::advance_to), then a poll of the next read, under one lock (a
-    /// send pump's step: the bytes went out, what is next?).
-    pub(crate) fn advance_and_poll_read(
+    /// [`advance_to`](Self::advance_to), then a poll of the next read, under one lock: a
+    /// send pump's step (the bytes went out, what is next?), or a byte-stream adapter that
+    /// consumes what it copied out when it is asked for more. Unlike [`read`](Self::read), it
+    /// takes nothing of the task's cooperative budget.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// let (mut reader, mut writer) = ringhop_pipes::Pipe::new(Default::default())?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// writer.write(b"onetwo");
+    /// let _ = writer.poll_flush(&mut cx);
+    /// assert_eq!(reader.try_read().unwrap()?.len(), 6);
+    /// let Poll::Ready(next) = reader.advance_and_poll_read(3, 3, &mut cx)? else { panic!() };
+    /// assert_eq!(next?.to_vec(), b"two");
+    /// // All consumed: the poll waits (the waker is woken by the next flush).
+    /// assert!(reader.advance_and_poll_read(3, 3, &mut cx)?.is_pending());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn advance_and_poll_read(
         &mut self,
         consumed: usize,
         examined: usize,

@@ -29,6 +29,9 @@ pub struct PipeIo {
     /// alone would let every later wake (a request body's bytes arriving) write another
     /// batch past the pipe's limit.
     flush_waits: bool,
+    /// Bytes the last read copied into hyper's buffer: consumed by the next read, under the
+    /// same pipe lock as its look for more (one lock per read instead of two).
+    unconsumed: usize,
 }
 
 impl PipeIo {
@@ -38,6 +41,7 @@ impl PipeIo {
             pipe,
             upgraded: None,
             flush_waits: false,
+            unconsumed: 0,
         }
     }
 
@@ -101,29 +105,34 @@ impl Read for PipeIo {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let input = &mut self.get_mut().pipe.input;
-        let copied = {
-            let mut read = input.read();
-            let result = match std::future::Future::poll(Pin::new(&mut read), cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                Poll::Ready(Ok(result)) => result,
-            };
-            let mut copied = 0;
-            for chunk in result.chunks() {
-                let n = chunk.len().min(buf.remaining());
-                buf.put_slice(&chunk[..n]);
-                copied += n;
-                if buf.remaining() == 0 {
-                    break;
-                }
+        let this = self.get_mut();
+        let input = &mut this.pipe.input;
+        let polled = match this.unconsumed {
+            // Nothing to consume: a plain read (which takes a unit of the task's budget).
+            0 => std::future::Future::poll(Pin::new(&mut input.read()), cx),
+            unconsumed => {
+                // The same budget as a read's, taken before anything changes.
+                std::task::ready!(ringhop_runtime::coop::poll_proceed(cx));
+                this.unconsumed = 0;
+                input.advance_and_poll_read(unconsumed, unconsumed, cx)?
             }
-            copied
         };
-        // Nothing copied means end of stream (the writer completed): hyper reads EOF.
-        if copied > 0 {
-            input.advance_to(copied, copied)?;
+        let result = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Ready(Ok(result)) => result,
+        };
+        let mut copied = 0;
+        for chunk in result.chunks() {
+            let n = chunk.len().min(buf.remaining());
+            buf.put_slice(&chunk[..n]);
+            copied += n;
+            if buf.remaining() == 0 {
+                break;
+            }
         }
+        // Nothing copied means end of stream (the writer completed): hyper reads EOF.
+        this.unconsumed = copied;
         Poll::Ready(Ok(()))
     }
 }
@@ -253,20 +262,65 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll, Waker};
 
-    use hyper::rt::Write;
+    use hyper::rt::{Read, ReadBuf, Write};
     use ringhop_pipes::{DuplexPipe, PipeOptions, PipeScheduler};
 
     use super::PipeIo;
 
-    #[test]
-    fn writes_wait_once_the_pipe_is_over_its_pause_threshold() {
+    fn inline_pair() -> (DuplexPipe, DuplexPipe) {
         let options = || {
             PipeOptions::default()
                 .reader_scheduler(PipeScheduler::Inline)
                 .writer_scheduler(PipeScheduler::Inline)
         };
+        DuplexPipe::pair(options(), options()).unwrap()
+    }
+
+    /// One `poll_read` of `io` into a fresh buffer: what it returned, or `None` if pending.
+    fn read(io: &mut PipeIo, cx: &mut Context<'_>) -> Option<Vec<u8>> {
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        match Pin::new(io).poll_read(cx, buf.unfilled()) {
+            Poll::Ready(Ok(())) => Some(buf.filled().to_vec()),
+            Poll::Ready(Err(err)) => panic!("{err}"),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn a_read_consumes_what_the_last_one_copied_under_its_own_lock() {
+        let (mut transport, application) = inline_pair();
+        let mut io = PipeIo::new(application);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut send = |bytes: &[u8]| {
+            transport.output.write(bytes);
+            let _ = transport
+                .output
+                .poll_flush(&mut Context::from_waker(Waker::noop()));
+        };
+        send(b"first");
+        let locks = ringhop_pipes::lock_acquisitions();
+        assert_eq!(read(&mut io, &mut cx).as_deref(), Some(&b"first"[..]));
+        // Nothing new: pending, and "first" is not returned again.
+        assert_eq!(read(&mut io, &mut cx), None);
+        // One lock per read: the second read's advance and look share it.
+        assert_eq!(ringhop_pipes::lock_acquisitions() - locks, 2);
+        send(b"second");
+        assert_eq!(read(&mut io, &mut cx).as_deref(), Some(&b"second"[..]));
+        // What was copied out is consumed: the pipe holds nothing once the next read asks.
+        assert_eq!(read(&mut io, &mut cx), None);
+        transport.output.complete(None);
+        assert_eq!(
+            read(&mut io, &mut cx).as_deref(),
+            Some(&b""[..]),
+            "end of stream"
+        );
+    }
+
+    #[test]
+    fn writes_wait_once_the_pipe_is_over_its_pause_threshold() {
         // Nobody reads the transport end: the peer stopped reading.
-        let (_transport, application) = DuplexPipe::pair(options(), options()).unwrap();
+        let (_transport, application) = inline_pair();
         let mut io = PipeIo::new(application);
         let mut cx = Context::from_waker(Waker::noop());
         let chunk = [b'x'; 16 * 1024];
