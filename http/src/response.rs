@@ -211,15 +211,16 @@ impl<'a> Response<'a> {
     /// headers added after the body started are ignored.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
-        let managed = [
-            "content-length",
-            "transfer-encoding",
-            "connection",
-            "date",
-            "server",
-        ]
-        .iter()
-        .any(|m| name.eq_ignore_ascii_case(m));
+        // On the name's length first: most names are none of these, and each is then
+        // compared once instead of against every managed name in turn.
+        let managed = match name.len() {
+            4 => name.eq_ignore_ascii_case("date"),
+            6 => name.eq_ignore_ascii_case("server"),
+            10 => name.eq_ignore_ascii_case("connection"),
+            14 => name.eq_ignore_ascii_case("content-length"),
+            17 => name.eq_ignore_ascii_case("transfer-encoding"),
+            _ => false,
+        };
         if managed || !is_token(name.as_bytes()) || has_control(value) || self.is_started() {
             return self;
         }
