@@ -75,6 +75,28 @@ impl Allow {
             self.len += 1;
         }
     }
+
+    /// A route's method, and `HEAD` after `GET` (a `GET` route answers it).
+    fn add_route(&mut self, method: &'static str) {
+        self.add(method);
+        if method == "GET" {
+            self.add("HEAD");
+        }
+    }
+
+    /// `GET, HEAD, POST`: the field's value, written into `value`.
+    fn write<'v>(&self, value: &'v mut [u8; 128]) -> &'v [u8] {
+        let mut len = 0;
+        for (i, method) in self.methods[..self.len].iter().enumerate() {
+            let sep: &[u8] = if i == 0 { b"" } else { b", " };
+            for part in [sep, method.as_bytes()] {
+                let end = (len + part.len()).min(value.len());
+                value[len..end].copy_from_slice(&part[..end - len]);
+                len = end;
+            }
+        }
+        &value[..len]
+    }
 }
 
 /// A chain of routes (built by [`Router`]).
@@ -84,6 +106,8 @@ pub trait Routes {
     /// Collects the methods allowed on `path` (asked only when `find` found nothing, so
     /// the common case pays for one comparison per route and no more).
     fn allowed(&self, path: &str, allow: &mut Allow);
+    /// Collects the methods of every route (for `OPTIONS *`, which asks about the server).
+    fn methods(&self, _allow: &mut Allow) {}
     /// Calls route number `index`.
     fn call_at(
         &self,
@@ -128,12 +152,14 @@ impl<H: Handler, N: Routes> Routes for Route<H, N> {
 
     fn allowed(&self, path: &str, allow: &mut Allow) {
         if path == self.path {
-            allow.add(self.method);
-            if self.method == "GET" {
-                allow.add("HEAD");
-            }
+            allow.add_route(self.method);
         }
         self.next.allowed(path, allow);
+    }
+
+    fn methods(&self, allow: &mut Allow) {
+        self.next.methods(allow);
+        allow.add_route(self.method);
     }
 
     async fn call_at(
@@ -152,6 +178,8 @@ impl<H: Handler, N: Routes> Routes for Route<H, N> {
 
 /// Routes by method and exact path, with a fallback for other paths (404 by default) and
 /// `405 Method Not Allowed` (with `Allow`) for known paths. `GET` routes answer `HEAD` too.
+/// `OPTIONS *` gets `200` with `Allow` listing every route's method and `OPTIONS` (unless a
+/// route is registered for method `OPTIONS` and path `*`).
 ///
 /// ```
 /// use ringhop_http::{Request, Response, Router};
@@ -236,22 +264,21 @@ impl<R: Routes, F: Handler> Handler for Router<R, F> {
             return self.routes.call_at(index, req, res).await;
         }
         let mut allow = Allow::default();
+        let mut value = [0u8; 128];
+        // `OPTIONS *` (the parser admits `*` for OPTIONS alone) asks about the server as a
+        // whole (RFC 9110 §9.3.7): what every route accepts, unless a route takes `*`.
+        if path == "*" {
+            self.routes.methods(&mut allow);
+            allow.add("OPTIONS");
+            res.header("Allow", allow.write(&mut value)).body(b"");
+            return Ok(());
+        }
         self.routes.allowed(path, &mut allow);
         match allow.len {
             0 => self.fallback.call(req, res).await,
             _ => {
-                let mut value = [0u8; 128];
-                let mut len = 0;
-                for (i, method) in allow.methods[..allow.len].iter().enumerate() {
-                    let sep: &[u8] = if i == 0 { b"" } else { b", " };
-                    for part in [sep, method.as_bytes()] {
-                        let end = (len + part.len()).min(value.len());
-                        value[len..end].copy_from_slice(&part[..end - len]);
-                        len = end;
-                    }
-                }
                 res.status(Status::METHOD_NOT_ALLOWED)
-                    .header("Allow", &value[..len])
+                    .header("Allow", allow.write(&mut value))
                     .header("Content-Type", "text/plain")
                     .body(b"Method Not Allowed");
                 Ok(())

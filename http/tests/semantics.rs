@@ -270,6 +270,31 @@ fn shutdown_closes_idle_keep_alive_connections_at_once() {
 }
 
 #[test]
+fn options_asterisk_is_answered_for_the_server_as_a_whole() {
+    let server = server();
+    let response = server.exchange(b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("Content-Length: 0\r\n"), "{response}");
+    let allow = response
+        .lines()
+        .find_map(|line| line.strip_prefix("Allow: "))
+        .unwrap_or_else(|| panic!("no Allow: {response}"));
+    let methods: Vec<&str> = allow.split(", ").collect();
+    for method in ["GET", "HEAD", "POST", "OPTIONS"] {
+        assert!(methods.contains(&method), "{allow}");
+    }
+    // Each once, however many routes share it.
+    let mut unique = methods.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), methods.len(), "{allow}");
+    // A path still goes through the routes: no route for it, no answer for it.
+    let response =
+        server.exchange(b"OPTIONS /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+}
+
+#[test]
 fn conversions_to_and_from_the_http_crate() {
     let server = server();
     let response = server.exchange(
