@@ -29,9 +29,50 @@ pub(crate) fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
 }
 
+/// Eight bytes per step (SWAR): a chunk of eight bytes as one little-endian word, so the
+/// first byte is the lowest.
+pub(crate) fn word(chunk: &[u8]) -> u64 {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(chunk);
+    u64::from_le_bytes(le)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` below `limit` (at most 0x80). The lowest flagged
+/// byte is exact; a byte above it may be flagged falsely (the borrow runs on), so a nonzero
+/// mask answers "some byte", and its lowest bit "which first".
+pub(crate) fn bytes_below(word: u64, limit: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGHS
+}
+
+/// The high bit of each byte of `word` equal to `byte`, as exact as [`bytes_below`].
+pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
+    bytes_below(word ^ (ONES * u64::from(byte)), 1)
+}
+
+/// The first `byte` in `bytes`, eight bytes per step.
+pub(crate) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut words {
+        let found = bytes_equal(word(chunk), byte);
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == byte)
+        .map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{is_token, REG_NAME};
+    use super::{find_byte, is_token, REG_NAME};
 
     #[test]
     fn classes() {
@@ -39,5 +80,32 @@ mod tests {
         assert!(!is_token(b"") && !is_token(b"a b") && !is_token(b"a:b"));
         let reg = |b: u8| REG_NAME[b as usize];
         assert!(reg(b'(') && reg(b'%') && !reg(b'/') && !reg(b'@'));
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_byte_loop() {
+        let samples: [&[u8]; 9] = [
+            b"",
+            b"?",
+            b"/plaintext",
+            b"/plaintext?a=b",
+            b"/abcdefg?",
+            b"/abcdefgh?x?y",
+            b"/a?b?c",
+            b"/\x3e\x3f\x40?\x01\x00??",
+            b"/very/long/path/without/any/query/at/all/0123456789",
+        ];
+        for sample in samples {
+            for start in 0..sample.len().max(1) {
+                let bytes = &sample[start.min(sample.len())..];
+                for byte in [b'?', 0, 1, 0x3f, 0x40, b'/'] {
+                    assert_eq!(
+                        find_byte(bytes, byte),
+                        bytes.iter().position(|&b| b == byte),
+                        "{byte} in {bytes:?}"
+                    );
+                }
+            }
+        }
     }
 }

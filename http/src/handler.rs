@@ -264,19 +264,20 @@ impl<R: Routes, F: Handler> Handler for Router<R, F> {
             return self.routes.call_at(index, req, res).await;
         }
         let mut allow = Allow::default();
-        let mut value = [0u8; 128];
         // `OPTIONS *` (the parser admits `*` for OPTIONS alone) asks about the server as a
         // whole (RFC 9110 §9.3.7): what every route accepts, unless a route takes `*`.
         if path == "*" {
             self.routes.methods(&mut allow);
             allow.add("OPTIONS");
-            res.header("Allow", allow.write(&mut value)).body(b"");
+            res.header("Allow", allow.write(&mut [0; 128])).body(b"");
             return Ok(());
         }
         self.routes.allowed(path, &mut allow);
         match allow.len {
             0 => self.fallback.call(req, res).await,
             _ => {
+                // Not held across the fallback's await: the handler's future stays smaller.
+                let mut value = [0u8; 128];
                 res.status(Status::METHOD_NOT_ALLOWED)
                     .header("Allow", allow.write(&mut value))
                     .header("Content-Type", "text/plain")

@@ -56,7 +56,7 @@ impl<'a> Request<'a> {
                 _ => target,
             }
         };
-        match find_question_mark(target.as_bytes()) {
+        match crate::chars::find_byte(target.as_bytes(), b'?') {
             Some(query) => &target[..query],
             None => target,
         }
@@ -156,61 +156,5 @@ impl fmt::Debug for Request<'_> {
             .field("target", &self.target())
             .field("version", &self.version())
             .finish()
-    }
-}
-
-/// The first `?` of `bytes`: eight bytes per step (a byte loop over every request's path
-/// showed in pipelined profiles).
-fn find_question_mark(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let x = u64::from_le_bytes(le) ^ (ONES * u64::from(b'?'));
-        // A zero byte of `x` is a `?` (the lowest flagged byte is exact; higher ones may
-        // be false positives only above a true one).
-        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zero != 0 {
-            return Some(at + zero.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'?')
-        .map(|i| at + i)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_question_mark;
-
-    #[test]
-    fn finds_the_first_question_mark_as_a_byte_loop_would() {
-        let samples: [&[u8]; 9] = [
-            b"",
-            b"?",
-            b"/plaintext",
-            b"/plaintext?a=b",
-            b"/abcdefg?",
-            b"/abcdefgh?x?y",
-            b"/a?b?c",
-            b"/\x3e\x3f\x40?\x01\x00??",
-            b"/very/long/path/without/any/query/at/all/0123456789",
-        ];
-        for sample in samples {
-            for start in 0..sample.len().max(1) {
-                let bytes = &sample[start.min(sample.len())..];
-                assert_eq!(
-                    find_question_mark(bytes),
-                    bytes.iter().position(|&b| b == b'?'),
-                    "{bytes:?}"
-                );
-            }
-        }
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use ringhop_pipes::{DuplexPipe, PipeWriter};
 
 use crate::body::Continue;
-use crate::chars::is_token;
+use crate::chars::{self, is_token};
 use crate::date;
 use crate::status::Status;
 use crate::upgrade::OnUpgrade;
@@ -393,18 +393,13 @@ fn is_protocol(protocol: &str) -> bool {
 /// Eight bytes per step: a word with no byte below 0x20 and none equal to 0x7f (the usual
 /// value) is clear; a word with one is checked byte by byte (a tab is allowed).
 fn has_control(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let w = u64::from_le_bytes(le);
+    for chunk in &mut words {
+        let w = chars::word(chunk);
         // Some byte below 0x20 (bytes of 0x80 and above never count), or some byte 0x7f.
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let x = w ^ (ONES * 0x7f);
-        let del = x.wrapping_sub(ONES) & !x & HIGHS;
-        if below_space | del != 0 && has_control_bytewise(word) {
+        if chars::bytes_below(w, 0x20) | chars::bytes_equal(w, 0x7f) != 0
+            && has_control_bytewise(chunk)
+        {
             return true;
         }
     }
