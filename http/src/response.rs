@@ -577,4 +577,67 @@ mod tests {
         assert!(!text.contains("999"), "{text}");
         assert!(text.ends_with("\r\n\r\nhi"), "{text}");
     }
+
+    /// Each response once through the pipe, as the client reads it.
+    fn sent(respond: impl FnOnce(&mut Response<'_>)) -> Vec<u8> {
+        let options = PipeOptions::default().pause_writer_threshold(1 << 20);
+        let (mut reader, writer) = Pipe::new(options).unwrap();
+        let out = RefCell::new(writer);
+        let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
+        let mut slot = None;
+        let request = Answering {
+            minor_version: 1,
+            head_request: false,
+            close: false,
+            upgrade_requested: false,
+        };
+        respond(&mut Response::new(
+            &out,
+            &mut headers,
+            &expect,
+            &mut slot,
+            request,
+        ));
+        let mut writer = out.borrow_mut();
+        let mut flush = pin!(writer.flush());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(flush.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+        reader.try_read().expect("flushed").unwrap().to_vec()
+    }
+
+    #[test]
+    fn responses_of_any_size_are_whole() {
+        // Within one pipe segment, around a segment's size, and over several: head, headers
+        // and body each once, in order.
+        for (body_len, header_len) in [
+            (13, 10),
+            (3_900, 10),
+            (4_100, 10),
+            (10, 5_000),
+            (70_000, 9_000),
+        ] {
+            let body: Vec<u8> = (0..body_len).map(|i| b'a' + (i % 26) as u8).collect();
+            let value = "v".repeat(header_len);
+            let bytes = sent(|res| {
+                res.header("X-Long", &value)
+                    .status(crate::status::Status(201))
+                    .body(&body)
+            });
+            let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let head = std::str::from_utf8(&bytes[..head_end]).unwrap();
+            assert!(
+                head.starts_with("HTTP/1.1 201 Created\r\nServer: ringhop\r\nDate: "),
+                "{head}"
+            );
+            assert!(
+                head.contains(&format!("\r\nX-Long: {value}\r\n")),
+                "{body_len}"
+            );
+            assert!(
+                head.ends_with(&format!("\r\nContent-Length: {body_len}\r\n\r\n")),
+                "{head}"
+            );
+            assert_eq!(&bytes[head_end..], &body[..], "{body_len}");
+        }
+    }
 }
