@@ -43,6 +43,27 @@ pub(crate) enum Continue {
     Refused,
 }
 
+/// What the body and the response of one request share: either may settle it first.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    /// Where `Expect: 100-continue` stands.
+    pub(crate) expect: Cell<Continue>,
+    /// More of the body is unread than the server reads away after the response (its
+    /// declared length is over `max_drain`, and the handler has not read it to its end):
+    /// unless the handler still reads it, the connection closes after the response, and
+    /// the response says so.
+    pub(crate) body_over_drain: Cell<bool>,
+}
+
+impl Exchange {
+    pub(crate) fn new() -> Self {
+        Exchange {
+            expect: Cell::new(Continue::NotDue),
+            body_over_drain: Cell::new(false),
+        }
+    }
+}
+
 /// The limits a body is decoded under (from [`Config`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BodyLimits {
@@ -188,8 +209,8 @@ pub struct Body<'a> {
     pub(crate) input: &'a mut PipeReader,
     pub(crate) output: &'a RefCell<PipeWriter>,
     pub(crate) decoder: &'a mut BodyDecoder,
-    /// The `Expect: 100-continue` state, shared with the `Response`.
-    pub(crate) expect: &'a Cell<Continue>,
+    /// The `Expect: 100-continue` state and the unread body, shared with the `Response`.
+    pub(crate) exchange: &'a Exchange,
     /// The connection's deadline, which body reads set for the minimum data rate.
     pub(crate) deadline: &'a Deadline,
 }
@@ -225,13 +246,13 @@ impl Body<'_> {
     async fn next_len(&mut self) -> io::Result<Option<usize>> {
         let decoder = &mut *self.decoder;
         decoder.consume_pending(self.input)?;
-        if self.expect.get() == Continue::Pending {
-            self.expect.set(Continue::NotDue);
+        if self.exchange.expect.get() == Continue::Pending {
+            self.exchange.expect.set(Continue::NotDue);
             self.output
                 .borrow_mut()
                 .write(b"HTTP/1.1 100 Continue\r\n\r\n");
             crate::response::flush(self.output).await?;
-        } else if self.expect.get() == Continue::Refused {
+        } else if self.exchange.expect.get() == Continue::Refused {
             // The final head went out before the body was asked for: the client waits for
             // it (or for a 100) before sending, so make sure it is on its way.
             crate::response::flush(self.output).await?;
@@ -271,6 +292,9 @@ impl Body<'_> {
                     };
                     decoder.pending = len;
                     decoder.delivered += len as u64;
+                    if matches!(decoder.state, State::Done) {
+                        self.exchange.body_over_drain.set(false);
+                    }
                     return Ok(Some(len));
                 }
                 State::ChunkSize | State::ChunkDataEnd | State::Trailers => {

@@ -42,7 +42,8 @@ pub struct Config {
     /// dropped. Default 10 s.
     pub drain_timeout: Duration,
     /// Unread request body the server reads and discards after a handler to keep the
-    /// connection; more than this, and the connection is closed instead. Default 256 KiB.
+    /// connection; more than this, and the connection is closed instead (when the declared
+    /// length is already over it, the response says `Connection: close`). Default 256 KiB.
     pub max_drain: u64,
     /// Once a connection is done (an error answer, `Connection: close`, a timeout), how
     /// long its socket stays open after the last byte and the FIN went out, reading and

@@ -4,7 +4,7 @@
 //! batch reaches half the output pipe's pause threshold (so a client that pipelines without
 //! reading meets backpressure), and before yielding when the task's budget is spent.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
@@ -15,7 +15,7 @@ use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::{ConnInfo, DuplexPipe, PipeReader, PipeWriter};
 use ringhop_runtime::{coop, time};
 
-use crate::body::{Body, BodyDecoder, BodyLimits, Continue};
+use crate::body::{Body, BodyDecoder, BodyLimits, Continue, Exchange};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::parse::{parse_head, Head};
@@ -68,9 +68,10 @@ pub(crate) fn serve<'a, H: Handler>(
             decoder: BodyDecoder::new(),
             response_headers: Vec::new(),
         };
-        // Whether the current request's client waits for `100 Continue` (the body and the
-        // response both see it: whichever goes out first settles it).
-        let expect = Cell::new(Continue::NotDue);
+        // Whether the current request's client waits for `100 Continue`, and whether its
+        // body is too large to read away after the response (the body and the response both
+        // see it: whichever goes out first settles it).
+        let exchange = Exchange::new();
         let mut unflushed = false;
         // Header and idle timeouts: one deadline on the coarse clock for the connection's life.
         let deadline = Deadline::new();
@@ -110,11 +111,18 @@ pub(crate) fn serve<'a, H: Handler>(
             // read, whichever comes first (for a pipelined request without a body, under the
             // same pipe lock as the read of the next head).
             decoder.reset(head.framing(), BodyLimits::new(config), head_end);
-            expect.set(if head.expect_continue && !decoder.is_done() {
-                Continue::Pending
-            } else {
-                Continue::NotDue
-            });
+            exchange
+                .expect
+                .set(if head.expect_continue && !decoder.is_done() {
+                    Continue::Pending
+                } else {
+                    Continue::NotDue
+                });
+            exchange.body_over_drain.set(
+                decoder
+                    .known_remaining()
+                    .is_some_and(|remaining| remaining > config.max_drain),
+            );
             let head_request = head.method.of(head_buf) == b"HEAD";
             let close = !head.keep_alive || shutdown::is_triggered();
             let request = Answering {
@@ -123,7 +131,8 @@ pub(crate) fn serve<'a, H: Handler>(
                 close,
                 upgrade_requested: head.upgrade,
             };
-            let mut res = Response::new(&output, response_headers, &expect, &mut upgraded, request);
+            let mut res =
+                Response::new(&output, response_headers, &exchange, &mut upgraded, request);
             let outcome = {
                 let mut req = Request {
                     buf: head_buf,
@@ -133,7 +142,7 @@ pub(crate) fn serve<'a, H: Handler>(
                         input: &mut input,
                         output: &output,
                         decoder,
-                        expect: &expect,
+                        exchange: &exchange,
                         deadline: &deadline,
                     },
                 };
@@ -167,7 +176,7 @@ pub(crate) fn serve<'a, H: Handler>(
                 // If that cannot be done, the 101 is already out: reset, do not end cleanly.
                 if !decoder.is_done()
                     && !Box::pin(drain_body(
-                        &mut input, &output, decoder, &expect, &deadline, config,
+                        &mut input, &output, decoder, &exchange, &deadline, config,
                     ))
                     .await
                 {
@@ -180,7 +189,7 @@ pub(crate) fn serve<'a, H: Handler>(
                 // Boxed: only requests whose handler left the body unread get here, and its
                 // state would otherwise widen every idle connection's task.
                 close = !Box::pin(drain_body(
-                    &mut input, &output, decoder, &expect, &deadline, config,
+                    &mut input, &output, decoder, &exchange, &deadline, config,
                 ))
                 .await;
             }
@@ -226,7 +235,7 @@ pub(crate) fn serve<'a, H: Handler>(
 
 /// Writes an error response for a request that could not be parsed.
 fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
-    let expect = Cell::new(Continue::NotDue);
+    let exchange = Exchange::new();
     let mut no_upgrade = None;
     let request = Answering {
         minor_version: 1,
@@ -234,7 +243,7 @@ fn reject(output: &RefCell<PipeWriter>, headers: &mut Vec<u8>, status: Status) {
         close: true,
         upgrade_requested: false,
     };
-    Response::new(output, headers, &expect, &mut no_upgrade, request).fail(status);
+    Response::new(output, headers, &exchange, &mut no_upgrade, request).fail(status);
 }
 
 /// Reads and discards what the handler left of the body. `false`: too much, close instead.
@@ -242,7 +251,7 @@ async fn drain_body(
     input: &mut PipeReader,
     output: &RefCell<PipeWriter>,
     decoder: &mut BodyDecoder,
-    expect: &Cell<Continue>,
+    exchange: &Exchange,
     deadline: &Deadline,
     config: &Config,
 ) -> bool {
@@ -253,14 +262,14 @@ async fn drain_body(
         return false;
     }
     // Nobody asked for the body: do not invite the client to send it.
-    if expect.get() != Continue::NotDue {
+    if exchange.expect.get() != Continue::NotDue {
         return false;
     }
     let mut body = Body {
         input,
         output,
         decoder,
-        expect,
+        exchange,
         deadline,
     };
     let mut drained = 0u64;

@@ -1,13 +1,13 @@
 //! `Response`: collects status and headers, then writes the head and the body straight into
 //! the connection's output pipe.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 
 use ringhop_pipes::{DuplexPipe, PipeWriter};
 
-use crate::body::Continue;
+use crate::body::{Continue, Exchange};
 use crate::chars::{self, is_token};
 use crate::date;
 use crate::status::Status;
@@ -47,7 +47,7 @@ pub struct Response<'a> {
     /// Header lines set so far (the connection's buffer, reused for every response).
     headers: &'a mut Vec<u8>,
     /// The `Expect: 100-continue` state: once the final head is out, no interim response.
-    expect: &'a Cell<Continue>,
+    exchange: &'a Exchange,
     status: Status,
     stage: Stage,
     minor_version: u8,
@@ -79,7 +79,7 @@ impl<'a> Response<'a> {
     pub(crate) fn new(
         out: &'a RefCell<PipeWriter>,
         headers: &'a mut Vec<u8>,
-        expect: &'a Cell<Continue>,
+        exchange: &'a Exchange,
         on_upgrade: &'a mut Option<OnUpgrade>,
         request: Answering,
     ) -> Self {
@@ -93,7 +93,7 @@ impl<'a> Response<'a> {
         Response {
             out,
             headers,
-            expect,
+            exchange,
             status: Status::OK,
             stage: Stage::Head,
             minor_version,
@@ -162,8 +162,8 @@ impl<'a> Response<'a> {
         self.stage = Stage::Done;
         self.status = Status::SWITCHING_PROTOCOLS;
         // The new protocol's bytes follow: no `100 Continue` may come after the 101.
-        if self.expect.get() == Continue::Pending {
-            self.expect.set(Continue::Refused);
+        if self.exchange.expect.get() == Continue::Pending {
+            self.exchange.expect.set(Continue::Refused);
         }
         let mut out = self.out.borrow_mut();
         out.write(b"HTTP/1.1 101 Switching Protocols");
@@ -248,8 +248,13 @@ impl<'a> Response<'a> {
         // Whatever the handler does now, the client gets its final answer instead. Its
         // body, not invited, cannot be drained afterwards: unless the handler reads it all,
         // the connection closes after this response, so the response says so.
-        if self.expect.get() == Continue::Pending {
-            self.expect.set(Continue::Refused);
+        if self.exchange.expect.get() == Continue::Pending {
+            self.exchange.expect.set(Continue::Refused);
+            self.close = true;
+        }
+        // Likewise for a body too large to read away afterwards: the connection will close
+        // unless the handler reads it to its end, and the response must say it closes.
+        if self.exchange.body_over_drain.get() {
             self.close = true;
         }
         match (self.minor_version, self.status.0) {
@@ -486,14 +491,14 @@ pub(crate) async fn flush(out: &RefCell<PipeWriter>) -> io::Result<ringhop_pipes
 
 #[cfg(test)]
 mod tests {
-    use std::cell::{Cell, RefCell};
+    use std::cell::RefCell;
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
     use ringhop_pipes::{Pipe, PipeOptions};
 
-    use crate::body::Continue;
+    use crate::body::Exchange;
 
     use super::{has_control, Answering, HeadEnd, Response};
     use crate::chars::is_token;
@@ -550,7 +555,7 @@ mod tests {
     fn unsafe_headers_never_reach_the_wire() {
         let (mut reader, writer) = Pipe::new(PipeOptions::default()).unwrap();
         let out = RefCell::new(writer);
-        let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
+        let (mut headers, exchange) = (Vec::new(), Exchange::new());
         let mut slot = None;
         let request = Answering {
             minor_version: 1,
@@ -558,7 +563,7 @@ mod tests {
             close: false,
             upgrade_requested: false,
         };
-        let mut res = Response::new(&out, &mut headers, &expect, &mut slot, request);
+        let mut res = Response::new(&out, &mut headers, &exchange, &mut slot, request);
         res.header("X-Ok", "fine")
             .header("X-Split", "a\r\nSet-Cookie: evil=1")
             .header("Bad Name", "v")
@@ -583,7 +588,7 @@ mod tests {
         let options = PipeOptions::default().pause_writer_threshold(1 << 20);
         let (mut reader, writer) = Pipe::new(options).unwrap();
         let out = RefCell::new(writer);
-        let (mut headers, expect) = (Vec::new(), Cell::new(Continue::NotDue));
+        let (mut headers, exchange) = (Vec::new(), Exchange::new());
         let mut slot = None;
         let request = Answering {
             minor_version: 1,
@@ -594,7 +599,7 @@ mod tests {
         respond(&mut Response::new(
             &out,
             &mut headers,
-            &expect,
+            &exchange,
             &mut slot,
             request,
         ));

@@ -220,6 +220,60 @@ fn unread_bodies_are_drained_to_keep_the_connection() {
 }
 
 #[test]
+fn a_response_before_an_undrainable_body_says_the_connection_closes() {
+    // 1 MiB declared, over the default `max_drain` (256 KiB): the server will not read it
+    // away after the handler (which ignores it), so it closes, and the response says so.
+    let server = server();
+    let mut stream = server.connect();
+    let head = format!(
+        "POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        1 << 20
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&[b'x'; 1024]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(reply.body, b"ignored");
+    assert_eq!(reply.header("connection"), Some("close"), "{reply:?}");
+    // ... and it does close (end of stream or a reset, not a wait for the rest).
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+
+    // A body within `max_drain` is read away: the connection stays, and says nothing.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789")
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.header("connection"), None, "{reply:?}");
+
+    // A large body the handler reads to its end before answering keeps the connection.
+    let mut stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            1 << 20
+        );
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(&vec![b'x'; 1 << 20]).unwrap();
+        writer
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+    });
+    let mut reader = BufReader::new(&mut stream);
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(reply.body, b"1048576 bytes");
+    assert_eq!(reply.header("connection"), None, "{reply:?}");
+    assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
+    sender.join().unwrap();
+}
+
+#[test]
 fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let server = server();
     let mut stream = server.connect();
