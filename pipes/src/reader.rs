@@ -115,7 +115,7 @@ impl PipeReader {
         } = snapshot?;
         self.cursor.read_at(start, len, completed);
         Ok(ReadResult {
-            chunks: self.chunks.make_contiguous(),
+            chunks: contiguous(&mut self.chunks),
             len,
             completed,
             canceled,
@@ -242,7 +242,7 @@ impl PipeReader {
         // `chunks` is the snapshot the read took, kept until the next one: its blocks stay
         // in the segment list until an advance through this reader releases them.
         Some(ReadResult {
-            chunks: self.chunks.make_contiguous(),
+            chunks: contiguous(&mut self.chunks),
             len: self.cursor.len,
             completed: self.cursor.completed,
             canceled: false,
@@ -391,6 +391,17 @@ struct Snapshot {
     len: usize,
     completed: bool,
     canceled: bool,
+}
+
+/// The chunks as one slice. They almost always are already (a read's chunks are appended
+/// to a list emptied from its front): then this is inlined and calls nothing.
+#[inline]
+fn contiguous(chunks: &mut VecDeque<Chunk>) -> &[Chunk] {
+    if chunks.as_slices().1.is_empty() {
+        chunks.as_slices().0
+    } else {
+        chunks.make_contiguous()
+    }
 }
 
 impl Snapshot {
