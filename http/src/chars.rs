@@ -52,8 +52,13 @@ pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
     bytes_below(word ^ (ONES * u64::from(byte)), 1)
 }
 
-/// The first `byte` in `bytes`, eight bytes per step.
+/// The first `byte` in `bytes`, eight bytes per step. Bytes past the last whole word are
+/// looked at as the word of the last eight bytes, overlapping the one before: its bytes
+/// already looked at are not `byte`, so its lowest flag (always exact) is the first.
 pub(crate) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
+    if bytes.len() < 8 {
+        return bytes.iter().position(|&b| b == byte);
+    }
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut words {
@@ -63,11 +68,12 @@ pub(crate) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
         }
         at += 8;
     }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == byte)
-        .map(|i| at + i)
+    if words.remainder().is_empty() {
+        return None;
+    }
+    let last = bytes.len() - 8;
+    let found = bytes_equal(word(&bytes[last..]), byte);
+    (found != 0).then(|| last + found.trailing_zeros() as usize / 8)
 }
 
 #[cfg(test)]

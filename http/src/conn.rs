@@ -18,7 +18,7 @@ use ringhop_runtime::{coop, time};
 use crate::body::{Body, BodyDecoder, BodyLimits, Continue, Exchange};
 use crate::config::Config;
 use crate::handler::Handler;
-use crate::parse::{parse_head, Head};
+use crate::parse::{parse_head, Head, KnownMethod};
 use crate::request::Request;
 use crate::response::{flush, Answering, Response};
 use crate::shutdown;
@@ -123,7 +123,7 @@ pub(crate) fn serve<'a, H: Handler>(
                     .known_remaining()
                     .is_some_and(|remaining| remaining > config.max_drain),
             );
-            let head_request = head.method.of(head_buf) == b"HEAD";
+            let head_request = head.known_method == Some(KnownMethod::HEAD);
             let close = !head.keep_alive || shutdown::is_triggered();
             let request = Answering {
                 minor_version: head.minor_version,

@@ -252,6 +252,8 @@ const KNOWN_METHODS: [&str; 9] = [
 pub(crate) struct KnownMethod(u8);
 
 impl KnownMethod {
+    pub(crate) const HEAD: KnownMethod = KnownMethod(1);
+
     pub(crate) fn as_str(self) -> &'static str {
         KNOWN_METHODS[usize::from(self.0)]
     }

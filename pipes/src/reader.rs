@@ -235,6 +235,7 @@ impl PipeReader {
     /// assert!(reader.last_read().is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn last_read(&mut self) -> Option<ReadResult<'_>> {
         if !self.cursor.reading {
             return None;
