@@ -261,7 +261,8 @@ impl Body<'_> {
             match decoder.state {
                 State::Done => return Ok(None),
                 State::Length { remaining } | State::ChunkData { remaining } => {
-                    let result = timed_read(self.input, self.deadline, decoder).await?;
+                    let result =
+                        timed_read(self.input, self.output, self.deadline, decoder).await?;
                     let first = result.chunks().next().unwrap_or_default().len();
                     if first == 0 {
                         if result.is_completed() {
@@ -298,7 +299,8 @@ impl Body<'_> {
                     return Ok(Some(len));
                 }
                 State::ChunkSize | State::ChunkDataEnd | State::Trailers => {
-                    let result = timed_read(self.input, self.deadline, decoder).await?;
+                    let result =
+                        timed_read(self.input, self.output, self.deadline, decoder).await?;
                     // Declared after the await, so the buffer is not part of the future's
                     // state (which every idle connection carries).
                     let mut line = [0u8; MAX_CHUNK_LINE];
@@ -379,12 +381,27 @@ impl Body<'_> {
 /// while a body read waits: time the handler spends elsewhere is not the client's.
 async fn timed_read<'r>(
     input: &'r mut PipeReader,
+    output: &RefCell<PipeWriter>,
     deadline: &Deadline,
     decoder: &mut BodyDecoder,
 ) -> io::Result<ReadResult<'r>> {
     let started = time::now();
     deadline.set(decoder.read_deadline(started));
-    let read = deadline.timeout(input.read()).await;
+    let mut read = std::pin::pin!(input.read());
+    let read = deadline
+        .timeout(std::future::poll_fn(|cx| {
+            let polled = std::future::Future::poll(read.as_mut(), cx);
+            // About to wait for the client: what is answered so far goes out first. A
+            // finished response (the handler's, before its body is read away, or an earlier
+            // pipelined request's) must not wait for body bytes the client may send only
+            // once it has that answer. The flush publishes at once; should the pipe be full,
+            // its wake is one more poll of this read.
+            if polled.is_pending() && output.borrow().unflushed_len() > 0 {
+                let _ = output.borrow_mut().poll_flush(cx);
+            }
+            polled
+        }))
+        .await;
     deadline.set(None);
     decoder.waited += time::now().saturating_duration_since(started);
     match read {

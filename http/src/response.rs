@@ -252,11 +252,6 @@ impl<'a> Response<'a> {
             self.exchange.expect.set(Continue::Refused);
             self.close = true;
         }
-        // Likewise for a body too large to read away afterwards: the connection will close
-        // unless the handler reads it to its end, and the response must say it closes.
-        if self.exchange.body_over_drain.get() {
-            self.close = true;
-        }
         match (self.minor_version, self.status.0) {
             (1, 200) => date::with_ok_server_and_date(|lines| out.write(lines)),
             (minor, _) => {
@@ -301,6 +296,13 @@ impl<'a> Response<'a> {
             return;
         }
         self.stage = Stage::Done;
+        // A whole response before a body too large to read away afterwards: the connection
+        // will close unless the handler still reads the body to its end, so the response
+        // says it closes. (A streamed response is not judged so: its handler is most likely
+        // reading the body as it answers, as an echo does.)
+        if self.exchange.body_over_drain.get() {
+            self.close = true;
+        }
         let framing = if self.status.forbids_body() {
             Framing::Unframed
         } else {

@@ -274,6 +274,62 @@ fn a_response_before_an_undrainable_body_says_the_connection_closes() {
 }
 
 #[test]
+fn a_finished_response_does_not_wait_for_body_bytes() {
+    let server = server();
+    // The handler answers without reading a body the server then reads away (within
+    // `max_drain`): the answer goes out before the body does not come.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.body, b"ignored");
+
+    // A pipelined request's answer does not wait for the next request's body either.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
+    writer.write_all(b"hello").unwrap();
+    assert_eq!(read_reply(&mut reader, false).body, b"hello");
+}
+
+#[test]
+fn a_large_body_streamed_back_keeps_the_connection() {
+    // The echo answers (chunked) while it reads a body over `max_drain`: it reads it to its
+    // end, so the connection stays, and the response does not say otherwise.
+    let server = server();
+    let mut stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let head = format!(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            1 << 20
+        );
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(&vec![b'x'; 1 << 20]).unwrap();
+        writer
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+    });
+    let mut reader = BufReader::new(&mut stream);
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(reply.body.len(), 1 << 20);
+    assert_eq!(reply.header("connection"), None, "{:?}", reply.headers);
+    assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
+    sender.join().unwrap();
+}
+
+#[test]
 fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let server = server();
     let mut stream = server.connect();
