@@ -48,7 +48,7 @@ pub struct Config {
     /// Once a connection is done (an error answer, `Connection: close`, a timeout), how
     /// long its socket stays open after the last byte and the FIN went out, reading and
     /// discarding input until the client's FIN: bounded in time and bytes, default 2 s or
-    /// 64 KiB, whichever comes first. Closing with unread input at once would send an RST
+    /// 16 MiB, whichever comes first. Closing with unread input at once would send an RST
     /// that can destroy the answer the client has not read yet.
     pub linger: Linger,
     /// The slowest a client may take the server's output (it stopped reading, or reads a

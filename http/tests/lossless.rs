@@ -155,6 +155,30 @@ fn the_linger_keeps_an_error_answer_alive_while_the_client_still_sends() {
 }
 
 #[test]
+fn an_upload_answered_200_before_it_is_read_is_not_reset_while_it_is_sent() {
+    // curl goes on sending after a 2xx (it stops only on an error status): the server, which
+    // closes after such an answer (10 MiB is over `max_drain`), reads the rest away while
+    // the client sends it, instead of resetting the connection under the client's writes.
+    let server = server(Config::default());
+    let mut stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let len = 10 << 20;
+        let head = format!("GET /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&vec![b'x'; len])
+    });
+    let reply = read_reply(&mut BufReader::new(&mut stream), false);
+    assert_eq!(reply.body, b"Hello, World!");
+    assert_eq!(reply.header("connection"), Some("close"));
+    let sent = sender.join().unwrap();
+    assert!(sent.is_ok(), "the upload was cut: {sent:?}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
 fn chunk_data_not_followed_by_crlf_is_answered_400() {
     let server = server(Config::default());
     let response = server.exchange(

@@ -62,8 +62,11 @@ pub struct TransportOptions {
 
 /// The bounded wait between "the application completed both pipe ends and the send side
 /// drained (FIN sent)" and closing the socket: input is read and discarded until the peer's
-/// FIN, `timeout`, or `max_bytes`, whichever comes first. Default: 2 s, 64 KiB. The
-/// timeout is kept by the reactor's watchdog, so it ends up to a second late.
+/// FIN, `timeout`, or `max_bytes`, whichever comes first. Default: 2 s, 16 MiB: a client
+/// that goes on sending an upload after an early answer (curl does, after a 2xx) is read
+/// to its end within that, not reset under its writes (a reset can destroy the answer
+/// before the client reads it). The timeout is kept by the reactor's watchdog, so it ends
+/// up to a second late.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Linger {
     /// The longest wait for the peer's FIN.
@@ -76,7 +79,7 @@ impl Default for Linger {
     fn default() -> Self {
         Linger {
             timeout: Duration::from_secs(2),
-            max_bytes: 64 * 1024,
+            max_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -168,7 +168,7 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
     }
 
     /// How long a finished connection's socket waits for the client's FIN (see
-    /// [`Config::linger`]); default 2 s or 64 KiB.
+    /// [`Config::linger`]); default 2 s or 16 MiB.
     pub fn linger(mut self, linger: Linger) -> Self {
         self.config.linger = linger;
         self
