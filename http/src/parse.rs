@@ -204,6 +204,9 @@ pub(crate) fn parse_head(
     // The authority: an absolute-form target's replaces Host; either must be a valid
     // `uri-host [ ":" port ]`.
     let absolute = absolute_form_authority(target.as_bytes());
+    if !is_request_target(method, target.as_bytes(), absolute) {
+        return Err(Status::BAD_REQUEST);
+    }
     // Each checked once (most requests: Host alone, the same as the last request's).
     let invalid = |authority: &[u8]| authority != valid_authority && !is_valid_authority(authority);
     if absolute.is_some_and(invalid) || host.is_some_and(invalid) {
@@ -339,6 +342,29 @@ fn absolute_form_authority(target: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
+/// One of RFC 9112 §3.2's request-target forms, without a fragment: origin-form (`/...`,
+/// nearly every request: one search for `#`), absolute-form (`scheme://authority...`, whose
+/// host may not be empty, RFC 9110 §4.2.1), authority-form, which is CONNECT's and only
+/// CONNECT's, and asterisk (`*`, for OPTIONS alone, checked with the method before).
+fn is_request_target(method: &str, target: &[u8], absolute: Option<&[u8]>) -> bool {
+    if crate::chars::find_byte(target, b'#').is_some() {
+        return false;
+    }
+    if method == "CONNECT" {
+        return absolute.is_none() && names_a_host(target) && is_valid_authority(target);
+    }
+    match absolute {
+        _ if target.first() == Some(&b'/') => true,
+        Some(authority) => names_a_host(authority),
+        None => target == b"*",
+    }
+}
+
+/// An authority with a host (not empty, not only a port).
+fn names_a_host(authority: &[u8]) -> bool {
+    !matches!(authority.first(), None | Some(b':'))
+}
+
 /// RFC 3986 `uri-host [ ":" port ]` as RFC 9112 §3.2 wants in Host (and in an absolute-form
 /// target, where a userinfo `@` is refused too): a reg-name (unreserved, pct-encoded,
 /// sub-delims), an IPv4 address (which is one), or an IP literal in brackets. Empty is
@@ -348,12 +374,7 @@ fn is_valid_authority(value: &[u8]) -> bool {
         let Some(close) = literal.iter().position(|&b| b == b']') else {
             return false;
         };
-        let inside = &literal[..close];
-        if inside.is_empty()
-            || !inside
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.' || REG_NAME[b as usize])
-        {
+        if !is_ip_literal(&literal[..close]) {
             return false;
         }
         match &literal[close + 1..] {
@@ -363,6 +384,8 @@ fn is_valid_authority(value: &[u8]) -> bool {
         }
     } else {
         match value.iter().rposition(|&b| b == b':') {
+            // A port without a host names nothing.
+            Some(0) => return false,
             Some(colon) => (&value[..colon], &value[colon + 1..]),
             None => (value, &[][..]),
         }
@@ -372,6 +395,24 @@ fn is_valid_authority(value: &[u8]) -> bool {
     let port_ok = port.iter().fold(true, |ok, &b| ok & b.is_ascii_digit());
     let pct = host.iter().fold(false, |pct, &b| pct | (b == b'%'));
     host_ok && port_ok && (!pct || pct_encodings_are_complete(host))
+}
+
+/// What RFC 3986's `IP-literal` holds between its brackets: an IPv6 address, or `IPvFuture`
+/// (`v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` )).
+fn is_ip_literal(inside: &[u8]) -> bool {
+    if let Some(future) = inside.strip_prefix(b"v").or(inside.strip_prefix(b"V")) {
+        let Some(dot) = future.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, rest) = (&future[..dot], &future[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !rest.is_empty()
+            && rest
+                .iter()
+                .all(|&b| b == b':' || (b != b'%' && REG_NAME[b as usize]));
+    }
+    std::str::from_utf8(inside).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Every `%` starts `%XX` with two hex digits.
@@ -526,7 +567,25 @@ mod tests {
             );
         }
         for bad in [
-            "a b", "a/b", "a@b", "[::1", "[::1]x", "a:b:c", "a:8o", "a%2", "a%zz", "a?b", "[]",
+            "a b",
+            "a/b",
+            "a@b",
+            "[::1",
+            "[::1]x",
+            "a:b:c",
+            "a:8o",
+            "a%2",
+            "a%zz",
+            "a?b",
+            "[]",
+            ":80",
+            ":",
+            "[zz]",
+            "[1:2]",
+            "[::1%25eth0]",
+            "[v1]",
+            "[v.x]",
+            "[vz.x]",
         ] {
             assert_eq!(
                 status(&format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n")),
@@ -534,8 +593,50 @@ mod tests {
                 "{bad:?}"
             );
         }
+        for good in ["[v1.x:y]", "[::ffff:1.2.3.4]", "[2001:db8::7]:443"] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n")),
+                200,
+                "{good:?}"
+            );
+        }
         assert_eq!(status("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
         assert_eq!(status("GET http://a^b/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn request_targets_have_one_of_the_four_forms() {
+        let status_of = |method: &str, target: &str| {
+            status(&format!("{method} {target} HTTP/1.1\r\nHost: h\r\n\r\n"))
+        };
+        for (method, target) in [
+            ("GET", "/"),
+            ("GET", "/a?b=c/d"),
+            ("GET", "http://a/json"),
+            ("GET", "https://a:8443"),
+            ("GET", "ftp://a/json"),
+            ("OPTIONS", "*"),
+            ("CONNECT", "a:443"),
+            ("CONNECT", "[::1]:443"),
+        ] {
+            assert_eq!(status_of(method, target), 200, "{method} {target}");
+        }
+        for (method, target) in [
+            ("GET", "json"),
+            ("GET", "a:80"),
+            ("GET", "http:/json"),
+            ("GET", "http:json"),
+            ("GET", "/json#x"),
+            ("GET", "http://a/json#f"),
+            ("GET", "http:///json"),
+            ("GET", "http://:80/json"),
+            ("GET", "*"),
+            ("CONNECT", ":443"),
+            ("CONNECT", "/"),
+            ("CONNECT", "http://a/"),
+        ] {
+            assert_eq!(status_of(method, target), 400, "{method} {target}");
+        }
     }
 
     #[test]
