@@ -426,22 +426,22 @@ fn is_field_line(line: &[u8]) -> bool {
 }
 
 /// `1*HEXDIG [ chunk-ext ]`: the size and the length of the extensions, or `None` when
-/// malformed or over 2^60.
+/// malformed or over 2^60 (leading zeros aside).
 fn parse_chunk_size(line: &[u8]) -> Option<(u64, usize)> {
     let digits_end = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let (digits, rest) = line.split_at(digits_end);
-    if digits.is_empty() || digits.len() > 15 {
+    let significant = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .map_or(0, |first| digits.len() - first);
+    if digits.is_empty() || significant > 15 {
         return None;
     }
-    // Extensions (`;name=value`) are allowed and ignored; anything else is not.
-    let rest = rest.trim_ascii_start();
-    if !rest.is_empty() && rest[0] != b';' {
-        return None;
-    }
-    if rest.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+    // Extensions are allowed (and ignored) when well-formed; anything else is not.
+    if !is_chunk_ext(rest) {
         return None;
     }
     let size = digits.iter().try_fold(0u64, |n, &d| {
@@ -449,6 +449,74 @@ fn parse_chunk_size(line: &[u8]) -> Option<(u64, usize)> {
         Some(n * 16 + digit)
     })?;
     Some((size, line.len() - digits_end))
+}
+
+/// RFC 9112 §7.1.1: `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, a name
+/// being a token and a value a token or a quoted string. Whitespace is allowed only before
+/// a `;` or around a `=`, not at the end of the line.
+fn is_chunk_ext(mut rest: &[u8]) -> bool {
+    let skip_bws = |bytes: &[u8]| -> usize {
+        bytes
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count()
+    };
+    let token_len =
+        |bytes: &[u8]| -> usize { bytes.iter().take_while(|&&b| is_token(&[b])).count() };
+    while !rest.is_empty() {
+        rest = &rest[skip_bws(rest)..];
+        let Some(after_semicolon) = rest.strip_prefix(b";") else {
+            return false;
+        };
+        let name = &after_semicolon[skip_bws(after_semicolon)..];
+        let name_len = token_len(name);
+        if name_len == 0 {
+            return false;
+        }
+        rest = &name[name_len..];
+        let after_name = &rest[skip_bws(rest)..];
+        if let Some(value) = after_name.strip_prefix(b"=") {
+            let value = &value[skip_bws(value)..];
+            let value_len = if value.first() == Some(&b'"') {
+                match quoted_string_len(value) {
+                    Some(len) => len,
+                    None => return false,
+                }
+            } else {
+                token_len(value)
+            };
+            if value_len == 0 {
+                return false;
+            }
+            rest = &value[value_len..];
+        } else if after_name.first() == Some(&b';') {
+            rest = after_name;
+        } else if after_name.len() != rest.len() {
+            // Whitespace after a name, then neither `=` nor `;`.
+            return false;
+        }
+    }
+    true
+}
+
+/// The length of the RFC 9110 `quoted-string` that `bytes` starts with (quotes included).
+fn quoted_string_len(bytes: &[u8]) -> Option<usize> {
+    let text = |b: u8| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => {
+                if !bytes.get(i + 1).is_some_and(|&b| text(b)) {
+                    return None;
+                }
+                i += 2;
+            }
+            b if text(b) => i += 1,
+            _ => return None,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -466,5 +534,47 @@ mod tests {
         assert_eq!(parse_chunk_size(b"1x"), None);
         assert_eq!(parse_chunk_size(b"0x10"), None);
         assert_eq!(parse_chunk_size(b"1234567890abcdef0"), None);
+        // Leading zeros do not count against the length.
+        assert_eq!(parse_chunk_size(b"0000000000000000005"), Some((5, 0)));
+        assert_eq!(parse_chunk_size(b"0000000000000000000"), Some((0, 0)));
+    }
+
+    #[test]
+    fn chunk_extensions_follow_the_grammar() {
+        for good in [
+            &b"5;a"[..],
+            b"5;a=b",
+            b"5 ;a",
+            b"5\t; a = b",
+            b"5;a=\"x y;z\\\"q\";b",
+            b"5;a;b=c",
+            b"5;a=\"\"",
+        ] {
+            assert!(
+                parse_chunk_size(good).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(good)
+            );
+        }
+        for bad in [
+            &b"5 "[..],
+            b"5;",
+            b"5; ",
+            b"5;a ",
+            b"5;a=",
+            b"5;=b",
+            b"5;a b",
+            b"5;a=\"open",
+            b"5;a=\"x\x01\"",
+            b"5;a=b c",
+            b"5 x",
+            b"5;a\x7f",
+        ] {
+            assert!(
+                parse_chunk_size(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

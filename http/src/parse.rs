@@ -302,9 +302,14 @@ fn version_error(buf: &[u8]) -> Status {
     }
 }
 
-/// A plain decimal, at most 18 digits (no sign, no list, no whitespace inside).
+/// A plain decimal, at most 18 digits past its leading zeros (no sign, no list, no
+/// whitespace inside).
 fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
-    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+    let significant = value
+        .iter()
+        .position(|&d| d != b'0')
+        .map_or(0, |first| value.len() - first);
+    if value.is_empty() || significant > 18 || !value.iter().all(u8::is_ascii_digit) {
         return Err(Status::BAD_REQUEST);
     }
     Ok(value
@@ -447,6 +452,19 @@ mod tests {
         assert_eq!(head.minor_version, 1);
         assert!(head.keep_alive);
         assert_eq!(head.framing(), Framing::Length(0));
+    }
+
+    #[test]
+    fn content_length_leading_zeros_do_not_count() {
+        let length = |value: &str| {
+            parse(&format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n"
+            ))
+            .map(|head| head.framing())
+        };
+        assert_eq!(length("00000000000000000005"), Ok(Framing::Length(5)));
+        assert_eq!(length("000000000000000000000"), Ok(Framing::Length(0)));
+        assert_eq!(length("1000000000000000000"), Err(Status::BAD_REQUEST));
     }
 
     #[test]
