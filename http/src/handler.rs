@@ -108,6 +108,11 @@ pub trait Routes {
     fn allowed(&self, path: &str, allow: &mut Allow);
     /// Collects the methods of every route (for `OPTIONS *`, which asks about the server).
     fn methods(&self, _allow: &mut Allow) {}
+    /// Whether some route takes `method` (a method outside RFC 9110's that no route takes
+    /// is answered `501 Not Implemented` rather than `405`).
+    fn uses_method(&self, _method: &str) -> bool {
+        false
+    }
     /// Calls route number `index`.
     fn call_at(
         &self,
@@ -162,6 +167,10 @@ impl<H: Handler, N: Routes> Routes for Route<H, N> {
         allow.add_route(self.method);
     }
 
+    fn uses_method(&self, method: &str) -> bool {
+        method == self.method || self.next.uses_method(method)
+    }
+
     async fn call_at(
         &self,
         index: usize,
@@ -177,7 +186,8 @@ impl<H: Handler, N: Routes> Routes for Route<H, N> {
 }
 
 /// Routes by method and exact path, with a fallback for other paths (404 by default) and
-/// `405 Method Not Allowed` (with `Allow`) for known paths. `GET` routes answer `HEAD` too.
+/// `405 Method Not Allowed` (with `Allow`) for known paths — `501 Not Implemented` when
+/// the method is neither one of RFC 9110's nor any route's. `GET` routes answer `HEAD` too.
 /// `OPTIONS *` gets `200` with `Allow` listing every route's method and `OPTIONS` (unless a
 /// route is registered for method `OPTIONS` and path `*`).
 ///
@@ -275,6 +285,14 @@ impl<R: Routes, F: Handler> Handler for Router<R, F> {
         self.routes.allowed(path, &mut allow);
         match allow.len {
             0 => self.fallback.call(req, res).await,
+            // A method this server does not know at all (RFC 9110 §9.1). Paths no route
+            // knows stay the fallback's, which may well take any method.
+            _ if !req.has_standard_method() && !self.routes.uses_method(req.method()) => {
+                res.status(Status::NOT_IMPLEMENTED)
+                    .header("Content-Type", "text/plain")
+                    .body(b"Not Implemented");
+                Ok(())
+            }
             _ => {
                 // Not held across the fallback's await: the handler's future stays smaller.
                 let mut value = [0u8; 128];

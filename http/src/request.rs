@@ -31,6 +31,12 @@ impl<'a> Request<'a> {
         std::str::from_utf8(self.slice(&self.head.method)).unwrap_or_default()
     }
 
+    /// The method is one of RFC 9110's (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS,
+    /// TRACE, PATCH).
+    pub(crate) fn has_standard_method(&self) -> bool {
+        self.head.known_method.is_some()
+    }
+
     /// The request target as sent (origin-form `/a?b`, absolute-form `http://h/a?b`, ...).
     pub fn target(&self) -> &'a str {
         let target = self.slice(&self.head.target);

@@ -330,6 +330,23 @@ fn a_large_body_streamed_back_keeps_the_connection() {
 }
 
 #[test]
+fn an_unknown_method_on_a_known_path_is_501_and_a_known_one_405() {
+    let server = server();
+    let mut stream = server.connect();
+    stream
+        .write_all(b"FOO / HTTP/1.1\r\nHost: a\r\n\r\nDELETE / HTTP/1.1\r\nHost: a\r\n\r\nFOO /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    // Neither RFC 9110's nor any route's: not implemented, and the connection stays.
+    assert_eq!(read_reply(&mut reader, false).status, 501);
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    // A path no route knows is the fallback's, whatever the method.
+    assert_eq!(read_reply(&mut reader, false).status, 404);
+}
+
+#[test]
 fn graceful_shutdown_lets_an_in_flight_request_finish() {
     let server = server();
     let mut stream = server.connect();
