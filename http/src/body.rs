@@ -309,7 +309,13 @@ impl Body<'_> {
                     let Some(end) = end.filter(|&end| end < MAX_CHUNK_LINE) else {
                         let completed = result.is_completed();
                         if len >= MAX_CHUNK_LINE {
-                            return Err(decoder.fail(Status::BAD_REQUEST, "chunk line too long"));
+                            // A trailer field too long is a header section too large (431,
+                            // as for the section's own limits); a chunk line, malformed.
+                            return Err(if matches!(decoder.state, State::Trailers) {
+                                decoder.fail(Status::HEADERS_TOO_LARGE, "trailer field too long")
+                            } else {
+                                decoder.fail(Status::BAD_REQUEST, "chunk line too long")
+                            });
                         }
                         if completed {
                             return Err(decoder.fail(Status::BAD_REQUEST, "body ended early"));

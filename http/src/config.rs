@@ -28,7 +28,8 @@ pub struct Config {
     /// Total bytes of chunk extensions (`;name=value` after a chunk size) one chunked body
     /// may carry: beyond it, 400. Default 16 KiB (hyper's figure).
     pub max_chunk_extensions: usize,
-    /// Largest trailer section of a chunked body: beyond it, 431. Default 16 KiB.
+    /// Largest trailer section of a chunked body: beyond it, 431 (as for one field over
+    /// 4 KiB, the longest line a chunked body may have). Default 16 KiB.
     pub max_trailers: usize,
     /// Most trailer fields: beyond it, 431. Default 100.
     pub max_trailer_fields: usize,

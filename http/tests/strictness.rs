@@ -159,6 +159,9 @@ fn chunk_extensions_and_trailers_are_bounded() {
         format!("T: {}\r\n", "v".repeat(3000)).repeat(6)
     );
     assert_eq!(status_then_closed(&server, too_large.as_bytes()), 431);
+    // One field longer than a line may be (4 KiB): too large as well, not malformed.
+    let one_long_field = format!("{head}0\r\nT: {}\r\n\r\n", "v".repeat(20_000));
+    assert_eq!(status_then_closed(&server, one_long_field.as_bytes()), 431);
     let malformed = format!("{head}0\r\nno colon here\r\n\r\n");
     assert_eq!(status_then_closed(&server, malformed.as_bytes()), 400);
     let fine = format!("{head}0\r\nT: v\r\n\r\n")
