@@ -245,3 +245,43 @@ fn hyper_request_bodies_below_the_minimum_rate_are_cut() {
     server.wait_until_no_connection();
     server.stop().unwrap();
 }
+
+#[test]
+fn an_http_1_1_request_without_exactly_one_valid_host_is_400_before_the_service() {
+    let server =
+        HyperTestServer::start(Config::default(), 1, || hyper::service::service_fn(service));
+    let answer = |request: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        stream.write_all(request).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    for bad in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+    ] {
+        let response = answer(bad);
+        assert!(
+            response.starts_with("HTTP/1.1 400 "),
+            "{:?}: {response}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(response.contains("connection: close"), "{response}");
+        assert!(!response.contains("ok"), "the service answered: {response}");
+    }
+    for good in [
+        &b"GET / HTTP/1.1\r\nHost: a:80\r\nConnection: close\r\n\r\n"[..],
+        b"GET / HTTP/1.0\r\n\r\n",
+    ] {
+        let response = answer(good);
+        assert!(response.starts_with("HTTP/1."), "{response}");
+        assert!(response.contains(" 200 OK"), "{response}");
+        assert!(response.ends_with("ok"), "{response}");
+    }
+}

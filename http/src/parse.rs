@@ -374,7 +374,7 @@ fn names_a_host(authority: &[u8]) -> bool {
 /// target, where a userinfo `@` is refused too): a reg-name (unreserved, pct-encoded,
 /// sub-delims), an IPv4 address (which is one), or an IP literal in brackets. Empty is
 /// valid (a target without authority).
-fn is_valid_authority(value: &[u8]) -> bool {
+pub(crate) fn is_valid_authority(value: &[u8]) -> bool {
     let (host, port) = if let Some(literal) = value.strip_prefix(b"[") {
         let Some(close) = literal.iter().position(|&b| b == b']') else {
             return false;

@@ -137,7 +137,9 @@ impl<B: Body> Body for Tracked<B> {
 }
 
 /// An HTTP/1 service that counts its requests (for the servers' counters), gives them the
-/// body type `R`, and notes a `101` answer (the connection is upgraded).
+/// body type `R`, notes a `101` answer (the connection is upgraded), and answers `400` (and
+/// closes) for an HTTP/1.1 request without exactly one valid `Host`, which RFC 9112 §3.2
+/// requires and hyper does not check: the service never sees such a request.
 pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
@@ -156,19 +158,34 @@ impl<S, R> CountRequests<S, R> {
     }
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, a valid `uri-host[:port]`
+/// (HTTP/1.0 may have none).
+fn has_valid_host<B>(req: &Request<B>) -> bool {
+    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => req.version() < hyper::Version::HTTP_11,
+        (Some(host), None) => crate::parse::is_valid_authority(host.as_bytes()),
+        (Some(_), Some(_)) => false,
+    }
+}
+
 impl<S, R, B> Service<Request<Incoming>> for CountRequests<S, R>
 where
     S: Service<Request<R>, Response = Response<B>>,
     R: FromIncoming,
 {
-    type Response = S::Response;
+    type Response = Response<Answer<B>>;
     type Error = S::Error;
     type Future = WatchUpgrade<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
+        if !has_valid_host(&req) {
+            crate::stats::count(crate::stats::Event::Rejected);
+            return WatchUpgrade::Refused;
+        }
         let rate = self.rate;
-        WatchUpgrade {
+        WatchUpgrade::Called {
             inner: self
                 .inner
                 .call(req.map(|body| R::from_incoming(body, rate))),
@@ -178,30 +195,81 @@ where
 }
 
 /// The future of an HTTP/1 call: notes a `101` response (the connection's driver counts the
-/// upgrade once hyper has handed the connection over).
-pub(crate) struct WatchUpgrade<F> {
-    inner: F,
-    upgraded: Rc<Cell<bool>>,
+/// upgrade once hyper has handed the connection over); or the `400` of a refused request.
+pub(crate) enum WatchUpgrade<F> {
+    Called { inner: F, upgraded: Rc<Cell<bool>> },
+    Refused,
 }
 
 impl<F, B, E> Future for WatchUpgrade<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = F::Output;
+    type Output = Result<Response<Answer<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of `inner`, which is never moved out.
+        // SAFETY: structural pinning of `inner`, which is never moved out (the variant is
+        // never changed once pinned).
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: `inner` lives in the pinned `WatchUpgrade` and is never moved.
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let result = std::task::ready!(inner.poll(cx));
-        if let Ok(response) = &result {
-            if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
-                this.upgraded.set(true);
+        let (inner, upgraded) = match this {
+            WatchUpgrade::Called { inner, upgraded } => (inner, upgraded),
+            WatchUpgrade::Refused => {
+                let mut response = Response::new(Answer::Refused);
+                *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+                return Poll::Ready(Ok(response));
             }
+        };
+        // SAFETY: `inner` lives in the pinned `WatchUpgrade` and is never moved.
+        let inner = unsafe { Pin::new_unchecked(inner) };
+        let response = std::task::ready!(inner.poll(cx))?;
+        if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+            upgraded.set(true);
         }
-        Poll::Ready(result)
+        Poll::Ready(Ok(response.map(Answer::Service)))
+    }
+}
+
+/// An HTTP/1 response body: the service's, or none (a request refused before the service).
+pub(crate) enum Answer<B> {
+    Service(B),
+    Refused,
+}
+
+impl<B: Body> Body for Answer<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        // SAFETY: structural pinning of the service's body, which is never moved out (the
+        // variant never changes).
+        match unsafe { self.get_unchecked_mut() } {
+            Answer::Service(body) => {
+                // SAFETY: `body` lives in the pinned `Answer` and is never moved.
+                unsafe { Pin::new_unchecked(body) }.poll_frame(cx)
+            }
+            Answer::Refused => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Answer::Service(body) => body.is_end_stream(),
+            Answer::Refused => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Answer::Service(body) => body.size_hint(),
+            Answer::Refused => SizeHint::with_exact(0),
+        }
     }
 }
 
