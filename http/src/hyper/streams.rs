@@ -137,9 +137,9 @@ impl<B: Body> Body for Tracked<B> {
 }
 
 /// An HTTP/1 service that counts its requests (for the servers' counters), gives them the
-/// body type `R`, notes a `101` answer (the connection is upgraded), and answers `400` (and
-/// closes) for an HTTP/1.1 request without exactly one valid `Host`, which RFC 9112 §3.2
-/// requires and hyper does not check: the service never sees such a request.
+/// body type `R`, notes a `101` answer (the connection is upgraded), and answers (and
+/// closes) what hyper does not check itself (see [`refusal`]): the service never sees such
+/// a request.
 pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
@@ -158,15 +158,28 @@ impl<S, R> CountRequests<S, R> {
     }
 }
 
-/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, a valid `uri-host[:port]`
-/// (HTTP/1.0 may have none).
-fn has_valid_host<B>(req: &Request<B>) -> bool {
+/// What a request gets instead of the service, for the rules hyper leaves to applications:
+/// RFC 9112 §3.2's exactly one valid `Host` in HTTP/1.1 (HTTP/1.0 may have none), else
+/// `400`; and a transfer coding other than `chunked`, which hyper would hand over still
+/// encoded, `501` (RFC 9112 §6.1).
+fn refusal<B>(req: &Request<B>) -> Option<hyper::StatusCode> {
     let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
+    let host_ok = match (hosts.next(), hosts.next()) {
         (None, _) => req.version() < hyper::Version::HTTP_11,
         (Some(host), None) => crate::parse::is_valid_authority(host.as_bytes()),
         (Some(_), Some(_)) => false,
+    };
+    if !host_ok {
+        return Some(hyper::StatusCode::BAD_REQUEST);
     }
+    let other_coding = req
+        .headers()
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"chunked"));
+    other_coding.then_some(hyper::StatusCode::NOT_IMPLEMENTED)
 }
 
 impl<S, R, B> Service<Request<Incoming>> for CountRequests<S, R>
@@ -180,9 +193,9 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
-        if !has_valid_host(&req) {
+        if let Some(status) = refusal(&req) {
             crate::stats::count(crate::stats::Event::Rejected);
-            return WatchUpgrade::Refused;
+            return WatchUpgrade::Refused(status);
         }
         let rate = self.rate;
         WatchUpgrade::Called {
@@ -198,7 +211,7 @@ where
 /// upgrade once hyper has handed the connection over); or the `400` of a refused request.
 pub(crate) enum WatchUpgrade<F> {
     Called { inner: F, upgraded: Rc<Cell<bool>> },
-    Refused,
+    Refused(hyper::StatusCode),
 }
 
 impl<F, B, E> Future for WatchUpgrade<F>
@@ -213,9 +226,9 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         let (inner, upgraded) = match this {
             WatchUpgrade::Called { inner, upgraded } => (inner, upgraded),
-            WatchUpgrade::Refused => {
+            WatchUpgrade::Refused(status) => {
                 let mut response = Response::new(Answer::Refused);
-                *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                *response.status_mut() = *status;
                 response.headers_mut().insert(
                     hyper::header::CONNECTION,
                     hyper::header::HeaderValue::from_static("close"),
