@@ -34,7 +34,8 @@ pub struct Config {
     /// Most trailer fields: beyond it, 431. Default 100.
     pub max_trailer_fields: usize,
     /// Time from a request's first byte to the end of its header section: beyond it, 408.
-    /// Default 30 s.
+    /// Also the longest a new connection may wait before its first byte (then it is closed
+    /// without a response; later waits between requests are `idle_timeout`'s). Default 30 s.
     pub header_timeout: Duration,
     /// Time a keep-alive connection may sit idle between requests before it is closed.
     /// Default 120 s.

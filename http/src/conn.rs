@@ -79,6 +79,9 @@ pub(crate) fn serve<'a, H: Handler>(
         let mut cut = false;
         // A `101 Switching Protocols` went out: what runs on the connection next.
         let mut upgraded = None;
+        // Before the first request, a connection is not idle between requests: it waits
+        // for one, under the header timeout from the accept (as Kestrel and hyper do).
+        let mut first = true;
         loop {
             let head = read_head(
                 &mut input,
@@ -87,7 +90,9 @@ pub(crate) fn serve<'a, H: Handler>(
                 config,
                 &deadline,
                 &mut unflushed,
+                first,
             );
+            first = false;
             let head_end = match head.await {
                 HeadOutcome::Ready(head_end) => head_end,
                 HeadOutcome::Close => break,
@@ -297,6 +302,7 @@ fn read_head<'a>(
     config: &'a Config,
     deadline: &'a Deadline,
     unflushed: &'a mut bool,
+    first: bool,
 ) -> impl Future<Output = HeadOutcome> + 'a {
     async move {
         // Fairness: a connection whose next request is always buffered still yields once its
@@ -369,8 +375,14 @@ fn read_head<'a>(
             // A head that is arriving gets the header timeout, shutdown or not; an idle wait
             // also ends when shutdown begins (`shutdown::trigger` ends idle deadlines, so
             // nothing is registered per wait for it).
+            // A connection that has not sent its first byte gets the header timeout (its
+            // clock running from the accept, near enough), not the idle timeout: a client
+            // that connects and says nothing holds a connection no longer than a slow head.
             match started {
                 Some(at) => deadline.set(Some(at + config.header_timeout)),
+                None if first => deadline.set_idle(Some(
+                    time::now() + config.header_timeout.min(config.idle_timeout),
+                )),
                 None => deadline.set_idle(Some(time::now() + config.idle_timeout)),
             }
             match deadline.timeout(input.read()).await {

@@ -97,6 +97,44 @@ fn slow_header_gets_408_and_idle_connection_is_closed() {
 }
 
 #[test]
+fn a_connection_that_never_sends_is_closed_at_the_header_timeout_not_the_idle_one() {
+    let config = Config::default()
+        .header_timeout(Duration::from_secs(1))
+        .idle_timeout(Duration::from_secs(60));
+    let server = TestServer::start(config, support::app::router());
+    // Served once: idle between requests, under the idle timeout.
+    let mut served = server.connect();
+    served
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(served.try_clone().unwrap());
+    assert_eq!(
+        read_reply(&mut BufReader::new(&mut served), false).status,
+        200
+    );
+    // Connected, silent: closed (without a response) once the header timeout is over.
+    let mut silent = server.connect();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut silent, &mut out).unwrap();
+    assert!(out.is_empty());
+    let waited = started.elapsed();
+    // The watchdog ticks once a second: up to a second late.
+    assert!(waited < Duration::from_secs(4), "closed after {waited:?}");
+    // The served connection is still open.
+    reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let still_open = matches!(
+        std::io::Read::read(reader.get_mut(), &mut byte),
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock
+    );
+    assert!(still_open, "the keep-alive connection was closed too");
+}
+
+#[test]
 fn a_panicking_handler_gets_500_and_others_are_unaffected() {
     let server = TestServer::start(Config::default(), support::app::router());
     let mut bystander = server.connect();
