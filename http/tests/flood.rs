@@ -32,9 +32,11 @@ fn clients_that_pipeline_without_reading_do_not_stall_a_fresh_client() {
         "fresh client under a pipelining flood, 100 requests: p50 {p50:?}, p99 {p99:?}, \
          worst {worst:?}"
     );
-    // The target is 50 ms on an idle machine; CI machines get slack.
+    // The target is 50 ms on an idle machine. The 2-core VM this runs on measured p99s from
+    // 19 to 150 ms across runs of the same build (the worst of 100 up to 290 ms): the bound
+    // is for the failure this guards against, a fresh client waiting seconds.
     assert!(
-        p99 < Duration::from_millis(150),
+        p99 < Duration::from_millis(300),
         "a fresh client's p99 was {p99:?} behind clients that never read"
     );
 }

@@ -252,13 +252,21 @@ fn a_response_before_an_undrainable_body_says_the_connection_closes() {
     assert_eq!(reply.header("connection"), None, "{reply:?}");
 
     // A large body the handler reads to its end before answering keeps the connection.
+    let reply = one_mib_then_a_get(&server, "/upload");
+    assert_eq!(reply.body, b"1048576 bytes");
+    assert_eq!(reply.header("connection"), None, "{reply:?}");
+}
+
+/// POSTs 1 MiB to `path` (from a thread, as the answer may come first), then a GET on the
+/// same connection; returns the POST's reply once the GET was answered on that connection.
+fn one_mib_then_a_get(server: &TestServer, path: &str) -> support::Reply {
     let mut stream = server.connect();
     let mut writer = stream.try_clone().unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        1 << 20
+    );
     let sender = std::thread::spawn(move || {
-        let head = format!(
-            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
-            1 << 20
-        );
         writer.write_all(head.as_bytes()).unwrap();
         writer.write_all(&vec![b'x'; 1 << 20]).unwrap();
         writer
@@ -267,10 +275,9 @@ fn a_response_before_an_undrainable_body_says_the_connection_closes() {
     });
     let mut reader = BufReader::new(&mut stream);
     let reply = read_reply(&mut reader, false);
-    assert_eq!(reply.body, b"1048576 bytes");
-    assert_eq!(reply.header("connection"), None, "{reply:?}");
     assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
     sender.join().unwrap();
+    reply
 }
 
 #[test]
@@ -308,25 +315,9 @@ fn a_large_body_streamed_back_keeps_the_connection() {
     // The echo answers (chunked) while it reads a body over `max_drain`: it reads it to its
     // end, so the connection stays, and the response does not say otherwise.
     let server = server();
-    let mut stream = server.connect();
-    let mut writer = stream.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let head = format!(
-            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
-            1 << 20
-        );
-        writer.write_all(head.as_bytes()).unwrap();
-        writer.write_all(&vec![b'x'; 1 << 20]).unwrap();
-        writer
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .unwrap();
-    });
-    let mut reader = BufReader::new(&mut stream);
-    let reply = read_reply(&mut reader, false);
+    let reply = one_mib_then_a_get(&server, "/echo");
     assert_eq!(reply.body.len(), 1 << 20);
     assert_eq!(reply.header("connection"), None, "{:?}", reply.headers);
-    assert_eq!(read_reply(&mut reader, false).body, b"Hello, World!");
-    sender.join().unwrap();
 }
 
 #[test]
