@@ -12,7 +12,7 @@ use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::ReadResult;
 use ringhop_runtime::time;
 
-use crate::chars::is_token;
+use crate::chars::{is_tchar, is_token};
 use crate::config::{Config, MinDataRate};
 use crate::parse::Framing;
 use crate::status::Status;
@@ -176,13 +176,10 @@ impl BodyDecoder {
         Some(now + rate.grace.max(paid).saturating_sub(self.waited))
     }
 
-    /// Body bytes still expected, when known.
-    pub(crate) fn known_remaining(&self) -> Option<u64> {
-        match self.state {
-            State::Length { remaining } => Some(remaining),
-            State::Done => Some(0),
-            _ => None,
-        }
+    /// More body bytes are known to be expected than `limit` (a chunked body's rest is
+    /// not known).
+    pub(crate) fn remaining_over(&self, limit: u64) -> bool {
+        matches!(self.state, State::Length { remaining } if remaining > limit)
     }
 
     fn fail(&mut self, status: Status, message: &str) -> io::Error {
@@ -439,10 +436,7 @@ fn parse_chunk_size(line: &[u8]) -> Option<(u64, usize)> {
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let (digits, rest) = line.split_at(digits_end);
-    let significant = digits
-        .iter()
-        .position(|&d| d != b'0')
-        .map_or(0, |first| digits.len() - first);
+    let significant = crate::chars::without_leading_zeros(digits).len();
     if digits.is_empty() || significant > 15 {
         return None;
     }
@@ -459,35 +453,30 @@ fn parse_chunk_size(line: &[u8]) -> Option<(u64, usize)> {
 
 /// RFC 9112 §7.1.1: `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, a name
 /// being a token and a value a token or a quoted string. Whitespace is allowed only before
-/// a `;` or around a `=`, not at the end of the line.
+/// a `;` or around a `=`: each round must find a `;` after it, so none may end the line.
 fn is_chunk_ext(mut rest: &[u8]) -> bool {
-    let skip_bws = |bytes: &[u8]| -> usize {
-        bytes
+    fn skip_bws(bytes: &[u8]) -> &[u8] {
+        let spaces = bytes
             .iter()
             .take_while(|&&b| b == b' ' || b == b'\t')
-            .count()
-    };
-    let token_len =
-        |bytes: &[u8]| -> usize { bytes.iter().take_while(|&&b| is_token(&[b])).count() };
+            .count();
+        &bytes[spaces..]
+    }
+    let token_len = |bytes: &[u8]| bytes.iter().take_while(|&&b| is_tchar(b)).count();
     while !rest.is_empty() {
-        rest = &rest[skip_bws(rest)..];
-        let Some(after_semicolon) = rest.strip_prefix(b";") else {
+        let Some(after_semicolon) = skip_bws(rest).strip_prefix(b";") else {
             return false;
         };
-        let name = &after_semicolon[skip_bws(after_semicolon)..];
+        let name = skip_bws(after_semicolon);
         let name_len = token_len(name);
         if name_len == 0 {
             return false;
         }
         rest = &name[name_len..];
-        let after_name = &rest[skip_bws(rest)..];
-        if let Some(value) = after_name.strip_prefix(b"=") {
-            let value = &value[skip_bws(value)..];
+        if let Some(value) = skip_bws(rest).strip_prefix(b"=") {
+            let value = skip_bws(value);
             let value_len = if value.first() == Some(&b'"') {
-                match quoted_string_len(value) {
-                    Some(len) => len,
-                    None => return false,
-                }
+                quoted_string_len(value).unwrap_or(0)
             } else {
                 token_len(value)
             };
@@ -495,11 +484,6 @@ fn is_chunk_ext(mut rest: &[u8]) -> bool {
                 return false;
             }
             rest = &value[value_len..];
-        } else if after_name.first() == Some(&b';') {
-            rest = after_name;
-        } else if after_name.len() != rest.len() {
-            // Whitespace after a name, then neither `=` nor `;`.
-            return false;
         }
     }
     true

@@ -24,9 +24,23 @@ const TCHAR: [bool; 256] = alphanumeric_and(b"!#$%&'*+-.^_`|~");
 /// RFC 3986 `reg-name` bytes: unreserved, sub-delims, and `%` of pct-encoded.
 pub(crate) const REG_NAME: [bool; 256] = alphanumeric_and(b"-._~%!$&'()*+,;=");
 
+/// RFC 9110 `tchar`.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[b as usize]
+}
+
 /// RFC 9110 `token`: one or more `tchar`.
 pub(crate) fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
+}
+
+/// The digits of a number past its leading zeros (what counts against a digit limit).
+pub(crate) fn without_leading_zeros(digits: &[u8]) -> &[u8] {
+    let first = digits
+        .iter()
+        .position(|&d| d != b'0')
+        .unwrap_or(digits.len());
+    &digits[first..]
 }
 
 /// Eight bytes per step (SWAR): a chunk of eight bytes as one little-endian word, so the

@@ -79,9 +79,6 @@ pub(crate) fn serve<'a, H: Handler>(
         let mut cut = false;
         // A `101 Switching Protocols` went out: what runs on the connection next.
         let mut upgraded = None;
-        // Before the first request, a connection is not idle between requests: it waits
-        // for one, under the header timeout from the accept (as Kestrel and hyper do).
-        let mut first = true;
         loop {
             let head = read_head(
                 &mut input,
@@ -90,9 +87,7 @@ pub(crate) fn serve<'a, H: Handler>(
                 config,
                 &deadline,
                 &mut unflushed,
-                first,
             );
-            first = false;
             let head_end = match head.await {
                 HeadOutcome::Ready(head_end) => head_end,
                 HeadOutcome::Close => break,
@@ -123,11 +118,9 @@ pub(crate) fn serve<'a, H: Handler>(
                 } else {
                     Continue::NotDue
                 });
-            exchange.body_over_drain.set(
-                decoder
-                    .known_remaining()
-                    .is_some_and(|remaining| remaining > config.max_drain),
-            );
+            exchange
+                .body_over_drain
+                .set(decoder.remaining_over(config.max_drain));
             let head_request = head.known_method == Some(KnownMethod::HEAD);
             let close = !head.keep_alive || shutdown::is_triggered();
             let request = Answering {
@@ -260,10 +253,7 @@ async fn drain_body(
     deadline: &Deadline,
     config: &Config,
 ) -> bool {
-    if decoder
-        .known_remaining()
-        .is_some_and(|remaining| remaining > config.max_drain)
-    {
+    if decoder.remaining_over(config.max_drain) {
         return false;
     }
     // Nobody asked for the body: do not invite the client to send it.
@@ -302,7 +292,6 @@ fn read_head<'a>(
     config: &'a Config,
     deadline: &'a Deadline,
     unflushed: &'a mut bool,
-    first: bool,
 ) -> impl Future<Output = HeadOutcome> + 'a {
     async move {
         // Fairness: a connection whose next request is always buffered still yields once its
@@ -374,13 +363,13 @@ fn read_head<'a>(
             // No timer per wait: the connection's one deadline moves, the watchdog checks it.
             // A head that is arriving gets the header timeout, shutdown or not; an idle wait
             // also ends when shutdown begins (`shutdown::trigger` ends idle deadlines, so
-            // nothing is registered per wait for it).
-            // A connection that has not sent its first byte gets the header timeout (its
-            // clock running from the accept, near enough), not the idle timeout: a client
-            // that connects and says nothing holds a connection no longer than a slow head.
+            // nothing is registered per wait for it). Before its first head (none parsed yet),
+            // a connection is not idle between requests: it gets the header timeout too, its
+            // clock running from the accept, near enough (as Kestrel and hyper do), so a
+            // client that connects and says nothing holds it no longer than a slow head.
             match started {
                 Some(at) => deadline.set(Some(at + config.header_timeout)),
-                None if first => deadline.set_idle(Some(
+                None if buffers.head.len == 0 => deadline.set_idle(Some(
                     time::now() + config.header_timeout.min(config.idle_timeout),
                 )),
                 None => deadline.set_idle(Some(time::now() + config.idle_timeout)),

@@ -125,10 +125,6 @@ pub(crate) fn parse_head(
     if offset(target.as_bytes()).end as usize + 1 + 8 + 1 > config.max_request_line {
         return Err(Status::URI_TOO_LONG);
     }
-    // Asterisk-form is for OPTIONS alone (RFC 9112 §3.2.4).
-    if target == "*" && method != "OPTIONS" {
-        return Err(Status::BAD_REQUEST);
-    }
     head.len = len as u32;
     head.method = offset(method.as_bytes());
     head.known_method = known_method(method);
@@ -305,10 +301,7 @@ fn version_error(buf: &[u8]) -> Status {
 /// A plain decimal, at most 18 digits past its leading zeros (no sign, no list, no
 /// whitespace inside).
 fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
-    let significant = value
-        .iter()
-        .position(|&d| d != b'0')
-        .map_or(0, |first| value.len() - first);
+    let significant = crate::chars::without_leading_zeros(value).len();
     if value.is_empty() || significant > 18 || !value.iter().all(u8::is_ascii_digit) {
         return Err(Status::BAD_REQUEST);
     }
@@ -318,7 +311,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
 }
 
 /// The comma-separated tokens of a field value, trimmed.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(|token| token.trim_ascii())
@@ -350,24 +343,20 @@ fn absolute_form_authority(target: &[u8]) -> Option<&[u8]> {
 /// One of RFC 9112 §3.2's request-target forms, without a fragment: origin-form (`/...`,
 /// nearly every request: one search for `#`), absolute-form (`scheme://authority...`, whose
 /// host may not be empty, RFC 9110 §4.2.1), authority-form, which is CONNECT's and only
-/// CONNECT's, and asterisk (`*`, for OPTIONS alone, checked with the method before).
+/// CONNECT's, and asterisk-form (`*`), which is OPTIONS' alone (§3.2.4). (Authorities are
+/// checked as `uri-host[:port]` after this, which refuses a port without a host.)
 fn is_request_target(method: &str, target: &[u8], absolute: Option<&[u8]>) -> bool {
     if crate::chars::find_byte(target, b'#').is_some() {
         return false;
     }
     if method == "CONNECT" {
-        return absolute.is_none() && names_a_host(target) && is_valid_authority(target);
+        return absolute.is_none() && !target.is_empty() && is_valid_authority(target);
     }
     match absolute {
         _ if target.first() == Some(&b'/') => true,
-        Some(authority) => names_a_host(authority),
-        None => target == b"*",
+        Some(authority) => !authority.is_empty(),
+        None => target == b"*" && method == "OPTIONS",
     }
-}
-
-/// An authority with a host (not empty, not only a port).
-fn names_a_host(authority: &[u8]) -> bool {
-    !matches!(authority.first(), None | Some(b':'))
 }
 
 /// RFC 3986 `uri-host [ ":" port ]` as RFC 9112 §3.2 wants in Host (and in an absolute-form

@@ -46,7 +46,8 @@ pub struct Response<'a> {
     out: &'a RefCell<PipeWriter>,
     /// Header lines set so far (the connection's buffer, reused for every response).
     headers: &'a mut Vec<u8>,
-    /// The `Expect: 100-continue` state: once the final head is out, no interim response.
+    /// Shared with the body: the `Expect: 100-continue` state (once the final head is out,
+    /// no interim response) and whether the body is too large to read away afterwards.
     exchange: &'a Exchange,
     status: Status,
     stage: Stage,

@@ -176,9 +176,8 @@ fn refusal<B>(req: &Request<B>) -> Option<hyper::StatusCode> {
         .headers()
         .get_all(hyper::header::TRANSFER_ENCODING)
         .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"chunked"));
+        .flat_map(|value| crate::parse::tokens(value.as_bytes()))
+        .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
     other_coding.then_some(hyper::StatusCode::NOT_IMPLEMENTED)
 }
 
@@ -208,7 +207,7 @@ where
 }
 
 /// The future of an HTTP/1 call: notes a `101` response (the connection's driver counts the
-/// upgrade once hyper has handed the connection over); or the `400` of a refused request.
+/// upgrade once hyper has handed the connection over); or the answer to a refused request.
 pub(crate) enum WatchUpgrade<F> {
     Called { inner: F, upgraded: Rc<Cell<bool>> },
     Refused(hyper::StatusCode),
