@@ -9,17 +9,24 @@
 //!   they end `io_uring_enter`.
 //! - Receive buffers for multishot-style receives come from a per-reactor pool of the same
 //!   size as the io_uring provided-buffer ring, so `RecvStream` behaves the same on both.
+//! - A receive with a consumer (`RecvStream::set_consumer`) is made by the driver itself when
+//!   an edge says the socket is readable, and its bytes are offered as they arrive, as
+//!   io_uring offers a multishot receive's completions as they are reaped: a receive pump
+//!   waiting in its steady state is not polled per request. What the consumer refuses, the
+//!   end of the stream and errors are held for the stream's next poll, in order.
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
 use super::fd::{SharedFd, NO_TOKEN};
-use super::op::Interest;
+use super::op::{Completion, Interest, F_BUFFER, F_MORE};
 use super::{RECV_BUFFERS, RECV_BUFFER_SIZE};
+use crate::net::RecvConsumer;
 use crate::slab::Slab;
 use crate::stats::Counters;
 use crate::sys::{self, eventfd, syscall};
@@ -28,10 +35,14 @@ use crate::sys::{self, eventfd, syscall};
 const EVENTFD_TOKEN: u64 = u64::MAX;
 /// Events taken per `epoll_wait`.
 const EVENT_BATCH: usize = 256;
+/// Receives made for a consumer per readable edge; past them the stream's poller goes on
+/// (one busy socket must not hold the reactor).
+const INLINE_RECVS: usize = 16;
 
 /// One registered fd: the tasks waiting for it to become readable or writable, and whether
 /// it is known to be (a call that met EAGAIN clears the flag, the next edge sets it).
 struct Waiters {
+    fd: RawFd,
     read: Vec<Waker>,
     write: Vec<Waker>,
     readable: bool,
@@ -41,18 +52,31 @@ struct Waiters {
     /// data of a short read raises no further edge).
     read_closed: bool,
     write_closed: bool,
+    /// Offered the bytes of each readable edge, received by the driver.
+    consumer: Option<Rc<dyn RecvConsumer>>,
+    /// What an inline receive got and the consumer did not take (a refused chunk, the end,
+    /// an error): the stream's next poll returns it, and nothing is received inline before.
+    held: Option<Completion>,
 }
 
 impl Waiters {
-    fn new() -> Waiters {
+    fn new(fd: RawFd) -> Waiters {
         Waiters {
+            fd,
             read: Vec::new(),
             write: Vec::new(),
             readable: true,
             writable: true,
             read_closed: false,
             write_closed: false,
+            consumer: None,
+            held: None,
         }
+    }
+
+    /// Whether a readable edge goes to the consumer rather than to the read waiters.
+    fn receives_inline(&self) -> bool {
+        self.consumer.is_some() && self.held.is_none()
     }
 
     /// Whether a call for `interest` may succeed.
@@ -83,6 +107,8 @@ pub(crate) struct Epoll {
     pool: UserBuffers,
     /// Wakers taken from `ios` during a dispatch (reused, so reaping allocates nothing).
     scratch: RefCell<Vec<Waker>>,
+    /// Registrations whose readable edge the driver receives for their consumer (reused).
+    inline: RefCell<Vec<u32>>,
 }
 
 impl Epoll {
@@ -105,6 +131,7 @@ impl Epoll {
             counters,
             pool: UserBuffers::new(),
             scratch: RefCell::new(Vec::new()),
+            inline: RefCell::new(Vec::new()),
         })
     }
 
@@ -143,7 +170,7 @@ impl Epoll {
         let mut ios = self.ios.borrow_mut();
         let mut token = fd.token();
         if token == NO_TOKEN {
-            let key = ios.insert(Waiters::new());
+            let key = ios.insert(Waiters::new(fd.raw()));
             let mut event = libc::epoll_event {
                 events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
                 u64: key as u64,
@@ -174,8 +201,38 @@ impl Epoll {
     /// Drops the registration of an fd about to be closed (closing removes it from epoll).
     pub(crate) fn forget(&self, token: u32) {
         if token != NO_TOKEN {
-            self.ios.borrow_mut().remove(token as usize);
+            let removed = self.ios.borrow_mut().remove(token as usize);
+            if let Some(bid) = removed.and_then(|w| w.held).and_then(Completion::buffer_id) {
+                self.pool.put_back(bid);
+            }
         }
+    }
+
+    /// Offers `fd`'s received bytes to `consumer` from now on, as its readable edges come
+    /// (the fd must be registered: a receive met `EAGAIN` on it).
+    pub(crate) fn attach_consumer(&self, fd: &SharedFd, consumer: &Rc<dyn RecvConsumer>) {
+        self.with_registration(fd, |waiters| {
+            if !waiters
+                .consumer
+                .as_ref()
+                .is_some_and(|c| Rc::ptr_eq(c, consumer))
+            {
+                waiters.consumer = Some(consumer.clone());
+            }
+        });
+    }
+
+    /// Stops receiving inline for `fd` (what is held stays for the next receive on it).
+    pub(crate) fn detach_consumer(&self, fd: &SharedFd) {
+        let consumer = self.with_registration(fd, |waiters| waiters.consumer.take());
+        // Dropped outside the registrations' borrow: it may be the last owner of anything.
+        drop(consumer);
+    }
+
+    /// What an inline receive held for `fd`'s stream, taken.
+    pub(crate) fn take_held(&self, fd: &SharedFd) -> Option<Completion> {
+        self.with_registration(fd, |waiters| waiters.held.take())
+            .flatten()
     }
 
     /// Gathers ready events: without blocking (`wait == None`), until one arrives
@@ -247,6 +304,11 @@ impl Epoll {
                     (Interest::Write, libc::EPOLLOUT | failed),
                 ] {
                     if mask & events != 0 {
+                        if interest == Interest::Read && waiters.receives_inline() {
+                            waiters.readable = true;
+                            self.inline.borrow_mut().push(token as u32);
+                            continue;
+                        }
                         let (list, ready) = waiters.side(interest);
                         *ready = true;
                         scratch.append(list);
@@ -256,7 +318,82 @@ impl Epoll {
         }
         // Not borrowing anything of ours: a waker may be any code.
         scratch.drain(..).for_each(Waker::wake);
+        let mut inline = self.inline.take();
+        for token in inline.drain(..) {
+            self.receive_inline(token);
+        }
+        self.inline.replace(inline);
         count
+    }
+
+    /// Receives for the consumer of registration `token` after a readable edge: until the
+    /// socket is drained (`EAGAIN`, or a short read), the consumer refuses, the stream ends
+    /// or fails (held for the poller, which is woken), or [`INLINE_RECVS`] receives.
+    fn receive_inline(&self, token: u32) {
+        for _ in 0..INLINE_RECVS {
+            let (fd, consumer) = {
+                let ios = self.ios.borrow();
+                let Some(waiters) = ios.get(token as usize) else {
+                    return;
+                };
+                match (&waiters.consumer, waiters.held) {
+                    (Some(consumer), None) => (waiters.fd, consumer.clone()),
+                    _ => return,
+                }
+            };
+            self.count_call();
+            let completion = match receive_into_pool(self, fd) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.set_readable(token, false);
+                    return;
+                }
+                Err(err) if err.raw_os_error() == Some(libc::ENOBUFS) => break,
+                Err(err) => Completion::from_io(Err(err)),
+                Ok(completion) => completion,
+            };
+            if let (Some(bid), true) = (completion.buffer_id(), completion.result > 0) {
+                let len = completion.result as usize;
+                if consumer.offer(self.pool.bytes(bid, len)) {
+                    self.pool.put_back(bid);
+                    if len < RECV_BUFFER_SIZE && !self.read_closed(token) {
+                        // Drained: the next bytes raise a new edge. (With the peer's FIN
+                        // seen, receive on: the end comes next.)
+                        self.set_readable(token, false);
+                        return;
+                    }
+                    continue;
+                }
+            }
+            // Refused, the end or an error: the poller takes it next, in order.
+            if let Some(waiters) = self.ios.borrow_mut().get_mut(token as usize) {
+                waiters.held = Some(completion);
+            }
+            break;
+        }
+        self.wake_readers(token);
+    }
+
+    fn set_readable(&self, token: u32, readable: bool) {
+        if let Some(waiters) = self.ios.borrow_mut().get_mut(token as usize) {
+            waiters.readable = readable;
+        }
+    }
+
+    fn read_closed(&self, token: u32) -> bool {
+        self.ios
+            .borrow()
+            .get(token as usize)
+            .is_some_and(|waiters| waiters.read_closed)
+    }
+
+    /// Wakes registration `token`'s read waiters.
+    fn wake_readers(&self, token: u32) {
+        let readers = match self.ios.borrow_mut().get_mut(token as usize) {
+            Some(waiters) => std::mem::take(&mut waiters.read),
+            None => return,
+        };
+        readers.into_iter().for_each(Waker::wake);
     }
 
     /// Registered fds (each is an open socket that waited at least once).
@@ -277,6 +414,32 @@ impl Epoll {
 impl Drop for Epoll {
     fn drop(&mut self) {
         sys::close(self.epfd);
+    }
+}
+
+/// One non-blocking `recv` of `fd` into a pool buffer, as the completion a multishot
+/// receive would post (`ENOBUFS` when every buffer is out; a buffer that got nothing goes
+/// back at once).
+pub(crate) fn receive_into_pool(epoll: &Epoll, fd: RawFd) -> io::Result<Completion> {
+    let Some((bid, ptr, len)) = epoll.pool.take() else {
+        return Err(io::Error::from_raw_os_error(libc::ENOBUFS));
+    };
+    match syscall!(recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT)) {
+        Ok(0) => {
+            epoll.pool.put_back(bid);
+            Ok(Completion {
+                result: 0,
+                flags: 0,
+            })
+        }
+        Ok(n) => Ok(Completion {
+            result: n as i32,
+            flags: F_BUFFER | F_MORE | (u32::from(bid) << 16),
+        }),
+        Err(err) => {
+            epoll.pool.put_back(bid);
+            Err(err)
+        }
     }
 }
 

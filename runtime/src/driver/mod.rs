@@ -25,20 +25,21 @@ use std::time::Duration;
 
 pub(crate) use fd::SharedFd;
 pub use op::CompletionHook;
-pub(crate) use op::{Completion, Interest, MultiAble, MultiOp, Op, OpAble, F_BUFFER, F_MORE};
+pub(crate) use op::{Completion, Interest, MultiAble, MultiOp, Op, OpAble, F_MORE};
 pub(crate) use select::resolve;
 pub use select::Driver;
 pub use uring::RingFlags;
 pub(crate) use uring::BUF_GROUP;
 
 use crate::current::{self, Current};
+use crate::net::RecvConsumer;
 use crate::stats::Counters;
-pub(crate) use epoll::Epoll;
+pub(crate) use epoll::{receive_into_pool, Epoll};
 use uring::Uring;
 
 /// Receive buffers per reactor (the provided-buffer ring, or the epoll pool), and their size.
 const RECV_BUFFERS: u16 = 256;
-const RECV_BUFFER_SIZE: usize = 16 * 1024;
+pub(crate) const RECV_BUFFER_SIZE: usize = 16 * 1024;
 
 // One per reactor: boxing the larger variant would save nothing and add a pointer chase to
 // every op.
@@ -171,6 +172,14 @@ impl IoDriver {
                 epoll.forget(token);
                 crate::sys::close(fd);
             }
+        }
+    }
+
+    /// Readiness mode: offers `fd`'s received bytes to `consumer` at each readable edge (see
+    /// `epoll.rs`). io_uring offers from the multishot receive instead: nothing to do.
+    pub(crate) fn attach_consumer(&self, fd: &SharedFd, consumer: &Rc<dyn RecvConsumer>) {
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.attach_consumer(fd, consumer);
         }
     }
 

@@ -307,8 +307,9 @@ impl<T: MultiAble> MultiOp<T> {
         }
     }
 
-    /// Offers this op's completions to `consumer` as they are reaped (io_uring; readiness mode
-    /// makes its calls when polled, so it never offers).
+    /// Offers this op's completions to `consumer` as they are reaped (io_uring; in readiness
+    /// mode the stream attaches its consumer to the fd's registration while it waits, see
+    /// `RecvStream::poll_recv`).
     pub(crate) fn set_consumer(&self, consumer: Option<Rc<dyn RecvConsumer>>) {
         let Backend::Uring(uring) = &self.driver.backend else {
             return;
@@ -323,7 +324,10 @@ impl<T: MultiAble> MultiOp<T> {
     pub(crate) fn cancel(&mut self) {
         match &self.driver.backend {
             Backend::Uring(uring) => uring.cancel(self.key),
-            Backend::Epoll(_) => self.stopped = true,
+            Backend::Epoll(epoll) => {
+                self.stopped = true;
+                epoll.detach_consumer(self.op.readiness().0);
+            }
         }
     }
 
@@ -333,6 +337,10 @@ impl<T: MultiAble> MultiOp<T> {
             Backend::Uring(uring) => uring,
             Backend::Epoll(_) if self.stopped => return Poll::Ready(None),
             Backend::Epoll(epoll) => {
+                // What the driver received for the consumer and it did not take comes first.
+                if let Some(held) = epoll.take_held(self.op.readiness().0) {
+                    return Poll::Ready(Some(held));
+                }
                 let result = std::task::ready!(call_when_ready(
                     epoll,
                     &mut self.op,
@@ -365,8 +373,13 @@ impl<T: MultiAble> MultiOp<T> {
 
 impl<T: MultiAble> Drop for MultiOp<T> {
     fn drop(&mut self) {
-        let Backend::Uring(uring) = &self.driver.backend else {
-            return;
+        let uring = match &self.driver.backend {
+            Backend::Uring(uring) => uring,
+            Backend::Epoll(epoll) => {
+                // Nobody polls this stream any more: nothing is received for its consumer.
+                epoll.detach_consumer(self.op.readiness().0);
+                return;
+            }
         };
         let mut ops = uring.ops.borrow_mut();
         let Some(Lifecycle::Multi(state)) = ops.get_mut(self.key) else {

@@ -75,7 +75,14 @@ impl RecvStream {
                 unreachable!("armed above")
             };
             let completion = match op.poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if let (Some(consumer), Armed::Receiving(_)) = (&self.consumer, &self.armed) {
+                        // Readiness mode: the driver receives for the consumer while this
+                        // waits for an edge (io_uring offers from the multishot instead).
+                        self.driver.attach_consumer(&self.fd, consumer);
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => {
                     // The kernel ended the multishot (or the stop took effect): arm anew.
                     self.armed = Armed::Idle;
@@ -113,8 +120,9 @@ impl RecvStream {
     /// Offers every received chunk to `consumer` the moment its completion is reaped, before
     /// it would be queued for [`poll_recv`](Self::poll_recv). Only chunks with data are
     /// offered, and only while nothing is queued (so order is kept); the end of the stream,
-    /// errors and refused chunks come out of `poll_recv`. Under the epoll driver nothing is
-    /// offered: every chunk comes out of `poll_recv`.
+    /// errors and refused chunks come out of `poll_recv`. Under the epoll driver the driver
+    /// receives for the consumer when an edge says the socket is readable, while the stream
+    /// waits in `poll_recv` (after its poll returned `Pending`), with the same rules.
     ///
     /// Keep polling the stream (the consumer does not re-arm it, and refused chunks wait
     /// there).

@@ -6,9 +6,8 @@ use std::io;
 
 use io_uring::{opcode, squeue::Entry, types};
 
-use crate::driver::{Completion, Epoll, Interest, MultiAble, SharedFd, BUF_GROUP};
-use crate::driver::{F_BUFFER, F_MORE};
-use crate::sys::syscall;
+use crate::driver::{receive_into_pool, Completion, Epoll, Interest, MultiAble, SharedFd};
+use crate::driver::{BUF_GROUP, RECV_BUFFER_SIZE};
 
 pub(crate) struct RecvMulti {
     fd: SharedFd,
@@ -32,36 +31,15 @@ unsafe impl MultiAble for RecvMulti {
     }
 
     fn call(&mut self, epoll: &Epoll) -> io::Result<Completion> {
-        let Some((bid, ptr, len)) = epoll.pool().take() else {
-            // Every buffer is out: as the ring says when it runs dry.
-            return Err(io::Error::from_raw_os_error(libc::ENOBUFS));
-        };
-        match syscall!(recv(self.fd.raw(), ptr.cast(), len, libc::MSG_DONTWAIT)) {
-            Ok(0) => {
-                epoll.pool().put_back(bid);
-                Ok(Completion {
-                    result: 0,
-                    flags: 0,
-                })
-            }
-            Ok(n) => {
-                if (n as usize) < len {
-                    // A short read drained the socket: the next call would only meet EAGAIN,
-                    // and data arriving later raises a new edge (what tokio does too). A FIN
-                    // already queued behind the data is not lost: its event set the
-                    // registration's sticky "read closed", which keeps calls going.
-                    epoll.clear_ready(&self.fd, Interest::Read);
-                }
-                Ok(Completion {
-                    result: n as i32,
-                    flags: F_BUFFER | F_MORE | (u32::from(bid) << 16),
-                })
-            }
-            Err(err) => {
-                epoll.pool().put_back(bid);
-                Err(err)
-            }
+        let completion = receive_into_pool(epoll, self.fd.raw())?;
+        if completion.result > 0 && (completion.result as usize) < RECV_BUFFER_SIZE {
+            // A short read drained the socket: the next call would only meet EAGAIN, and
+            // data arriving later raises a new edge (what tokio does too). A FIN already
+            // queued behind the data is not lost: its event set the registration's sticky
+            // "read closed", which keeps calls going.
+            epoll.clear_ready(&self.fd, Interest::Read);
         }
+        Ok(completion)
     }
 
     fn discard(completion: Completion) {
