@@ -62,6 +62,8 @@ stop_server() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; 
 # The request path's shape the ringhop examples print at shutdown ("-" for other servers).
 shape() { grep -o "per request: .*" "$server_log" | sed 's/per request: //; s/ task polls, /\//; s/ pipe locks, /\//; s/ submissions, /\//; s/ kernel enters//' | grep . || echo "-"; }
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# User and system ticks apart: where a server's CPU goes (its code, or the kernel's).
+cpu_split() { awk '{print $14, $15}' "/proc/$pid/stat"; }
 
 # name:connections:path:servers:extra wrk args
 all="ceiling native native-epoll hyper-ringhop hyper-ringhop-epoll hyper-tokio monoio may-minihttp"
@@ -77,6 +79,7 @@ for scenario in "${scenarios[@]}"; do
         for server in $servers; do
             start_server "$server"
             before=$(cpu)
+            read -r user_before sys_before <<<"$(cpu_split)"
             probe_out=$(mktemp)
             if [ -n "$extra" ]; then
                 # Pipelined: a probe connection times batches of 16 alongside wrk's load
@@ -87,6 +90,7 @@ for scenario in "${scenarios[@]}"; do
             # shellcheck disable=SC2086
             out=$(taskset -c "$LOAD_CPUS" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" --latency $extra "http://127.0.0.1:$port$path")
             after=$(cpu)
+            read -r user_after sys_after <<<"$(cpu_split)"
             if [ -n "$extra" ]; then
                 wait "$probe" || echo "latency probe failed" >&2
                 p99="$(awk '{print $2}' "$probe_out")us"
@@ -99,8 +103,10 @@ for scenario in "${scenarios[@]}"; do
             rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
             us=$(awk -v t="$((after - before))" -v hz="$ticks" -v r="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
             path_shape=$(shape)
-            echo "$name $server $rps $us $p99 $path_shape" >>"$results"
-            echo "$name round $round $server: $rps req/s, $us us CPU/request, p99 $p99, polls/locks/sqes/enters per request $path_shape"
+            split=$(awk -v u="$((user_after - user_before))" -v s="$((sys_after - sys_before))" -v hz="$ticks" -v r="$requests" \
+                'BEGIN { printf "%.2f %.2f", u / hz * 1e6 / r, s / hz * 1e6 / r }')
+            echo "$name $server $rps $us $p99 $path_shape $split" >>"$results"
+            echo "$name round $round $server: $rps req/s, $us us CPU/request (user/sys ${split/ //}), p99 $p99, polls/locks/sqes/enters per request $path_shape"
         done
     done
 done
@@ -128,6 +134,7 @@ medians=$(mktemp)
 table=$(awk -v medians="$medians" '
     { key = $1 SUBSEP $2; n[key]++; rps[key, n[key]] = $3; us[key, n[key]] = $4; p99[key, n[key]] = $5;
       shape[key, n[key]] = (NF >= 6) ? $6 : "-";
+      user[key, n[key]] = (NF >= 8) ? $7 : 0; sys[key, n[key]] = (NF >= 8) ? $8 : 0;
       if (!($1 in seen)) { seen[$1] = 1; order[++scenarios] = $1 } }
     function median(arr, key, count,   i, j, t, v) {
         for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
@@ -135,8 +142,8 @@ table=$(awk -v medians="$medians" '
         return v[int((count + 1) / 2)]
     }
     END {
-        print "| scenario | server | req/s (median) | CPU µs/request | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling | task polls / pipe locks / SQEs / enters per request |"
-        print "|---|---|---|---|---|---|---|---|---|---|"
+        print "| scenario | server | req/s (median) | CPU µs/request | user / sys µs | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling | task polls / pipe locks / SQEs / enters per request |"
+        print "|---|---|---|---|---|---|---|---|---|---|---|"
         count = split("ceiling native native-epoll hyper-ringhop hyper-ringhop-epoll hyper-tokio monoio may-minihttp", names, " ")
         for (s = 1; s <= scenarios; s++) {
             sc = order[s]
@@ -148,7 +155,9 @@ table=$(awk -v medians="$medians" '
                 if (!(key in n)) continue
                 mid = int((n[key] + 1) / 2)
                 r = median(rps, key, n[key]); u = median(us, key, n[key]); p = p99[key, mid]
-                printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s | %s | %s |\n", sc, names[k], r, u, p,
+                su = median(user, key, n[key]); ss = median(sys, key, n[key])
+                printf "| %s | %s | %.0f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n", sc, names[k], r, u,
+                    (su + ss > 0) ? sprintf("%.2f / %.2f", su, ss) : "-", p,
                     brps ? sprintf("%.2f", r / brps) : "-", bus ? sprintf("%.2f", u / bus) : "-",
                     crps ? sprintf("%.2f", r / crps) : "-", cus ? sprintf("%.2f", u / cus) : "-",
                     shape[key, mid]
@@ -197,7 +206,7 @@ echo "$table"
     echo "- Machine: $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ //')), kernel $(uname -r)."
     echo "- Servers pinned with \`taskset -c $SERVER_CPUS\` ($REACTORS reactor(s) / tokio worker(s); one means a current_thread runtime), load generator with \`taskset -c $LOAD_CPUS\`."
     echo "- wrk: \`wrk -t$WRK_THREADS -c<connections> -d$DURATION --latency [-s benches/http/pipeline.lua] http://127.0.0.1:<port><path>\`; h2load: \`h2load -n $H2_REQUESTS -c 10 -m 10\`."
-    echo "- $ROUNDS rounds per server and scenario, interleaved; medians shown. CPU µs/request = (user+sys of the server process over the run) / requests served."
+    echo "- $ROUNDS rounds per server and scenario, interleaved; medians shown. CPU µs/request = (user+sys of the server process over the run) / requests served; \`user / sys µs\` are the medians of the two parts apart (the server's own code and libraries, and the kernel's work on its behalf)."
     echo "- p99: wrk's for non-pipelined runs. For pipelined runs wrk's percentiles are unreliable, so a probe connection (\`benches/http/probe.rs\`, on the load cores) sends batches of 16 pipelined requests during the run, 1 ms apart, and p99 is that of its batch round trips (the time from writing a batch to the 16th response)."
     echo "- The ceiling server (\`benches/http/ceiling.rs\`) parses nothing and answers every \`\\r\\n\\r\\n\` with a canned response of the same size."
     echo "- \`native\` is \`examples/hello\`, \`hyper-ringhop\` and \`hyper-tokio\` are \`examples/hyper_app\` with \`TRANSPORT=ringhop|tokio\` (the same service and hyper settings: timer, 30 s header timeout, HTTP/2 keep-alive); \`-epoll\` rows run with \`RINGHOP_DRIVER=epoll\`. \`monoio\` (io_uring, COOP_TASKRUN, a hand-written httparse loop, no pipes) and \`may-minihttp\` are in \`benches/peers\`; their answers carry their own Server header (a few bytes shorter or longer)."
