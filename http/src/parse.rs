@@ -77,9 +77,15 @@ pub(crate) fn parse_head(
 ) -> Result<bool, Status> {
     // The request line is measured by scanning for its end only when the head is incomplete
     // or malformed (a byte loop over every request line cost a fifth of this function).
-    let line_too_long = || match buf.iter().position(|&b| b == b'\n') {
-        None => buf.len() > config.max_request_line,
-        Some(end) => end > config.max_request_line,
+    // Empty lines before the request line are skipped (RFC 9112 §2.2, as httparse does):
+    // the line is measured from its own start.
+    let line_too_long = || {
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n');
+        let line = &buf[start.unwrap_or(buf.len())..];
+        match line.iter().position(|&b| b == b'\n') {
+            None => line.len() > config.max_request_line,
+            Some(end) => end > config.max_request_line,
+        }
     };
     // Uninitialized: zeroing 256 headers (8 KiB) per request was the top item of a
     // pipelined profile; httparse initializes only the headers it fills.
@@ -122,7 +128,8 @@ pub(crate) fn parse_head(
     };
     // The line ends after the target, a space, `HTTP/1.x` and CRLF (the position of its LF
     // is what the incomplete case compares).
-    if offset(target.as_bytes()).end as usize + 1 + 8 + 1 > config.max_request_line {
+    let line_start = offset(method.as_bytes()).start;
+    if (offset(target.as_bytes()).end - line_start) as usize + 1 + 8 + 1 > config.max_request_line {
         return Err(Status::URI_TOO_LONG);
     }
     head.len = len as u32;
@@ -680,6 +687,36 @@ mod tests {
             let incomplete = if expected == 414 { 414 } else { 0 };
             assert_eq!(status(cut), incomplete, "incomplete, line of {line} bytes");
         }
+    }
+
+    /// Empty lines before the request line are skipped (RFC 9112 §2.2): they do not count
+    /// against the request line's limit, complete or not (5,000 of them read as a 414).
+    #[test]
+    fn empty_lines_before_the_request_line_are_not_part_of_it() {
+        let limit = Config::default().max_request_line;
+        let blank = "\r\n".repeat(5000);
+        assert_eq!(
+            status(&format!("{blank}GET / HTTP/1.1\r\nHost: x\r\n\r\n")),
+            200
+        );
+        let target = "a".repeat(limit - "GET / HTTP/1.1\r\n".len());
+        let longest = format!("{blank}GET /{target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            status(&longest),
+            200,
+            "a line at the limit after empty lines"
+        );
+        let too_long = format!("{blank}GET /aa{target} HTTP/1.1\r\nHost: x");
+        assert_eq!(
+            status(&too_long),
+            414,
+            "incomplete, too long after empty lines"
+        );
+        assert_eq!(
+            status(&format!("{too_long}\r\n\r\n")),
+            414,
+            "complete, too long"
+        );
     }
 
     #[test]
