@@ -732,8 +732,8 @@ fn unregister(waker: &Waker) {
 /// Called when a pipe on this reactor wakes its reader (`PipeScheduler::schedule`): when the
 /// waker is a transport's send pump on this reactor, the connection is queued to send right before the reactor's
 /// next submit — once, however many times it flushes in this turn — and `true` says the
-/// waker need not be woken. Under io_uring a plain request then polls one task: the
-/// application's.
+/// waker need not be woken. A plain request then polls one task, the application's, on
+/// either driver (under epoll the driver receives for the receive pump at each edge).
 pub(crate) fn defer_send(waker: &Waker) -> bool {
     let pumps = SEND_PUMPS
         .try_with(|pumps_by_waker| {
