@@ -180,3 +180,53 @@ fn a_consumer_takes_chunks_inline_and_refused_ones_come_out_of_poll_recv_in_orde
         });
     }
 }
+
+/// Bytes and the peer's FIN arriving together, while the stream waits with a consumer: the
+/// bytes are offered (the stream's poller is not needed for them) and the end comes out of
+/// `poll_recv` after them, on both drivers (under epoll, the driver receives at the edge).
+#[test]
+fn bytes_and_the_end_arriving_together_are_offered_then_ended_in_order() {
+    let runtime = Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    runtime.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go, wait_go) = std::sync::mpsc::channel::<()>();
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            wait_go.recv().unwrap();
+            // One write and the FIN right behind it.
+            stream.write_all(&[7u8; 300]).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let _ = wait_go.recv();
+        });
+        let stream = listener.accept().await.unwrap();
+        let mut chunks = stream.recv_multishot().unwrap();
+        let recorder = std::rc::Rc::new(Recorder {
+            taken: Default::default(),
+            offers: Default::default(),
+            refuse_every: 0,
+        });
+        chunks.set_consumer(recorder.clone());
+        // The stream waits (under epoll its fd is registered by this poll), then the peer
+        // sends.
+        assert!(time::timeout(Duration::from_millis(20), chunks.recv())
+            .await
+            .is_err());
+        go.send(()).unwrap();
+        let first = time::timeout(Duration::from_secs(5), chunks.recv())
+            .await
+            .expect("the end comes out of poll_recv")
+            .unwrap();
+        assert!(
+            first.is_empty(),
+            "the bytes went to the consumer, the end after them"
+        );
+        assert_eq!(*recorder.taken.borrow(), [7u8; 300]);
+        drop(go);
+        client.join().unwrap();
+    });
+}
