@@ -10,13 +10,17 @@ use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 /// The reactor's ring holds 256 buffers of 16 KiB; the client sends more than all of them.
 const SENT: usize = 300 * 16 * 1024;
 
-#[test]
-fn an_empty_buffer_ring_is_waited_for_not_spun_on() {
-    let runtime = Runtime::builder()
+fn one_reactor() -> Runtime {
+    Runtime::builder()
         .reactors(1)
         .pin_cores(false)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn an_empty_buffer_ring_is_waited_for_not_spun_on() {
+    let runtime = one_reactor();
     runtime.block_on_local(|| async {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -85,6 +89,16 @@ struct Recorder {
     refuse_every: usize,
 }
 
+impl Recorder {
+    fn refusing_every(refuse_every: usize) -> std::rc::Rc<Recorder> {
+        std::rc::Rc::new(Recorder {
+            taken: Default::default(),
+            offers: Default::default(),
+            refuse_every,
+        })
+    }
+}
+
 impl rt::net::RecvConsumer for Recorder {
     fn offer(&self, bytes: &[u8]) -> bool {
         let n = self.offers.get() + 1;
@@ -104,11 +118,7 @@ impl rt::net::RecvConsumer for Recorder {
 /// waited (the first) can come out of `poll_recv` without an offer.
 #[test]
 fn a_consumer_takes_chunks_inline_and_refused_ones_come_out_of_poll_recv_in_order() {
-    let runtime = Runtime::builder()
-        .reactors(1)
-        .pin_cores(false)
-        .build()
-        .unwrap();
+    let runtime = one_reactor();
     let uring = runtime.driver() == rt::Driver::IoUring;
     for refuse_every in [0, 3] {
         runtime.block_on_local(move || async move {
@@ -127,11 +137,7 @@ fn a_consumer_takes_chunks_inline_and_refused_ones_come_out_of_poll_recv_in_orde
             });
             let stream = listener.accept().await.unwrap();
             let mut chunks = stream.recv_multishot().unwrap();
-            let recorder = std::rc::Rc::new(Recorder {
-                taken: Default::default(),
-                offers: Default::default(),
-                refuse_every,
-            });
+            let recorder = Recorder::refusing_every(refuse_every);
             chunks.set_consumer(recorder.clone());
             let mut seen = Vec::new();
             let mut polled_out = 0;
@@ -186,11 +192,7 @@ fn a_consumer_takes_chunks_inline_and_refused_ones_come_out_of_poll_recv_in_orde
 /// `poll_recv` after them, on both drivers (under epoll, the driver receives at the edge).
 #[test]
 fn bytes_and_the_end_arriving_together_are_offered_then_ended_in_order() {
-    let runtime = Runtime::builder()
-        .reactors(1)
-        .pin_cores(false)
-        .build()
-        .unwrap();
+    let runtime = one_reactor();
     runtime.block_on_local(|| async {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -205,11 +207,7 @@ fn bytes_and_the_end_arriving_together_are_offered_then_ended_in_order() {
         });
         let stream = listener.accept().await.unwrap();
         let mut chunks = stream.recv_multishot().unwrap();
-        let recorder = std::rc::Rc::new(Recorder {
-            taken: Default::default(),
-            offers: Default::default(),
-            refuse_every: 0,
-        });
+        let recorder = Recorder::refusing_every(0);
         chunks.set_consumer(recorder.clone());
         // The stream waits (under epoll its fd is registered by this poll), then the peer
         // sends.

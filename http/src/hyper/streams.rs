@@ -226,7 +226,7 @@ where
         let (inner, upgraded) = match this {
             WatchUpgrade::Called { inner, upgraded } => (inner, upgraded),
             WatchUpgrade::Refused(status) => {
-                let mut response = Response::new(Answer::Refused);
+                let mut response = Response::new(Answer(None));
                 *response.status_mut() = *status;
                 response.headers_mut().insert(
                     hyper::header::CONNECTION,
@@ -241,15 +241,13 @@ where
         if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
             upgraded.set(true);
         }
-        Poll::Ready(Ok(response.map(Answer::Service)))
+        Poll::Ready(Ok(response.map(|body| Answer(Some(body)))))
     }
 }
 
-/// An HTTP/1 response body: the service's, or none (a request refused before the service).
-pub(crate) enum Answer<B> {
-    Service(B),
-    Refused,
-}
+/// An HTTP/1 response body: the service's, or none (`None`: a request refused before the
+/// service).
+pub(crate) struct Answer<B>(Option<B>);
 
 impl<B: Body> Body for Answer<B> {
     type Data = B::Data;
@@ -259,29 +257,21 @@ impl<B: Body> Body for Answer<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        // SAFETY: structural pinning of the service's body, which is never moved out (the
-        // variant never changes).
-        match unsafe { self.get_unchecked_mut() } {
-            Answer::Service(body) => {
-                // SAFETY: `body` lives in the pinned `Answer` and is never moved.
-                unsafe { Pin::new_unchecked(body) }.poll_frame(cx)
-            }
-            Answer::Refused => Poll::Ready(None),
+        // SAFETY: structural pinning of the service's body, which is never moved out.
+        match unsafe { self.map_unchecked_mut(|this| &mut this.0) }.as_pin_mut() {
+            Some(body) => body.poll_frame(cx),
+            None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            Answer::Service(body) => body.is_end_stream(),
-            Answer::Refused => true,
-        }
+        self.0.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            Answer::Service(body) => body.size_hint(),
-            Answer::Refused => SizeHint::with_exact(0),
-        }
+        self.0
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 

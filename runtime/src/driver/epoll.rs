@@ -316,8 +316,9 @@ impl Epoll {
                 }
             }
         }
-        // Not borrowing anything of ours: a waker may be any code.
+        // Not borrowing anything of ours but the scratch list: a waker may be any code.
         scratch.drain(..).for_each(Waker::wake);
+        drop(scratch);
         let mut inline = self.inline.take();
         for token in inline.drain(..) {
             self.receive_inline(token);
@@ -387,13 +388,15 @@ impl Epoll {
             .is_some_and(|waiters| waiters.read_closed)
     }
 
-    /// Wakes registration `token`'s read waiters.
+    /// Wakes registration `token`'s read waiters (through `scratch`, as `reap` does: the
+    /// registration keeps its list's allocation).
     fn wake_readers(&self, token: u32) {
-        let readers = match self.ios.borrow_mut().get_mut(token as usize) {
-            Some(waiters) => std::mem::take(&mut waiters.read),
-            None => return,
-        };
-        readers.into_iter().for_each(Waker::wake);
+        let mut readers = self.scratch.take();
+        if let Some(waiters) = self.ios.borrow_mut().get_mut(token as usize) {
+            readers.append(&mut waiters.read);
+        }
+        readers.drain(..).for_each(Waker::wake);
+        self.scratch.replace(readers);
     }
 
     /// Registered fds (each is an open socket that waited at least once).
