@@ -433,14 +433,15 @@ impl Snapshot {
         // beyond it are visited, found from the back of the list.
         let known = chunks.back().map_or(state.consumed, Chunk::end);
         if known < state.committed {
-            let newer = inner
-                .segments
-                .iter()
-                .rev()
-                .take_while(|segment| segment.end() > known)
-                .count();
-            let first = inner.segments.len() - newer;
-            for segment in inner.segments.range(first..) {
+            // Indexed, not `iter().rev()` and `range()`: a VecDeque's double-ended iterators
+            // over its two halves cost more than the one or two segments visited.
+            let segments = &inner.segments;
+            let mut first = segments.len();
+            while first > 0 && segments[first - 1].end() > known {
+                first -= 1;
+            }
+            for index in first..segments.len() {
+                let segment = &segments[index];
                 let from = segment.base.max(known);
                 let to = segment.end().min(state.committed);
                 if from >= to {
