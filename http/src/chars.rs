@@ -90,9 +90,32 @@ pub(crate) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
     (found != 0).then(|| last + found.trailing_zeros() as usize / 8)
 }
 
+/// `a == b` without a `memcmp` call for the short strings a router compares on every request
+/// (paths, methods): the lengths, then two overlapping loads that together cover every byte.
+#[inline]
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn at<const N: usize>(bytes: &[u8], start: usize) -> [u8; N] {
+        let mut word = [0; N];
+        word.copy_from_slice(&bytes[start..start + N]);
+        word
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        2..=3 => at::<2>(a, 0) == at::<2>(b, 0) && at::<2>(a, n - 2) == at::<2>(b, n - 2),
+        4..=7 => at::<4>(a, 0) == at::<4>(b, 0) && at::<4>(a, n - 4) == at::<4>(b, n - 4),
+        8..=16 => at::<8>(a, 0) == at::<8>(b, 0) && at::<8>(a, n - 8) == at::<8>(b, n - 8),
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{find_byte, is_token, REG_NAME};
+    use super::{eq_bytes, find_byte, is_token, REG_NAME};
 
     #[test]
     fn classes() {
@@ -125,6 +148,23 @@ mod tests {
                         "{byte} in {bytes:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn eq_bytes_agrees_with_slice_equality() {
+        let text = b"/plaintext/json?x=1&y=22/echo0123456789";
+        for len in 0..text.len() {
+            for start in 0..text.len() - len {
+                let a = &text[start..start + len];
+                assert!(eq_bytes(a, &a.to_vec()), "{a:?}");
+                for flip in 0..len {
+                    let mut b = a.to_vec();
+                    b[flip] ^= 0x20;
+                    assert!(!eq_bytes(a, &b), "{a:?} vs {b:?}");
+                }
+                assert!(!eq_bytes(a, &text[start..start + len + 1]));
             }
         }
     }
