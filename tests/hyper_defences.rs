@@ -275,6 +275,28 @@ fn requests_hyper_does_not_check_are_refused_before_the_service() {
         assert!(response.contains("connection: close"), "{response}");
         assert!(!response.contains("ok"), "the service answered: {response}");
     }
+    // The same, after a valid request on the same connection: a Host the connection already
+    // found valid does not make a repeated, doubled or changed one pass.
+    for bad in [
+        &b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+    ] {
+        let mut requests = b"GET / HTTP/1.1\r\nHost: a:8\r\n\r\n".repeat(2);
+        requests.extend_from_slice(bad);
+        let response = answer(&requests);
+        let statuses: Vec<&str> = response
+            .match_indices("HTTP/1.1 ")
+            .map(|(at, _)| &response[at + 9..at + 12])
+            .collect();
+        assert_eq!(
+            statuses,
+            ["200", "200", "400"],
+            "{:?}: {response}",
+            String::from_utf8_lossy(bad)
+        );
+    }
     // A coding hyper would hand over still encoded: not implemented.
     let response =
         answer(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");

@@ -144,6 +144,7 @@ pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
     upgraded: Rc<Cell<bool>>,
+    known_host: KnownHost,
     body: PhantomData<fn() -> R>,
 }
 
@@ -153,31 +154,79 @@ impl<S, R> CountRequests<S, R> {
             inner,
             rate,
             upgraded,
+            known_host: KnownHost::new(),
             body: PhantomData,
         }
+    }
+}
+
+/// The longest Host value [`KnownHost`] remembers (longer ones are checked every time).
+const KNOWN_HOST_MAX: usize = 64;
+
+/// The connection's last Host value that was found valid: clients repeat the same Host on
+/// every request, and an identical one is not checked again (as the native server does).
+/// A copy, not the `HeaderValue`: that would keep hyper's read buffer from being reused.
+struct KnownHost {
+    bytes: Cell<[u8; KNOWN_HOST_MAX]>,
+    len: Cell<Option<u8>>,
+}
+
+impl KnownHost {
+    fn new() -> Self {
+        KnownHost {
+            bytes: Cell::new([0; KNOWN_HOST_MAX]),
+            len: Cell::new(None),
+        }
+    }
+
+    fn is_valid(&self, host: &[u8]) -> bool {
+        let known = self.bytes.get();
+        if self
+            .len
+            .get()
+            .is_some_and(|len| known[..usize::from(len)] == *host)
+        {
+            return true;
+        }
+        if !crate::parse::is_valid_authority(host) {
+            return false;
+        }
+        if host.len() <= KNOWN_HOST_MAX {
+            let mut bytes = [0; KNOWN_HOST_MAX];
+            bytes[..host.len()].copy_from_slice(host);
+            self.bytes.set(bytes);
+            self.len.set(Some(host.len() as u8));
+        }
+        true
     }
 }
 
 /// What a request gets instead of the service, for the rules hyper leaves to applications:
 /// RFC 9112 §3.2's exactly one valid `Host` in HTTP/1.1 (HTTP/1.0 may have none), else
 /// `400`; and a transfer coding other than `chunked`, which hyper would hand over still
-/// encoded, `501` (RFC 9112 §6.1).
-fn refusal<B>(req: &Request<B>) -> Option<hyper::StatusCode> {
-    let mut hosts = req.headers().get_all(hyper::header::HOST).iter();
-    let host_ok = match (hosts.next(), hosts.next()) {
-        (None, _) => req.version() < hyper::Version::HTTP_11,
-        (Some(host), None) => crate::parse::is_valid_authority(host.as_bytes()),
-        (Some(_), Some(_)) => false,
+/// encoded, `501` (RFC 9112 §6.1). One pass over the fields (comparing standard names is
+/// an enum comparison) instead of two hashed lookups.
+fn refusal<B>(req: &Request<B>, known_host: &KnownHost) -> Option<hyper::StatusCode> {
+    let mut hosts = 0;
+    let mut host = None;
+    let mut other_coding = false;
+    for (name, value) in req.headers() {
+        if name == hyper::header::HOST {
+            hosts += 1;
+            host = Some(value);
+        } else if name == hyper::header::TRANSFER_ENCODING {
+            other_coding |= crate::parse::tokens(value.as_bytes())
+                .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
+        }
+    }
+    let host_ok = match (hosts, host) {
+        (0, _) => req.version() < hyper::Version::HTTP_11,
+        (1, Some(host)) => known_host.is_valid(host.as_bytes()),
+        _ => false,
     };
     if !host_ok {
         return Some(hyper::StatusCode::BAD_REQUEST);
     }
-    let other_coding = req
-        .headers()
-        .get_all(hyper::header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| crate::parse::tokens(value.as_bytes()))
-        .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
     other_coding.then_some(hyper::StatusCode::NOT_IMPLEMENTED)
 }
 
@@ -192,7 +241,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
-        if let Some(status) = refusal(&req) {
+        if let Some(status) = refusal(&req, &self.known_host) {
             crate::stats::count(crate::stats::Event::Rejected);
             return WatchUpgrade::Refused(status);
         }
