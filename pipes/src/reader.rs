@@ -433,13 +433,15 @@ impl Snapshot {
         // beyond it are visited, found from the back of the list.
         let known = chunks.back().map_or(state.consumed, Chunk::end);
         if known < state.committed {
-            // Indexed, not `iter().rev()` and `range()`: a VecDeque's double-ended iterators
-            // over its two halves cost more than the one or two segments visited.
+            // Found by index, not with `iter().rev()`: a VecDeque's reverse iterator over its two
+            // halves costs more than the one or two segments visited.
             let segments = &inner.segments;
             let mut first = segments.len();
             while first > 0 && segments[first - 1].end() > known {
                 first -= 1;
             }
+            // (Indexed here too: `iter().skip()` and `range()` cost more.)
+            #[allow(clippy::needless_range_loop)]
             for index in first..segments.len() {
                 let segment = &segments[index];
                 let from = segment.base.max(known);
