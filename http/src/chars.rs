@@ -34,6 +34,13 @@ pub(crate) fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])
 }
 
+/// Every byte is visible ASCII (`!` to `~`): a request target that needs no UTF-8 check.
+pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b.wrapping_sub(b'!') <= b'~' - b'!'))
+}
+
 /// The digits of a number past its leading zeros (what counts against a digit limit).
 pub(crate) fn without_leading_zeros(digits: &[u8]) -> &[u8] {
     let first = digits

@@ -75,6 +75,18 @@ pub(crate) fn parse_head(
     head: &mut Head,
     valid_authority: &[u8],
 ) -> Result<bool, Status> {
+    parse_head_by(buf, config, head, valid_authority, true)
+}
+
+/// [`parse_head`], with the canonical path (`canonical_head`) tried first or not: the same
+/// answer either way, which a test checks.
+fn parse_head_by(
+    buf: &[u8],
+    config: &Config,
+    head: &mut Head,
+    valid_authority: &[u8],
+    try_canonical: bool,
+) -> Result<bool, Status> {
     // The request line is measured by scanning for its end only when the head is incomplete
     // or malformed (a byte loop over every request line cost a fifth of this function).
     // Empty lines before the request line are skipped (RFC 9112 §2.2, as httparse does):
@@ -87,26 +99,50 @@ pub(crate) fn parse_head(
             Some(end) => end > config.max_request_line,
         }
     };
+    // Most heads take the canonical path (see `canonical_head`); the rest, and anything it
+    // does not take, are parsed and judged by httparse whole.
+    let mut common = [httparse::EMPTY_HEADER; COMMON_HEADERS];
     // Uninitialized: zeroing 256 headers (8 KiB) per request was the top item of a
     // pipelined profile; httparse initializes only the headers it fills.
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_CAPACITY];
     let limit = config.max_headers.clamp(1, HEADER_CAPACITY);
     let mut request = httparse::Request::new(&mut []);
-    let len = match request.parse_with_uninit_headers(buf, &mut storage[..limit]) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            if line_too_long() {
-                return Err(Status::URI_TOO_LONG);
-            }
-            if buf.len() > config.max_head {
-                return Err(Status::HEADERS_TOO_LARGE);
-            }
-            return Ok(false);
+    let (len, method, target, minor_version, headers) = match try_canonical
+        .then(|| canonical_head(buf, &mut common[..limit.min(COMMON_HEADERS)]))
+        .flatten()
+    {
+        Some(parsed) => parsed,
+        None => {
+            let len = match request.parse_with_uninit_headers(buf, &mut storage[..limit]) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => {
+                    if line_too_long() {
+                        return Err(Status::URI_TOO_LONG);
+                    }
+                    if buf.len() > config.max_head {
+                        return Err(Status::HEADERS_TOO_LARGE);
+                    }
+                    return Ok(false);
+                }
+                Err(_) if line_too_long() => return Err(Status::URI_TOO_LONG),
+                Err(httparse::Error::TooManyHeaders) => return Err(Status::HEADERS_TOO_LARGE),
+                Err(httparse::Error::Version) => return Err(version_error(buf)),
+                Err(_) => return Err(Status::BAD_REQUEST),
+            };
+            let (Some(method), Some(target), Some(minor_version)) =
+                (request.method, request.path, request.version)
+            else {
+                return Err(Status::BAD_REQUEST);
+            };
+            let headers: &[httparse::Header<'_>] = request.headers;
+            (
+                len,
+                method.as_bytes(),
+                target.as_bytes(),
+                minor_version,
+                headers,
+            )
         }
-        Err(_) if line_too_long() => return Err(Status::URI_TOO_LONG),
-        Err(httparse::Error::TooManyHeaders) => return Err(Status::HEADERS_TOO_LARGE),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(_) => return Err(Status::BAD_REQUEST),
     };
     // Spans are `u32` offsets: a head that could not be described by them is too large
     // whatever `max_head` says.
@@ -121,21 +157,16 @@ pub(crate) fn parse_head(
             end: (start + s.len()) as u32,
         }
     };
-    let (Some(method), Some(target), Some(minor_version)) =
-        (request.method, request.path, request.version)
-    else {
-        return Err(Status::BAD_REQUEST);
-    };
     // The line ends after the target, a space, `HTTP/1.x` and CRLF (the position of its LF
     // is what the incomplete case compares).
-    let line_start = offset(method.as_bytes()).start;
-    if (offset(target.as_bytes()).end - line_start) as usize + 1 + 8 + 1 > config.max_request_line {
+    let line_start = offset(method).start;
+    if (offset(target).end - line_start) as usize + 1 + 8 + 1 > config.max_request_line {
         return Err(Status::URI_TOO_LONG);
     }
     head.len = len as u32;
-    head.method = offset(method.as_bytes());
+    head.method = offset(method);
     head.known_method = known_method(method);
-    head.target = offset(target.as_bytes());
+    head.target = offset(target);
     head.minor_version = minor_version;
     head.headers.clear();
     head.framing = None;
@@ -154,7 +185,7 @@ pub(crate) fn parse_head(
     let mut keep_alive_token = false;
     let mut upgrade_token = false;
     let mut upgrade_field = false;
-    for header in request.headers.iter() {
+    for header in headers {
         let (name, value) = (header.name.as_bytes(), header.value);
         head.headers.push((offset(name), offset(value)));
         // On the name's length first: most fields are none of these, and each is then
@@ -206,8 +237,8 @@ pub(crate) fn parse_head(
     }
     // The authority: an absolute-form target's replaces Host; either must be a valid
     // `uri-host [ ":" port ]`.
-    let absolute = absolute_form_authority(target.as_bytes());
-    if !is_request_target(method, target.as_bytes(), absolute) {
+    let absolute = absolute_form_authority(target);
+    if !is_request_target(method, target, absolute) {
         return Err(Status::BAD_REQUEST);
     }
     // Each checked once (most requests: Host alone, the same as the last request's).
@@ -248,6 +279,48 @@ pub(crate) fn parse_head(
     Ok(true)
 }
 
+/// Header fields a canonical head may have (a browser sends a dozen or so): the array
+/// httparse fills there is initialized, so it is kept small.
+const COMMON_HEADERS: usize = 24;
+
+/// A parsed head: its length, method, target, minor version and header fields.
+type Parsed<'b, 'h> = (usize, &'b [u8], &'b [u8], u8, &'h [httparse::Header<'b>]);
+
+/// The common head, complete: `method SP target SP HTTP/1.x CRLF` with a token method and
+/// a target of visible ASCII, its fields parsed by httparse as it parses a request's.
+/// httparse's own request-line parser checks the target as UTF-8, which was a tenth of a
+/// pipelined request's instructions; this line needs no such check. `None` for anything
+/// else (leading empty lines, other bytes or forms, an incomplete or malformed head, more
+/// fields than `headers`): httparse then parses the whole head and judges it, so what is
+/// accepted, and how, is httparse's either way.
+fn canonical_head<'b, 'h>(
+    buf: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>],
+) -> Option<Parsed<'b, 'h>> {
+    let method_end = crate::chars::find_byte(&buf[..buf.len().min(16)], b' ')?;
+    let method = &buf[..method_end];
+    if !crate::chars::is_token(method) {
+        return None;
+    }
+    let rest = &buf[method_end + 1..];
+    let target = &rest[..crate::chars::find_byte(rest, b' ')?];
+    if target.is_empty() || !crate::chars::is_visible_ascii(target) {
+        return None;
+    }
+    let minor_version = match rest.get(target.len() + 1..target.len() + 11)? {
+        b"HTTP/1.1\r\n" => 1,
+        b"HTTP/1.0\r\n" => 0,
+        _ => return None,
+    };
+    let line_len = method_end + 1 + target.len() + 11;
+    match httparse::parse_headers(&buf[line_len..], headers) {
+        Ok(httparse::Status::Complete((len, headers))) => {
+            Some((line_len + len, method, target, minor_version, headers))
+        }
+        _ => None,
+    }
+}
+
 /// RFC 9110's methods, by index: a byte in every head rather than a `&str`.
 const KNOWN_METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
@@ -265,19 +338,19 @@ impl KnownMethod {
     }
 }
 
-fn known_method(method: &str) -> Option<KnownMethod> {
+fn known_method(method: &[u8]) -> Option<KnownMethod> {
     // A match, not a search of `KNOWN_METHODS`: the compiler dispatches on the length and
     // compares in registers (the search's `memcmp` calls showed in a pipelined profile).
     let index = match method {
-        "GET" => 0,
-        "HEAD" => 1,
-        "POST" => 2,
-        "PUT" => 3,
-        "DELETE" => 4,
-        "CONNECT" => 5,
-        "OPTIONS" => 6,
-        "TRACE" => 7,
-        "PATCH" => 8,
+        b"GET" => 0,
+        b"HEAD" => 1,
+        b"POST" => 2,
+        b"PUT" => 3,
+        b"DELETE" => 4,
+        b"CONNECT" => 5,
+        b"OPTIONS" => 6,
+        b"TRACE" => 7,
+        b"PATCH" => 8,
         _ => return None,
     };
     Some(KnownMethod(index))
@@ -352,17 +425,17 @@ fn absolute_form_authority(target: &[u8]) -> Option<&[u8]> {
 /// host may not be empty, RFC 9110 §4.2.1), authority-form, which is CONNECT's and only
 /// CONNECT's, and asterisk-form (`*`), which is OPTIONS' alone (§3.2.4). (Authorities are
 /// checked as `uri-host[:port]` after this, which refuses a port without a host.)
-fn is_request_target(method: &str, target: &[u8], absolute: Option<&[u8]>) -> bool {
+fn is_request_target(method: &[u8], target: &[u8], absolute: Option<&[u8]>) -> bool {
     if crate::chars::find_byte(target, b'#').is_some() {
         return false;
     }
-    if method == "CONNECT" {
+    if method == b"CONNECT" {
         return absolute.is_none() && !target.is_empty() && is_valid_authority(target);
     }
     match absolute {
         _ if target.first() == Some(&b'/') => true,
         Some(authority) => !authority.is_empty(),
-        None => target == b"*" && method == "OPTIONS",
+        None => target == b"*" && method == b"OPTIONS",
     }
 }
 
@@ -765,12 +838,69 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_path_parses_as_httparse_does() {
+        let seeds: [&[u8]; 12] = [
+            b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+            b"POST /echo?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+            b"PUT /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"GET http://a:80/x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, close\r\n\r\n",
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+            b"M-SEARCH * HTTP/1.1\r\nHost: a\r\nX: \t v\x80\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+        ];
+        let mut fields = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for n in 0..30 {
+            fields.extend_from_slice(format!("X-{n}: {n}\r\n").as_bytes());
+        }
+        fields.extend_from_slice(b"\r\n");
+        let configs = [Config::default(), Config::default().max_headers(3)];
+        let answer = |buf: &[u8], config: &Config, canonical: bool| {
+            let mut head = Head::default();
+            let result = parse_head_by(buf, config, &mut head, b"", canonical);
+            format!("{result:?} {head:?}")
+        };
+        let bytes: [u8; 10] = [b' ', b'\r', b'\n', b'\t', b':', 0, 0x7f, 0x80, b'/', b'a'];
+        let mut checked = 0;
+        for seed in seeds.iter().copied().chain([&fields[..]]) {
+            // Every prefix (incomplete heads), then every byte replaced by each of `bytes`.
+            let mut cases: Vec<Vec<u8>> = (0..=seed.len()).map(|n| seed[..n].to_vec()).collect();
+            for at in 0..seed.len() {
+                for &b in &bytes {
+                    let mut case = seed.to_vec();
+                    case[at] = b;
+                    cases.push(case);
+                }
+            }
+            for case in &cases {
+                for config in &configs {
+                    assert_eq!(
+                        answer(case, config, true),
+                        answer(case, config, false),
+                        "{:?}",
+                        String::from_utf8_lossy(case)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
     fn known_methods_map_to_themselves() {
         for method in KNOWN_METHODS {
-            assert_eq!(known_method(method).map(KnownMethod::as_str), Some(method));
+            assert_eq!(
+                known_method(method.as_bytes()).map(KnownMethod::as_str),
+                Some(method)
+            );
         }
         for other in ["get", "GETS", "PROPFIND", ""] {
-            assert_eq!(known_method(other), None, "{other:?}");
+            assert_eq!(known_method(other.as_bytes()), None, "{other:?}");
         }
     }
 
