@@ -165,7 +165,8 @@ mod tests {
         for len in 0..text.len() {
             for start in 0..text.len() - len {
                 let a = &text[start..start + len];
-                assert!(eq_bytes(a, &a.to_vec()), "{a:?}");
+                let copy: Vec<u8> = a.iter().copied().collect();
+                assert!(eq_bytes(a, &copy), "{a:?}");
                 for flip in 0..len {
                     let mut b = a.to_vec();
                     b[flip] ^= 0x20;
