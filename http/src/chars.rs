@@ -165,7 +165,7 @@ mod tests {
         for len in 0..text.len() {
             for start in 0..text.len() - len {
                 let a = &text[start..start + len];
-                let copy: Vec<u8> = a.iter().copied().collect();
+                let copy = a.to_vec();
                 assert!(eq_bytes(a, &copy), "{a:?}");
                 for flip in 0..len {
                     let mut b = a.to_vec();
