@@ -222,7 +222,9 @@ impl<'a> Response<'a> {
             17 => name.eq_ignore_ascii_case("transfer-encoding"),
             _ => false,
         };
-        if managed || !is_token(name.as_bytes()) || has_control(value) || self.is_started() {
+        // The most common name is known to be a token without a look at each byte.
+        let token = chars::eq_bytes(name.as_bytes(), b"Content-Type") || is_token(name.as_bytes());
+        if managed || !token || has_control(value) || self.is_started() {
             return self;
         }
         self.headers.extend_from_slice(name.as_bytes());
@@ -399,19 +401,23 @@ fn is_protocol(protocol: &str) -> bool {
 
 /// Whether a header value holds a control character other than tab (CR, LF, NUL, DEL...).
 /// Eight bytes per step: a word with no byte below 0x20 and none equal to 0x7f (the usual
-/// value) is clear; a word with one is checked byte by byte (a tab is allowed).
+/// value) is clear; a word with one is checked byte by byte (a tab is allowed). Bytes past
+/// the last whole word are looked at as the value's last eight, overlapping clean ones.
 fn has_control(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    for chunk in &mut words {
+    if bytes.len() < 8 {
+        return has_control_bytewise(bytes);
+    }
+    let flagged = |chunk: &[u8]| {
         let w = chars::word(chunk);
         // Some byte below 0x20 (bytes of 0x80 and above never count), or some byte 0x7f.
-        if chars::bytes_below(w, 0x20) | chars::bytes_equal(w, 0x7f) != 0
+        chars::bytes_below(w, 0x20) | chars::bytes_equal(w, 0x7f) != 0
             && has_control_bytewise(chunk)
-        {
-            return true;
-        }
+    };
+    let mut words = bytes.chunks_exact(8);
+    if (&mut words).any(flagged) {
+        return true;
     }
-    has_control_bytewise(words.remainder())
+    !words.remainder().is_empty() && flagged(&bytes[bytes.len() - 8..])
 }
 
 fn has_control_bytewise(bytes: &[u8]) -> bool {
