@@ -126,7 +126,20 @@ fn parse_head_by(
                 }
                 Err(_) if line_too_long() => return Err(Status::URI_TOO_LONG),
                 Err(httparse::Error::TooManyHeaders) => return Err(Status::HEADERS_TOO_LARGE),
-                Err(httparse::Error::Version) => return Err(version_error(buf)),
+                Err(httparse::Error::Version) => {
+                    return match later_minor_version(buf) {
+                        // HTTP/1.2 to 1.9: served as the highest minor version this server
+                        // implements (RFC 9110 §2.5), from a copy that says so (the same
+                        // layout, so its spans hold for `buf`). Bounded: a longer head is
+                        // too large anyway.
+                        Some(digit) => {
+                            let mut copy = buf[..buf.len().min(config.max_head + 1)].to_vec();
+                            copy[digit] = b'1';
+                            parse_head_by(&copy, config, head, valid_authority, try_canonical)
+                        }
+                        None => Err(version_error(buf)),
+                    };
+                }
                 Err(_) => return Err(Status::BAD_REQUEST),
             };
             let (Some(method), Some(target), Some(minor_version)) =
@@ -354,6 +367,23 @@ fn known_method(method: &[u8]) -> Option<KnownMethod> {
         _ => return None,
     };
     Some(KnownMethod(index))
+}
+
+/// Where the minor digit of an `HTTP/1.2` to `HTTP/1.9` request line sits in `buf`: a
+/// version httparse refuses, but one an HTTP/1.1 server answers as 1.1.
+fn later_minor_version(buf: &[u8]) -> Option<usize> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let line = &buf[start..];
+    let line = &line[..line.iter().position(|&b| b == b'\n')?];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `method SP target SP version`, as `version_error` reads it.
+    if line.iter().filter(|&&b| b == b' ').count() != 2 {
+        return None;
+    }
+    match line.rsplit(|&b| b == b' ').next()? {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Some(start + line.len() - 1),
+        _ => None,
+    }
 }
 
 /// `HTTP/2.0` and friends: well-formed but unsupported (505); anything else is malformed.
@@ -795,7 +825,20 @@ mod tests {
     #[test]
     fn versions_and_limits() {
         assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
-        assert_eq!(status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+        // A later HTTP/1.x is read as 1.1 (RFC 9110 §2.5), its spans those of the bytes sent;
+        // 1.10 is not a version (one digit each).
+        for later in [
+            "GET /v HTTP/1.2\r\nHost: x\r\n\r\n",
+            "\r\nGET /v HTTP/1.9\nHost: x\n\n",
+        ] {
+            let head = parse(later).unwrap();
+            assert_eq!(head.minor_version, 1, "{later:?}");
+            assert!(head.keep_alive);
+            assert_eq!(head.target.of(later.as_bytes()), b"/v");
+            assert_eq!(head.len as usize, later.len());
+        }
+        assert_eq!(status("GET / HTTP/1.10\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.2\r\n\r\n"), 400, "1.1 rules: Host");
         assert_eq!(status("GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
         // A space in the target: malformed, not a version httparse could not read.

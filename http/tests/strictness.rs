@@ -253,3 +253,29 @@ fn a_malformed_request_behind_good_pipelined_ones_is_answered_in_its_turn() {
         assert_eq!(reply.header("connection"), Some("close"));
     }
 }
+
+#[test]
+fn a_later_http_1_minor_version_is_answered_as_http_1_1() {
+    // RFC 9110 §2.5: HTTP/1.2 to 1.9 are served as the highest minor version implemented,
+    // with 1.1's rules (keep-alive by default, Host required); 2.0 stays 505.
+    let server = TestServer::start(Config::default(), support::app::router());
+    let mut client = server.connect();
+    let mut reader = BufReader::new(&mut client);
+    let batch = b"GET / HTTP/1.2\r\nHost: a\r\n\r\n\
+        POST /echo HTTP/1.9\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+        GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    reader.get_mut().write_all(batch).unwrap();
+    let first = read_reply(&mut reader, false);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("connection"), None, "keep-alive, as 1.1");
+    let echoed = read_reply(&mut reader, false);
+    assert_eq!((echoed.status, &echoed.body[..]), (200, &b"hello"[..]));
+    assert_eq!(read_reply(&mut reader, false).status, 200);
+    let mut line = String::new();
+    reader
+        .get_mut()
+        .write_all(b"GET / HTTP/1.3\r\n\r\n")
+        .unwrap();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 400 "), "no Host: {line:?}");
+}
