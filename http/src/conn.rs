@@ -313,11 +313,22 @@ fn read_head<'a>(
                 return outcome;
             }
         }
+        // Whether this poll left the task's waker with the input pipe (a look that found
+        // nothing): the wait below then needs no second look, unless something awaited in
+        // between (a wake may have been spent on it).
+        let mut registered = false;
         let mut examined = if pending > 0 {
-            match input.advance_and_try_read(pending, pending) {
-                Ok(read) => read.map(|result| examine(result, buffers, config)),
-                Err(_) => Some(Examined::Close),
-            }
+            std::future::poll_fn(|cx| {
+                Poll::Ready(match input.advance_and_poll_read(pending, pending, cx) {
+                    Ok(Poll::Ready(result)) => Some(examine(result, buffers, config)),
+                    Ok(Poll::Pending) => {
+                        registered = true;
+                        None
+                    }
+                    Err(_) => Some(Examined::Close),
+                })
+            })
+            .await
         } else if input.left_unconsumed() {
             input
                 .try_read()
@@ -353,9 +364,16 @@ fn read_head<'a>(
             // About to wait: answers to earlier requests go out first.
             if *unflushed {
                 *unflushed = false;
-                if flush(output).await.is_err() {
+                let mut waited = false;
+                let flushed = std::future::poll_fn(|cx| {
+                    let polled = output.borrow_mut().poll_flush(cx);
+                    waited |= polled.is_pending();
+                    polled
+                });
+                if flushed.await.is_err() {
                     return HeadOutcome::Close;
                 }
+                registered &= !waited;
             }
             if started.is_none() && shutdown::is_triggered() {
                 return HeadOutcome::Close;
@@ -374,7 +392,11 @@ fn read_head<'a>(
                 )),
                 None => deadline.set_idle(Some(time::now() + config.idle_timeout)),
             }
-            match deadline.timeout(input.read()).await {
+            let read = ReadRegistered {
+                read: input.read(),
+                registered: std::mem::take(&mut registered),
+            };
+            match deadline.timeout(read).await {
                 // This read's own result, parsed in place (no second read).
                 Ok(result) => examined = Some(examine(result, buffers, config)),
                 Err(Expired) if started.is_some() => {
@@ -485,6 +507,26 @@ fn parse_in_place(
     head_buf.clear();
     head_buf.extend_from_slice(&bytes[..head_len]);
     Ok(Some(head_len))
+}
+
+/// A read whose waker an earlier look in the same task poll already left with the pipe
+/// (`registered`): its first poll waits for that wake instead of taking the pipe's lock to
+/// find nothing again. A plain request's connection then locks its input once between
+/// requests, not twice.
+struct ReadRegistered<'a> {
+    read: ringhop_pipes::Read<'a>,
+    registered: bool,
+}
+
+impl<'a> Future for ReadRegistered<'a> {
+    type Output = io::Result<ringhop_pipes::ReadResult<'a>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::take(&mut self.registered) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut self.read).poll(cx)
+    }
 }
 
 /// Catches a panicking handler, so one bad request costs one connection, not the reactor.

@@ -23,10 +23,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start<H: Handler + Clone + Send + 'static>(config: Config, handler: H) -> TestServer {
+        Self::start_on(ringhop_runtime::Driver::Auto, config, handler)
+    }
+
+    /// The same on a chosen driver.
+    pub fn start_on<H: Handler + Clone + Send + 'static>(
+        driver: ringhop_runtime::Driver,
+        config: Config,
+        handler: H,
+    ) -> TestServer {
         let runtime = Arc::new(
             Runtime::builder()
                 .reactors(1)
                 .pin_cores(false)
+                .driver(driver)
                 .build()
                 .unwrap(),
         );
