@@ -414,7 +414,7 @@ fn has_control(bytes: &[u8]) -> bool {
             && has_control_bytewise(chunk)
     };
     let mut words = bytes.chunks_exact(8);
-    if (&mut words).any(flagged) {
+    if words.any(flagged) {
         return true;
     }
     !words.remainder().is_empty() && flagged(&bytes[bytes.len() - 8..])
