@@ -318,17 +318,18 @@ fn read_head<'a>(
         // between (a wake may have been spent on it).
         let mut registered = false;
         let mut examined = if pending > 0 {
-            std::future::poll_fn(|cx| {
-                Poll::Ready(match input.advance_and_poll_read(pending, pending, cx) {
-                    Ok(Poll::Ready(result)) => Some(examine(result, buffers, config)),
-                    Ok(Poll::Pending) => {
-                        registered = true;
-                        None
-                    }
-                    Err(_) => Some(Examined::Close),
-                })
-            })
-            .await
+            let look = AdvanceAndLook {
+                input: Some(&mut *input),
+                consumed: pending,
+            };
+            match look.await {
+                Ok(Some(result)) => Some(examine(result, buffers, config)),
+                Ok(None) => {
+                    registered = true;
+                    None
+                }
+                Err(_) => Some(Examined::Close),
+            }
         } else if input.left_unconsumed() {
             input
                 .try_read()
@@ -392,11 +393,17 @@ fn read_head<'a>(
                 )),
                 None => deadline.set_idle(Some(time::now() + config.idle_timeout)),
             }
-            let read = ReadRegistered {
-                read: input.read(),
-                registered: std::mem::take(&mut registered),
+            // Registered already: wait for that wake before reading (a separate await, so
+            // an idle connection's state keeps no flag beside its read).
+            let woken = match std::mem::take(&mut registered) {
+                true => deadline.timeout(WokenOnce(false)).await,
+                false => Ok(()),
             };
-            match deadline.timeout(read).await {
+            let read = match woken {
+                Ok(()) => deadline.timeout(input.read()).await,
+                Err(expired) => Err(expired),
+            };
+            match read {
                 // This read's own result, parsed in place (no second read).
                 Ok(result) => examined = Some(examine(result, buffers, config)),
                 Err(Expired) if started.is_some() => {
@@ -509,23 +516,47 @@ fn parse_in_place(
     Ok(Some(head_len))
 }
 
-/// A read whose waker an earlier look in the same task poll already left with the pipe
-/// (`registered`): its first poll waits for that wake instead of taking the pipe's lock to
-/// find nothing again. A plain request's connection then locks its input once between
-/// requests, not twice.
-struct ReadRegistered<'a> {
-    read: ringhop_pipes::Read<'a>,
-    registered: bool,
+/// Consumes `consumed` bytes of the input's last read and looks for more under the same
+/// lock, ready at once: `None` when there is nothing, the task's waker then left with the
+/// pipe. (A named future, not a closure: it sits in the connection's state, which every
+/// idle connection keeps.)
+struct AdvanceAndLook<'a> {
+    input: Option<&'a mut PipeReader>,
+    consumed: usize,
 }
 
-impl<'a> Future for ReadRegistered<'a> {
-    type Output = io::Result<ringhop_pipes::ReadResult<'a>>;
+impl<'a> Future for AdvanceAndLook<'a> {
+    type Output = io::Result<Option<io::Result<ringhop_pipes::ReadResult<'a>>>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if std::mem::take(&mut self.registered) {
-            return Poll::Pending;
+        let consumed = self.consumed;
+        let input = self
+            .input
+            .take()
+            .expect("AdvanceAndLook polled after completion");
+        Poll::Ready(match input.advance_and_poll_read(consumed, consumed, cx) {
+            Ok(Poll::Ready(result)) => Ok(Some(result)),
+            Ok(Poll::Pending) => Ok(None),
+            Err(err) => Err(err),
+        })
+    }
+}
+
+/// Pending once, then ready: the wait for a wake whose waker an earlier look in the same
+/// task poll already left with the input pipe. The read that follows it is the one the
+/// wake calls for; without it the wait would take the pipe's lock to find nothing again
+/// (a plain request's connection then locks its input once between requests, not twice).
+struct WokenOnce(bool);
+
+impl Future for WokenOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        Pin::new(&mut self.read).poll(cx)
     }
 }
 
