@@ -132,11 +132,12 @@ fn parse_head_by(
                         // implements (RFC 9110 §2.5), from a copy that says so (the same
                         // layout, so its spans hold for `buf`). Bounded: a longer head is
                         // too large anyway.
-                        Some(digit) => {
+                        Some(digit) if digit <= config.max_head => {
                             let mut copy = buf[..buf.len().min(config.max_head + 1)].to_vec();
                             copy[digit] = b'1';
                             parse_head_by(&copy, config, head, valid_authority, try_canonical)
                         }
+                        Some(_) => Err(Status::HEADERS_TOO_LARGE),
                         None => Err(version_error(buf)),
                     };
                 }
@@ -838,6 +839,14 @@ mod tests {
             assert_eq!(head.len as usize, later.len());
         }
         assert_eq!(status("GET / HTTP/1.10\r\nHost: x\r\n\r\n"), 400);
+        // A head limit shorter than the request line: too large, whatever its version.
+        let mut head = Head::default();
+        let short = Config::default().max_head(8);
+        let line = b"GET /abcdefgh HTTP/1.2\r\nHost: x\r\n\r\n";
+        assert_eq!(
+            parse_head(line, &short, &mut head, b""),
+            Err(Status::HEADERS_TOO_LARGE)
+        );
         assert_eq!(status("GET / HTTP/1.2\r\n\r\n"), 400, "1.1 rules: Host");
         assert_eq!(status("GET * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
