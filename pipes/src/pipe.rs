@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::options::PipeOptions;
@@ -58,6 +58,7 @@ impl Pipe {
                 .writer_scheduler
                 .clone()
                 .unwrap_or_else(PipeScheduler::current),
+            reader_sends: AtomicBool::new(false),
         });
         Ok((PipeReader::new(shared.clone()), PipeWriter::new(shared)))
     }
@@ -85,6 +86,10 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<SegmentPool>,
     pub(crate) reader_scheduler: PipeScheduler,
     pub(crate) writer_scheduler: PipeScheduler,
+    /// The reader is a transport's send pump (set once, by the transport): only then may a
+    /// wake of the reader be deferred to the reactor's next submit (`transport::defer_send`),
+    /// and only then is the reactor's table of send pumps consulted.
+    pub(crate) reader_sends: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -108,6 +113,17 @@ pub fn lock_acquisitions() -> u64 {
 }
 
 impl Shared {
+    /// Continues the waiting reader where its scheduler says.
+    pub(crate) fn wake_reader(&self, waker: std::task::Waker) {
+        let deferrable = self.reader_sends.load(Ordering::Relaxed);
+        self.reader_scheduler.schedule(waker, deferrable);
+    }
+
+    /// Continues the waiting writer where its scheduler says.
+    pub(crate) fn wake_writer(&self, waker: std::task::Waker) {
+        self.writer_scheduler.schedule(waker, false);
+    }
+
     /// The pipe's one critical section.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         let _ = LOCKS.try_with(|locks| locks.set(locks.get() + 1));

@@ -213,7 +213,7 @@ impl PipeReader {
         let after = then(&mut inner, &mut self.chunks);
         drop(inner);
         if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
+            self.shared.wake_writer(waker);
         }
         Ok(after)
     }
@@ -258,11 +258,19 @@ impl PipeReader {
         self.cursor.left_unconsumed
     }
 
+    /// Marks this reader as a transport's send pump: the writer's flushes may then queue
+    /// the connection's send instead of waking the reader (`transport::defer_send`).
+    pub(crate) fn mark_send_pump(&self) {
+        self.shared
+            .reader_sends
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Makes a pending (or the next) read return at once with `is_canceled()` set.
     pub fn cancel_pending_read(&self) {
         let waker = self.shared.lock().state.cancel_read();
         if let Some(waker) = waker {
-            self.shared.reader_scheduler.schedule(waker);
+            self.shared.wake_reader(waker);
         }
     }
 
@@ -290,7 +298,7 @@ impl PipeReader {
             waker
         };
         if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
+            self.shared.wake_writer(waker);
         }
     }
 

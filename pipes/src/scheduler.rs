@@ -38,7 +38,8 @@ impl PipeScheduler {
         ringhop_runtime::try_current().map_or(PipeScheduler::Inline, PipeScheduler::Reactor)
     }
 
-    pub(crate) fn schedule(&self, waker: Waker) {
+    /// `deferrable`: the waker may be a transport's send pump (see `Shared::reader_sends`).
+    pub(crate) fn schedule(&self, waker: Waker, deferrable: bool) {
         match self {
             PipeScheduler::Reactor(handle) if !handle.is_current() => {
                 CROSS_THREAD_WAKES.fetch_add(1, Ordering::Relaxed);
@@ -47,7 +48,7 @@ impl PipeScheduler {
             }
             // A transport's send pump on this reactor is not woken at all: its connection
             // sends right before the reactor submits, once for everything this turn flushed.
-            _ if crate::transport::defer_send(&waker) => {}
+            _ if deferrable && crate::transport::defer_send(&waker) => {}
             // Woken here: the woken side runs right after the current task (see
             // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
             _ => ringhop_runtime::hand_off(|| waker.wake()),

@@ -230,6 +230,7 @@ impl Pumps {
         inbound: PipeWriter,
         outbound: PipeReader,
     ) -> Self {
+        outbound.mark_send_pump();
         Pumps {
             ended: Cell::new(Ended::Running),
             waker: Cell::new(None),

@@ -163,7 +163,7 @@ impl PipeWriter {
             (waker, inner.state.poll_flush(cx))
         };
         if let Some(waker) = waker {
-            self.shared.reader_scheduler.schedule(waker);
+            self.shared.wake_reader(waker);
         }
         flush_outcome(ready)
     }
@@ -243,7 +243,7 @@ impl PipeWriter {
     pub fn cancel_pending_flush(&self) {
         let waker = self.shared.lock().state.cancel_flush();
         if let Some(waker) = waker {
-            self.shared.writer_scheduler.schedule(waker);
+            self.shared.wake_writer(waker);
         }
     }
 
@@ -281,7 +281,7 @@ impl PipeWriter {
             waker
         };
         if let Some(waker) = waker {
-            self.shared.reader_scheduler.schedule(waker);
+            self.shared.wake_reader(waker);
         }
     }
 
