@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::options::PipeOptions;
@@ -46,6 +46,7 @@ impl Pipe {
                 state: State::new(options.pause as u64, options.resume as u64),
                 segments: VecDeque::new(),
                 writer_active: false,
+                reader_sends: false,
             }),
             minimum_segment_size: options.minimum_segment_size,
             pause: options.pause,
@@ -58,7 +59,6 @@ impl Pipe {
                 .writer_scheduler
                 .clone()
                 .unwrap_or_else(PipeScheduler::current),
-            reader_sends: AtomicBool::new(false),
         });
         Ok((PipeReader::new(shared.clone()), PipeWriter::new(shared)))
     }
@@ -86,10 +86,6 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<SegmentPool>,
     pub(crate) reader_scheduler: PipeScheduler,
     pub(crate) writer_scheduler: PipeScheduler,
-    /// The reader is a transport's send pump (set once, by the transport): only then may a
-    /// wake of the reader be deferred to the reactor's next submit (`transport::defer_send`),
-    /// and only then is the reactor's table of send pumps consulted.
-    pub(crate) reader_sends: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -99,6 +95,11 @@ pub(crate) struct Inner {
     /// The writer holds a pointer into the tail segment (between `buffer_mut` and `flush`),
     /// so the reader must not release it even when fully consumed.
     pub(crate) writer_active: bool,
+    /// The reader is a transport's send pump (set once, by the transport): only then may a
+    /// wake of the reader be deferred to the reactor's next submit (`transport::defer_send`),
+    /// and only then is the reactor's table of send pumps consulted. (Here rather than beside
+    /// the schedulers: it fits in this struct's padding, and every connection has two pipes.)
+    pub(crate) reader_sends: bool,
 }
 
 thread_local! {
@@ -113,10 +114,19 @@ pub fn lock_acquisitions() -> u64 {
 }
 
 impl Shared {
-    /// Continues the waiting reader where its scheduler says.
-    pub(crate) fn wake_reader(&self, waker: std::task::Waker) {
-        let deferrable = self.reader_sends.load(Ordering::Relaxed);
-        self.reader_scheduler.schedule(waker, deferrable);
+    /// Continues the waiting reader where its scheduler says; `reader_sends` as read under
+    /// the lock that produced the wake.
+    pub(crate) fn wake_reader(&self, waker: std::task::Waker, reader_sends: bool) {
+        self.reader_scheduler.schedule(waker, reader_sends);
+    }
+
+    /// See [`Inner::reader_sends`]. Set at a connection's start, outside the lock counts of
+    /// the request path.
+    pub(crate) fn mark_reader_sends(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .reader_sends = true;
     }
 
     /// Continues the waiting writer where its scheduler says.

@@ -261,16 +261,17 @@ impl PipeReader {
     /// Marks this reader as a transport's send pump: the writer's flushes may then queue
     /// the connection's send instead of waking the reader (`transport::defer_send`).
     pub(crate) fn mark_send_pump(&self) {
-        self.shared
-            .reader_sends
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.mark_reader_sends();
     }
 
     /// Makes a pending (or the next) read return at once with `is_canceled()` set.
     pub fn cancel_pending_read(&self) {
-        let waker = self.shared.lock().state.cancel_read();
+        let (waker, reader_sends) = {
+            let mut inner = self.shared.lock();
+            (inner.state.cancel_read(), inner.reader_sends)
+        };
         if let Some(waker) = waker {
-            self.shared.wake_reader(waker);
+            self.shared.wake_reader(waker, reader_sends);
         }
     }
 

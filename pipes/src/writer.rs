@@ -151,7 +151,7 @@ impl PipeWriter {
         bytes: &[u8],
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<FlushResult>> {
-        let (waker, ready) = {
+        let (waker, ready, reader_sends) = {
             let mut inner = self.shared.lock();
             append_locked(&self.shared, &mut inner, bytes);
             let waker = commit_locked(
@@ -160,10 +160,10 @@ impl PipeWriter {
                 &self.shared.pool,
                 &mut inner,
             );
-            (waker, inner.state.poll_flush(cx))
+            (waker, inner.state.poll_flush(cx), inner.reader_sends)
         };
         if let Some(waker) = waker {
-            self.shared.wake_reader(waker);
+            self.shared.wake_reader(waker, reader_sends);
         }
         flush_outcome(ready)
     }
@@ -255,7 +255,7 @@ impl PipeWriter {
         }
         self.completed = true;
         self.unflushed = 0;
-        let waker = {
+        let (waker, reader_sends) = {
             let mut inner = self.shared.lock();
             // Unflushed bytes in the tail are dropped: the segment keeps only committed ones.
             if self.tail.take().is_some() {
@@ -278,10 +278,10 @@ impl PipeWriter {
                 let pool = self.shared.pool.clone();
                 inner.release_all_unsynchronized(&pool);
             }
-            waker
+            (waker, inner.reader_sends)
         };
         if let Some(waker) = waker {
-            self.shared.wake_reader(waker);
+            self.shared.wake_reader(waker, reader_sends);
         }
     }
 
