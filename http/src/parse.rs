@@ -823,6 +823,52 @@ mod tests {
         );
     }
 
+    /// Mutated heads under small, random limits: whatever the bytes and the limits, a head is
+    /// parsed, judged incomplete or refused with a status — never a panic (a later minor
+    /// version under a `max_head` shorter than the request line once indexed out of bounds),
+    /// and a parsed head's spans lie inside the bytes.
+    #[test]
+    fn mutated_heads_under_small_limits_never_panic() {
+        let seeds: [&[u8]; 5] = [
+            b"GET /a?b HTTP/1.1\r\nHost: x:80\r\nAccept: */*\r\n\r\n",
+            b"POST /echo HTTP/1.2\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"\r\nGET http://h/p HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"PUT / HTTP/1.9\r\nHost: y\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: z\r\nExpect: 100-continue\r\nUpgrade: a\r\n\r\n",
+        ];
+        let alphabet = b"\r\n :/?*.#%-019AHTPaxz\t\x00\x7f\xff";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |bound: usize| {
+            // xorshift64: deterministic, so a failure reproduces.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut bytes = seeds[next(seeds.len())].to_vec();
+            for _ in 0..next(4) {
+                let at = next(bytes.len() + 1);
+                match next(3) {
+                    0 if at < bytes.len() => bytes[at] = alphabet[next(alphabet.len())],
+                    1 => bytes.insert(at, alphabet[next(alphabet.len())]),
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            let config = Config::default()
+                .max_head(next(64))
+                .max_request_line(next(48))
+                .max_headers(next(4));
+            let mut head = Head::default();
+            if let Ok(true) = parse_head(&bytes, &config, &mut head, b"x") {
+                assert!(head.len as usize <= bytes.len());
+                for (name, value) in &head.headers {
+                    assert!(name.end as usize <= bytes.len() && value.end as usize <= bytes.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn versions_and_limits() {
         assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
