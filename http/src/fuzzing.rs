@@ -244,4 +244,58 @@ mod tests {
             .output
             .starts_with(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"));
     }
+
+    /// A small fuzz run that CI always does (cargo-fuzz needs a nightly toolchain): pipelined
+    /// streams of real requests, mutated, get well-framed answers — whatever the bytes.
+    #[test]
+    fn mutated_pipelined_streams_get_well_framed_answers() {
+        let requests: [&[u8]; 6] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3;x=\"y\"\r\nabc\r\n0\r\nT: v\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ];
+        let alphabet = b"\r\n :;=\"0123456789abcdefABCDEF\t\x00\x7f\xff";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |bound: usize| {
+            // xorshift64: deterministic, so a failure reproduces.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let (mut answered, mut rejected) = (0, 0);
+        for round in 0..20_000 {
+            let mut stream = Vec::new();
+            for _ in 0..1 + next(4) {
+                stream.extend_from_slice(requests[next(requests.len())]);
+            }
+            for _ in 0..next(4) {
+                let at = next(stream.len() + 1);
+                match next(3) {
+                    0 if at < stream.len() => stream[at] = alphabet[next(alphabet.len())],
+                    1 => stream.insert(at, alphabet[next(alphabet.len())]),
+                    _ => stream.truncate(at),
+                }
+            }
+            let served = serve(&stream);
+            if let Err(problem) = check_responses(&served) {
+                panic!(
+                    "round {round}: {problem}\ninput: {:?}\noutput: {:?}",
+                    String::from_utf8_lossy(&stream),
+                    String::from_utf8_lossy(&served.output)
+                );
+            }
+            answered += usize::from(served.output.starts_with(b"HTTP/1.1 200 OK\r\n"));
+            rejected += usize::from(served.output.windows(9).any(|w| w == b" 400 Bad "));
+        }
+        // Both kinds of stream were met: most served, some refused.
+        assert!(
+            answered > 5_000 && rejected > 500,
+            "{answered} answered, {rejected} refused"
+        );
+    }
 }
