@@ -15,7 +15,7 @@
 #   SERVER_CPUS=0-3 LOAD_CPUS=4-7 REACTORS=4 bash benches/http/run.sh   # larger machines
 #   RAW=benches/http/last-run.txt bash benches/http/run.sh   # tables from a run's raw lines
 #
-# Every run keeps its raw per-round lines in benches/http/last-run.txt.
+# Every run keeps its raw per-round lines (and the idle-RSS lines) in benches/http/last-run.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -49,7 +49,8 @@ measured_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 if [ -n "${RAW:-}" ]; then
     # The first line says when the raw lines were measured.
     measured_at=$(head -1 "$RAW" | sed 's/^# measured //')
-    tail -n +2 "$RAW" >"$results"
+    tail -n +2 "$RAW" | grep -v '^rss ' >"$results"
+    rss=$(sed -n 's/^rss //p' "$RAW")
 fi
 
 server_log=$(mktemp)
@@ -137,11 +138,10 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-{ echo "# measured $measured_at"; cat "$results"; } >benches/http/last-run.txt
-fi
-
 # RSS per idle keep-alive connection (10,000 connections), native and hyper on tokio.
 rss=$(cargo bench --quiet --bench http_idle_rss 2>/dev/null | grep "bytes per connection" | awk '!seen[$0]++' || echo "http_idle_rss failed")
+{ echo "# measured $measured_at"; cat "$results"; echo "$rss" | sed 's/^/rss /'; } >benches/http/last-run.txt
+fi
 echo "$rss"
 
 # Medians and ratios.
@@ -151,19 +151,22 @@ table=$(awk -v medians="$medians" '
       shape[key, n[key]] = (NF >= 6) ? $6 : "-";
       user[key, n[key]] = (NF >= 8) ? $7 : 0; sys[key, n[key]] = (NF >= 8) ? $8 : 0;
       if (!($1 in seen)) { seen[$1] = 1; order[++scenarios] = $1 } }
-    function median(arr, key, count,   i, j, t, v) {
-        for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
+    # The middle of v[1..count], sorted in place.
+    function middle(v, count,   i, j, t) {
         for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return v[int((count + 1) / 2)]
     }
-    # The median of the per-round ratios of `arr` (CPU/request or req/s): each round runs every server back to
-    # back, so a drift of the machine between rounds (seen here: a whole server 20 % faster in
-    # its last rounds than in its first) cancels in the pair.
-    function paired(arr, key, base,   i, j, t, v, count) {
+    function median(arr, key, count,   i, v) {
+        for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
+        return middle(v, count)
+    }
+    # The median of the per-round ratios of `arr` (CPU/request or req/s): each round runs
+    # every server back to back, so a drift of the machine between rounds (seen here: a whole
+    # server 20 % faster in its last rounds than in its first) cancels in the pair.
+    function paired(arr, key, base,   i, v, count) {
         count = (n[key] < n[base]) ? n[key] : n[base]
         for (i = 1; i <= count; i++) v[i] = (arr[base, i] > 0) ? arr[key, i] / arr[base, i] : 0
-        for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-        return v[int((count + 1) / 2)]
+        return middle(v, count)
     }
     END {
         print "| scenario | server | req/s (median) | CPU µs/request | user / sys µs | p99 | req/s vs hyper-tokio | CPU/req vs hyper-tokio | req/s vs ceiling | CPU/req vs ceiling | task polls / pipe locks / SQEs / enters per request |"

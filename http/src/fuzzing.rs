@@ -258,29 +258,17 @@ mod tests {
             b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
             b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
         ];
-        let alphabet = b"\r\n :;=\"0123456789abcdefABCDEF\t\x00\x7f\xff";
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |bound: usize| {
-            // xorshift64: deterministic, so a failure reproduces.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut mutator = crate::mutate::Mutator::new(
+            0x2545_F491_4F6C_DD1D,
+            b"\r\n :;=\"0123456789abcdefABCDEF\t\x00\x7f\xff",
+        );
         let (mut answered, mut rejected) = (0, 0);
         for round in 0..20_000 {
             let mut stream = Vec::new();
-            for _ in 0..1 + next(4) {
-                stream.extend_from_slice(requests[next(requests.len())]);
+            for _ in 0..1 + mutator.below(4) {
+                stream.extend_from_slice(requests[mutator.below(requests.len())]);
             }
-            for _ in 0..next(4) {
-                let at = next(stream.len() + 1);
-                match next(3) {
-                    0 if at < stream.len() => stream[at] = alphabet[next(alphabet.len())],
-                    1 => stream.insert(at, alphabet[next(alphabet.len())]),
-                    _ => stream.truncate(at),
-                }
-            }
+            mutator.mutate(&mut stream, 0);
             let served = serve(&stream);
             if let Err(problem) = check_responses(&served) {
                 panic!(

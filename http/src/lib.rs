@@ -25,6 +25,8 @@ mod handler;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod listen;
+#[cfg(test)]
+mod mutate;
 mod parse;
 mod request;
 mod response;

@@ -836,29 +836,17 @@ mod tests {
             b"PUT / HTTP/1.9\r\nHost: y\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             b"OPTIONS * HTTP/1.1\r\nHost: z\r\nExpect: 100-continue\r\nUpgrade: a\r\n\r\n",
         ];
-        let alphabet = b"\r\n :/?*.#%-019AHTPaxz\t\x00\x7f\xff";
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |bound: usize| {
-            // xorshift64: deterministic, so a failure reproduces.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % bound as u64) as usize
-        };
+        let mut mutator = crate::mutate::Mutator::new(
+            0x9E37_79B9_7F4A_7C15,
+            b"\r\n :/?*.#%-019AHTPaxz\t\x00\x7f\xff",
+        );
         for _ in 0..20_000 {
-            let mut bytes = seeds[next(seeds.len())].to_vec();
-            for _ in 0..next(4) {
-                let at = next(bytes.len() + 1);
-                match next(3) {
-                    0 if at < bytes.len() => bytes[at] = alphabet[next(alphabet.len())],
-                    1 => bytes.insert(at, alphabet[next(alphabet.len())]),
-                    _ => bytes.truncate(at.max(1)),
-                }
-            }
+            let mut bytes = seeds[mutator.below(seeds.len())].to_vec();
+            mutator.mutate(&mut bytes, 1);
             let config = Config::default()
-                .max_head(next(64))
-                .max_request_line(next(48))
-                .max_headers(next(4));
+                .max_head(mutator.below(64))
+                .max_request_line(mutator.below(48))
+                .max_headers(mutator.below(4));
             let mut head = Head::default();
             if let Ok(true) = parse_head(&bytes, &config, &mut head, b"x") {
                 assert!(head.len as usize <= bytes.len());
