@@ -173,7 +173,10 @@ impl BodyDecoder {
         let paid = Duration::from_millis(
             self.delivered.saturating_mul(1000) / rate.bytes_per_second.max(1),
         );
-        Some(now + rate.grace.max(paid).saturating_sub(self.waited))
+        Some(time::deadline_after(
+            now,
+            rate.grace.max(paid).saturating_sub(self.waited),
+        ))
     }
 
     /// More body bytes are known to be expected than `limit` (a chunked body's rest is

@@ -387,11 +387,14 @@ fn read_head<'a>(
             // clock running from the accept, near enough (as Kestrel and hyper do), so a
             // client that connects and says nothing holds it no longer than a slow head.
             match started {
-                Some(at) => deadline.set(Some(at + config.header_timeout)),
-                None if buffers.head.len == 0 => deadline.set_idle(Some(
-                    time::now() + config.header_timeout.min(config.idle_timeout),
-                )),
-                None => deadline.set_idle(Some(time::now() + config.idle_timeout)),
+                Some(at) => deadline.set(Some(time::deadline_after(at, config.header_timeout))),
+                None if buffers.head.len == 0 => deadline.set_idle(Some(time::deadline_after(
+                    time::now(),
+                    config.header_timeout.min(config.idle_timeout),
+                ))),
+                None => {
+                    deadline.set_idle(Some(time::deadline_after(time::now(), config.idle_timeout)))
+                }
             }
             // Registered already: wait for that wake before reading (a separate await, so
             // an idle connection's state keeps no flag beside its read).
@@ -486,8 +489,10 @@ fn parse_result(
     if first.len() == result.len() {
         return Ok(None);
     }
-    // The head straddles segments: parse a copy (bounded by the head limit).
-    let take = result.len().min(config.max_head + 1);
+    // The head straddles segments: parse a copy (bounded by the head limit). The copy
+    // replaces the last request's head, so its authority span no longer points into it.
+    buffers.head.authority = None;
+    let take = result.len().min(config.max_head.saturating_add(1));
     buffers.head_buf.resize(take, 0);
     result.copy_to(0, &mut buffers.head_buf);
     if !parse_head(&buffers.head_buf, config, &mut buffers.head, b"")? {
@@ -506,7 +511,10 @@ fn parse_in_place(
 ) -> Result<Option<usize>, Status> {
     // The last request's authority, still in `head_buf`: checked already.
     let Buffers { head_buf, head, .. } = buffers;
-    let valid_authority = head.authority.map_or(&[][..], |span| span.of(head_buf));
+    let valid_authority = head
+        .authority
+        .and_then(|span| span.get(head_buf))
+        .unwrap_or_default();
     if !parse_head(bytes, config, head, valid_authority)? {
         return Ok(None);
     }

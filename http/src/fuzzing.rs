@@ -69,6 +69,14 @@ pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
 
 /// Serves `input` (as one peer's complete byte stream) and reports what was answered.
 pub fn serve(input: &[u8]) -> Served {
+    // Two writes, to exercise heads that straddle them.
+    serve_in_pieces(input, &[input.len() / 2])
+}
+
+/// Serves `input` as it would arrive in pieces: cut at each of `cuts` (ascending offsets;
+/// the ones past the end are ignored), the connection running on what has arrived before
+/// the next piece is written. So heads and bodies arrive incomplete, then completed.
+pub fn serve_in_pieces(input: &[u8], cuts: &[usize]) -> Served {
     let unbounded = || {
         PipeOptions::default()
             .pause_writer_threshold(0)
@@ -77,22 +85,34 @@ pub fn serve(input: &[u8]) -> Served {
     };
     let (mut transport, application) =
         DuplexPipe::pair(unbounded(), unbounded()).expect("valid options");
-    // Split the input in two writes to exercise heads that straddle segments.
-    let split = input.len() / 2;
-    transport.output.write(&input[..split]);
-    let _ = poll_ready(transport.output.flush());
-    transport.output.write(&input[split..]);
-    let _ = poll_ready(transport.output.flush());
-    transport.output.complete(None);
     HEAD_REQUESTS.with(|heads| heads.borrow_mut().clear());
     let router = Recording(Router::new().get("/", hello).post("/echo", echo));
     let config = Config::default().max_body(1 << 16);
-    poll_ready(crate::conn::serve(
-        application,
-        &Default::default(),
-        &router,
-        &config,
-    ));
+    let info = Default::default();
+    let mut connection = pin!(crate::conn::serve(application, &info, &router, &config));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut finished = false;
+    let mut start = 0;
+    for end in cuts.iter().copied().chain([input.len()]) {
+        let end = end.min(input.len());
+        if end < start {
+            continue;
+        }
+        transport.output.write(&input[start..end]);
+        let _ = poll_ready(transport.output.flush());
+        start = end;
+        // Run on what has arrived (the schedulers are inline: nothing else would).
+        for _ in 0..64 {
+            if finished || connection.as_mut().poll(&mut cx).is_ready() {
+                finished = true;
+                break;
+            }
+        }
+    }
+    transport.output.complete(None);
+    if !finished {
+        poll_ready(connection);
+    }
     let result = poll_ready(transport.input.read()).expect("server output is readable");
     let output = result.to_vec();
     let len = result.len();
@@ -209,7 +229,7 @@ fn poll_ready<F: Future>(future: F) -> F::Output {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_responses, serve, Served};
+    use super::{check_responses, serve, serve_in_pieces, Served};
 
     fn served(output: &[u8], reset: bool) -> Served {
         Served {
@@ -246,10 +266,15 @@ mod tests {
     }
 
     /// A small fuzz run that CI always does (cargo-fuzz needs a nightly toolchain): pipelined
-    /// streams of real requests, mutated, get well-framed answers — whatever the bytes.
+    /// streams of real requests, mutated and arriving in pieces, get well-framed answers —
+    /// whatever the bytes.
     #[test]
     fn mutated_pipelined_streams_get_well_framed_answers() {
-        let requests: [&[u8]; 6] = [
+        let padded = format!(
+            "GET / HTTP/1.1\r\nHost: long.example\r\nX-Pad: {}\r\n\r\n",
+            "p".repeat(4040)
+        );
+        let requests: [&[u8]; 7] = [
             b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
@@ -257,6 +282,8 @@ mod tests {
               3;x=\"y\"\r\nabc\r\n0\r\nT: v\r\n\r\n",
             b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
             b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            // 4,088 bytes: the next head starts 8 bytes before the end of the first 4 KiB segment.
+            padded.as_bytes(),
         ];
         let mut mutator = crate::mutate::Mutator::new(
             0x2545_F491_4F6C_DD1D,
@@ -269,7 +296,16 @@ mod tests {
                 stream.extend_from_slice(requests[mutator.below(requests.len())]);
             }
             mutator.mutate(&mut stream, 0);
-            let served = serve(&stream);
+            // Arriving in up to four pieces, cut anywhere, but often close after the end of
+            // the first segment, where a head straddles it.
+            let mut cuts: Vec<usize> = (0..mutator.below(4))
+                .map(|_| match mutator.below(2) {
+                    0 => 4096 - 8 + mutator.below(40),
+                    _ => mutator.below(stream.len() + 1),
+                })
+                .collect();
+            cuts.sort_unstable();
+            let served = serve_in_pieces(&stream, &cuts);
             if let Err(problem) = check_responses(&served) {
                 panic!(
                     "round {round}: {problem}\ninput: {:?}\noutput: {:?}",

@@ -207,7 +207,7 @@ where
     }
     drop(listener);
     // Drain: in-flight requests finish, idle connections close themselves.
-    let deadline = time::Instant::now() + drain_timeout;
+    let deadline = time::deadline_after(time::Instant::now(), drain_timeout);
     while live.count.get() > 0 && time::Instant::now() < deadline {
         time::sleep(Duration::from_millis(5)).await;
     }

@@ -56,6 +56,11 @@ impl Span {
     pub(crate) fn of(self, buf: &[u8]) -> &[u8] {
         &buf[self.start as usize..self.end as usize]
     }
+
+    /// The bytes of `buf` this span covers, if it lies inside it.
+    pub(crate) fn get(self, buf: &[u8]) -> Option<&[u8]> {
+        buf.get(self.start as usize..self.end as usize)
+    }
 }
 
 impl Head {
@@ -133,7 +138,8 @@ fn parse_head_by(
                         // layout, so its spans hold for `buf`). Bounded: a longer head is
                         // too large anyway.
                         Some(digit) if digit <= config.max_head => {
-                            let mut copy = buf[..buf.len().min(config.max_head + 1)].to_vec();
+                            let mut copy =
+                                buf[..buf.len().min(config.max_head.saturating_add(1))].to_vec();
                             copy[digit] = b'1';
                             parse_head_by(&copy, config, head, valid_authority, try_canonical)
                         }

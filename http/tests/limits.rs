@@ -59,3 +59,63 @@ fn at_the_cap_newcomers_wait_until_a_connection_closes() {
         );
     }
 }
+
+#[test]
+fn limits_and_timeouts_at_their_maximum_mean_no_limit() {
+    // `usize::MAX` and `Duration::MAX` are how a user says "no limit": every deadline and
+    // bound computed from them saturates. Each of these panicked once (`Instant + MAX`,
+    // `max_head + 1`), so no request on this connection was answered.
+    let never = Duration::MAX;
+    let config = Config::default()
+        .max_head(usize::MAX)
+        .max_request_line(usize::MAX)
+        .header_timeout(never)
+        .idle_timeout(never)
+        .drain_timeout(never)
+        .linger(ringhop_http::Linger {
+            timeout: never,
+            ..Default::default()
+        })
+        .min_request_body_data_rate(Some(ringhop_http::MinDataRate {
+            bytes_per_second: 1,
+            grace: never,
+        }));
+    let server = TestServer::start(config, support::app::router());
+    let mut stream = server.connect();
+    let mut reader = BufReader::new(&mut stream);
+    // A later minor version, served as HTTP/1.1.
+    reader
+        .get_mut()
+        .write_all(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut reader, false).status, 200);
+    // A head larger than a segment, arriving in two writes.
+    let long = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n",
+        "p".repeat(6000)
+    );
+    reader.get_mut().write_all(long.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    reader.get_mut().write_all(b"\r\n").unwrap();
+    assert_eq!(read_reply(&mut reader, false).status, 200);
+    // A body, read under the body rate.
+    reader
+        .get_mut()
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nping")
+        .unwrap();
+    let reply = read_reply(&mut reader, false);
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"ping"[..]));
+    // An early answer whose connection lingers to discard the unread body.
+    reader
+        .get_mut()
+        .write_all(b"POST /ignore HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\nabc")
+        .unwrap();
+    let reply = read_reply(&mut reader, false);
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    drop(reader);
+    drop(stream);
+    server.stop().unwrap();
+}

@@ -82,6 +82,45 @@ fn a_pipelined_head_cut_at_the_end_of_a_write_is_completed_by_the_next() {
 }
 
 #[test]
+fn a_pipelined_head_that_straddles_two_segments_after_a_long_one_is_served() {
+    // The first request fills a new connection's first 4 KiB segment nearly to its end;
+    // the next head starts there and continues in the second segment, and the rest of it
+    // comes later. Its partial copy replaces the first head: nothing of the first head
+    // (its Host's position) may be looked up in the copy. It was, and the connection task
+    // panicked on the index, without an answer.
+    let server = server();
+    for tail in [1, 4, 6, 10, 20, 30] {
+        let mut stream = server.connect();
+        let mut reader = BufReader::new(&mut stream);
+        let second = b"GET /authority HTTP/1.1\r\nHost: second.example\r\n\r\n";
+        let skeleton =
+            "GET /authority HTTP/1.1\r\nHost: a-rather-long-first.example\r\nX-Pad: \r\n\r\n";
+        let pad = "p".repeat(4096 - tail - skeleton.len());
+        let first = format!(
+            "GET /authority HTTP/1.1\r\nHost: a-rather-long-first.example\r\nX-Pad: {pad}\r\n\r\n"
+        );
+        assert_eq!(first.len(), 4096 - tail);
+        let cut = tail + 4;
+        let mut batch = first.into_bytes();
+        batch.extend_from_slice(&second[..cut]);
+        reader.get_mut().write_all(&batch).unwrap();
+        let reply = read_reply(&mut reader, false);
+        assert_eq!(reply.status, 200, "first request, tail {tail}");
+        std::thread::sleep(Duration::from_millis(20));
+        reader.get_mut().write_all(&second[cut..cut + 1]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        reader.get_mut().write_all(&second[cut + 1..]).unwrap();
+        let reply = read_reply(&mut reader, false);
+        assert_eq!(reply.status, 200, "second request, tail {tail}");
+        assert_eq!(
+            String::from_utf8_lossy(&reply.body),
+            "authority=second.example host=second.example",
+            "tail {tail}"
+        );
+    }
+}
+
+#[test]
 fn a_request_sent_byte_by_byte() {
     let server = server();
     let mut stream = server.connect();

@@ -96,7 +96,7 @@ impl Reactor {
             return false;
         }
         self.submit_or_fail(None);
-        let mut deadline = Instant::now() + self.spin_before_park;
+        let mut deadline = crate::time::deadline_after(Instant::now(), self.spin_before_park);
         if let Some(timer) = self.clock.next_deadline() {
             deadline = deadline.min(timer);
         }

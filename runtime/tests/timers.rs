@@ -159,3 +159,22 @@ fn a_sleep_dropped_on_another_thread_removes_its_timer() {
     }));
     assert_eq!(next, None, "the dropped sleep's timer is still armed");
 }
+
+#[test]
+fn a_timeout_of_duration_max_means_never_and_does_not_panic() {
+    // `Duration::MAX` is how a caller says "no limit"; `Instant + Duration::MAX` panics, so
+    // the deadline saturates (as tokio's does). A spin of `Duration::MAX` saturates too.
+    let runtime = rt::Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .spin_before_park(Duration::MAX)
+        .build()
+        .expect("runtime");
+    let (finished, raced) = runtime.block_on_local(|| async {
+        let finished = time::timeout(Duration::MAX, time::sleep(Duration::from_millis(5))).await;
+        let raced = time::timeout(Duration::from_millis(5), time::sleep(Duration::MAX)).await;
+        (finished, raced)
+    });
+    assert!(finished.is_ok());
+    assert!(raced.is_err());
+}

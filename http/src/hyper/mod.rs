@@ -345,7 +345,10 @@ where
             // until it arrives hyper's handshake is not done, so neither its pings nor the
             // idle rule would ever end a client that sends nothing.
             Protocol::Http2 | Protocol::Sniff => {
-                deadline.set(Some(time::now() + config.header_timeout));
+                deadline.set(Some(time::deadline_after(
+                    time::now(),
+                    config.header_timeout,
+                )));
                 let sniffed =
                     shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
                 deadline.set(None);
@@ -456,7 +459,8 @@ where
         if let Some(idle) = &this.idle {
             let now_idle = idle.open.get() == 0;
             if now_idle && !this.was_idle {
-                idle.deadline.set(Some(time::now() + idle.timeout));
+                idle.deadline
+                    .set(Some(time::deadline_after(time::now(), idle.timeout)));
             } else if !now_idle && this.was_idle {
                 idle.deadline.set(None);
             }

@@ -76,6 +76,22 @@ pub fn now() -> Instant {
     with_clock(|clock| clock.now.get()).unwrap_or_else(Instant::now)
 }
 
+/// `start + duration`, or at most thirty years after `start`: a configured timeout of [`Duration::MAX`] then means "never" instead of
+/// a panic (tokio's `sleep` treats it the same way).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ringhop_runtime::time::deadline_after;
+/// let start = Instant::now();
+/// assert_eq!(deadline_after(start, Duration::from_secs(1)), start + Duration::from_secs(1));
+/// assert!(deadline_after(start, Duration::MAX) > start + Duration::from_secs(86_400 * 365));
+/// ```
+pub fn deadline_after(start: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    // Linux's monotonic clock counts seconds in an i64 from boot: thirty years always fit.
+    start + duration.min(FAR)
+}
+
 /// Waits until `duration` has passed.
 ///
 /// ```
@@ -84,7 +100,7 @@ pub fn now() -> Instant {
 /// rt.block_on_local(|| async { ringhop_runtime::time::sleep(Duration::from_millis(5)).await });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(deadline_after(Instant::now(), duration))
 }
 
 /// Waits until `deadline`.
