@@ -312,3 +312,75 @@ fn requests_hyper_does_not_check_are_refused_before_the_service() {
         assert!(response.ends_with("ok"), "{response}");
     }
 }
+
+#[test]
+fn hyper_timeouts_at_their_maximum_mean_never() {
+    // hyper adds its header-read and keep-alive timeouts to an `Instant` itself, so
+    // `Duration::MAX` reached it as a panic in its first head read (HTTP/1) or ping
+    // schedule (HTTP/2), and the body rate's alarm overflowed the same way.
+    let never = Duration::MAX;
+    let config = Config::default()
+        .header_timeout(never)
+        .idle_timeout(never)
+        .http2_keep_alive(Some(KeepAlive {
+            interval: never,
+            timeout: never,
+        }))
+        .min_request_body_data_rate(Some(ringhop::http::MinDataRate {
+            bytes_per_second: 1,
+            grace: never,
+        }));
+    let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(upload));
+    let addr = server.addr;
+    // HTTP/1.1, the body in two writes: the body read waits in between.
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\npi")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(b"ng").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !answer.ends_with(b"\r\n\r\n4") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n4"),
+        "{answer:?}"
+    );
+    drop(stream);
+    // HTTP/2 with keep-alive pings every `Duration::MAX`.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::post(format!("http://{addr}/upload"))
+            .body(Full::new(Bytes::from_static(b"hello")))
+            .unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(5), sender.send_request(req))
+            .await
+            .expect("an HTTP/2 answer")
+            .unwrap();
+        res.into_body().collect().await.unwrap().to_bytes()
+    });
+    assert_eq!(body, "5");
+    // The client's connection closes with its runtime, so the drain does not wait for it.
+    drop(rt);
+    server.stop().unwrap();
+}

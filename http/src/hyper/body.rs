@@ -134,7 +134,12 @@ impl RateClock {
         if waited > allowance {
             return true;
         }
-        let missed_at = since + allowance.saturating_sub(self.waited) + Duration::from_millis(1);
+        let missed_at = time::deadline_after(
+            since,
+            allowance
+                .saturating_sub(self.waited)
+                .saturating_add(Duration::from_millis(1)),
+        );
         let alarm = match &mut self.alarm {
             Some(alarm) if alarm.deadline() == missed_at => alarm,
             slot => slot.insert(Box::pin(time::sleep_until(missed_at))),

@@ -367,8 +367,8 @@ where
             builder.timer(ReactorTimer).enable_connect_protocol();
             if let Some(keep_alive) = config.http2_keep_alive {
                 builder
-                    .keep_alive_interval(keep_alive.interval)
-                    .keep_alive_timeout(keep_alive.timeout);
+                    .keep_alive_interval(time::capped(keep_alive.interval))
+                    .keep_alive_timeout(time::capped(keep_alive.timeout));
             }
             let rate = config.min_request_body_data_rate;
             let conn = builder.serve_connection(io, Counted::new(service, open.clone(), rate));
@@ -383,7 +383,9 @@ where
             let answered_101 = Rc::new(Cell::new(false));
             let conn = http1::Builder::new()
                 .timer(ReactorTimer)
-                .header_read_timeout(config.header_timeout)
+                // hyper adds its timeouts to an `Instant` itself: capped, so `Duration::MAX`
+                // means never here too.
+                .header_read_timeout(time::capped(config.header_timeout))
                 // A client that shuts its sending side down after a complete request still
                 // gets the whole response (hyper's default treats that FIN as an error when
                 // it meets it while the response is in progress).

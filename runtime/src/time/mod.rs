@@ -87,9 +87,22 @@ pub fn now() -> Instant {
 /// assert!(deadline_after(start, Duration::MAX) > start + Duration::from_secs(86_400 * 365));
 /// ```
 pub fn deadline_after(start: Instant, duration: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
     // Linux's monotonic clock counts seconds in an i64 from boot: thirty years always fit.
-    start + duration.min(FAR)
+    start + capped(duration)
+}
+
+/// `duration`, at most thirty years: what [`deadline_after`] adds. For a duration handed to
+/// code that adds it to an [`Instant`] itself (hyper's timeouts, for one).
+///
+/// ```
+/// use std::time::Duration;
+/// use ringhop_runtime::time::capped;
+/// assert_eq!(capped(Duration::from_secs(5)), Duration::from_secs(5));
+/// assert!(std::time::Instant::now().checked_add(capped(Duration::MAX)).is_some());
+/// ```
+pub fn capped(duration: Duration) -> Duration {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    duration.min(FAR)
 }
 
 /// Waits until `duration` has passed.
