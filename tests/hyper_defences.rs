@@ -107,6 +107,28 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
     server.wait_until_no_connection();
 }
 
+#[test]
+fn an_idle_http2_peer_that_never_acknowledges_the_goaway_ping_is_dropped() {
+    // Without keep-alive pings, the idle rule alone must end the connection: h2's graceful
+    // close sends GOAWAY and a PING and closes only once the PING is acknowledged, so a peer
+    // that reads everything and answers nothing held it forever.
+    let config = Config::default()
+        .idle_timeout(Duration::from_secs(1))
+        .drain_timeout(Duration::from_secs(1))
+        .http2_keep_alive(None);
+    let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(service));
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let took = time_until_closed(&mut stream, started);
+    // Idle 1 s, closing 1 s and the 2 s linger for the peer's FIN, each checked on the
+    // watchdog's one-second tick.
+    assert!(took < Duration::from_secs(8), "closed after {took:?}");
+    server.wait_until_no_connection();
+}
+
 /// 64 MiB for any request to `/big`, else "ok".
 async fn big_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = if req.uri().path() == "/big" {

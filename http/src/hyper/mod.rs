@@ -375,6 +375,7 @@ where
             let idle = Idle {
                 open,
                 timeout: config.idle_timeout,
+                closing: config.drain_timeout,
                 deadline,
             };
             drive(conn, Some(idle), |conn| conn.graceful_shutdown()).await
@@ -410,10 +411,14 @@ where
     }
 }
 
-/// HTTP/2's idle rule: no open stream for `timeout` → graceful shutdown (GOAWAY).
+/// HTTP/2's idle rule: no open stream for `timeout` → graceful shutdown (GOAWAY), and a
+/// connection still open `closing` after that is dropped.
 struct Idle {
     open: OpenStreams,
     timeout: Duration,
+    /// How long the graceful close may take: h2 sends its last GOAWAY, and closes, only
+    /// once the peer acknowledges a PING, which a peer may never do.
+    closing: Duration,
     deadline: Deadline,
 }
 
@@ -429,6 +434,7 @@ where
         stop: shutdown::triggered(),
         graceful: Some(graceful),
         was_idle: false,
+        closing: false,
     }
 }
 
@@ -440,6 +446,8 @@ struct Drive<C, G> {
     stop: shutdown::Triggered,
     graceful: Option<G>,
     was_idle: bool,
+    /// The idle rule started the graceful close; the deadline now bounds it.
+    closing: bool,
 }
 
 impl<C, E, G> Future for Drive<C, G>
@@ -458,7 +466,12 @@ where
         // SAFETY: as above, `conn` stays where the pinned `Drive` holds it.
         let mut conn = unsafe { Pin::new_unchecked(&mut this.conn) };
         let mut finish = Pin::new(&mut this.stop).poll(cx).is_ready();
-        if let Some(idle) = &this.idle {
+        if let Some(idle) = this.idle.as_ref().filter(|_| this.closing) {
+            if idle.deadline.poll_expired(cx).is_ready() {
+                // The peer did not let the connection close in time: dropped.
+                return Poll::Ready(Ok(()));
+            }
+        } else if let Some(idle) = &this.idle {
             let now_idle = idle.open.get() == 0;
             if now_idle && !this.was_idle {
                 idle.deadline
@@ -467,7 +480,14 @@ where
                 idle.deadline.set(None);
             }
             this.was_idle = now_idle;
-            finish |= now_idle && idle.deadline.poll_expired(cx).is_ready();
+            if now_idle && idle.deadline.poll_expired(cx).is_ready() && this.graceful.is_some() {
+                finish = true;
+                this.closing = true;
+                idle.deadline
+                    .set(Some(time::deadline_after(time::now(), idle.closing)));
+                // Registered now: the close's own polls need not come back here.
+                let _ = idle.deadline.poll_expired(cx);
+            }
         }
         if let Some(start) = this.graceful.take_if(|_| finish) {
             start(conn.as_mut());
