@@ -148,3 +148,52 @@ fn a_websocket_handshake_over_http_1_0_is_refused() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.0 426 "), "{response}");
 }
+
+#[test]
+fn an_upgraded_connection_counts_against_max_connections_until_it_closes() {
+    // hyper hands an upgraded connection's I/O to the service's task and its own
+    // connection future ends: the cap used to stop counting it there, so WebSockets were
+    // never bounded by `max_connections`.
+    let server = HyperTestServer::start(Config::default().max_connections(Some(1)), 1, || {
+        hyper::service::service_fn(hyper_app::app::<RequestBody>)
+    });
+    let addr = server.addr;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut ws, response) =
+                tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
+                    .await
+                    .unwrap();
+            assert_eq!(response.status(), 101);
+            ws.send(Message::text("open")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("open"));
+            // The WebSocket is open: a second connection waits in the backlog.
+            let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            second
+                .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let waited =
+                tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
+            assert!(
+                waited.is_err(),
+                "served beside an open WebSocket at a cap of 1"
+            );
+            // The WebSocket closes: the second is served.
+            ws.close(None).await.unwrap();
+            while ws.next().await.is_some() {}
+            drop(ws);
+            let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+                .await
+                .expect("served once the WebSocket closed")
+                .unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        });
+    server.stop().unwrap();
+}

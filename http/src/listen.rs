@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use ringhop_pipes::{ConnInfo, DuplexPipe, Middleware, TransportOptions};
+use ringhop_pipes::{CloseObserver, ConnInfo, DuplexPipe, Middleware, Transport, TransportOptions};
 use ringhop_runtime::{self as rt, net::TcpListener, time, Runtime};
 
 use crate::shutdown;
@@ -88,12 +88,13 @@ impl Live {
     }
 }
 
-/// A connection counted in [`Live`] until dropped.
-struct OpenConnection(Rc<Live>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.closed();
+/// A connection counts until its socket closes (its pumps ended), not only while a protocol
+/// runs on it: the pumps may still send a last response to a slow reader, linger for the
+/// peer's FIN, or carry a protocol that hyper handed to another task after an upgrade. So
+/// the cap bounds open sockets (fds), as it says.
+impl CloseObserver for Live {
+    fn closed(&self) {
+        Live::closed(self);
     }
 }
 
@@ -182,20 +183,21 @@ where
             local_addr: local_addr.or_else(|| stream.local_addr().ok()),
             tls: None,
         };
-        let Ok(pipe) = ringhop_pipes::connect_with(stream, transport.clone()) else {
+        // Counted until the socket closes, however the task ends (also if a middleware or
+        // an upgraded protocol panics: the reactor drops the task, and its pipes with it).
+        let observer: Rc<dyn CloseObserver> = live.clone();
+        let Ok(Transport { pipe, .. }) =
+            Transport::start_observed(stream, transport.clone(), observer)
+        else {
             continue;
         };
-        let chain = chain.clone();
         live.opened();
-        // Closed however the task ends: also if a middleware or an upgraded protocol panics
-        // (the reactor catches it and drops the task).
-        let open = OpenConnection(live.clone());
+        let chain = chain.clone();
         // Boxed into the task (and unboxed at its start): what the task captures stays in
         // its state for the connection's life, the pipe and the info only until they are
         // handed on.
         let start = Box::new((pipe, info));
         drop(rt::spawn_local(async move {
-            let _open = &open;
             let (middleware, serve) = &*chain;
             let (pipe, mut info) = *start;
             // The middleware (a TLS handshake) runs in the connection's task, not in the

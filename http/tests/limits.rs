@@ -61,6 +61,50 @@ fn at_the_cap_newcomers_wait_until_a_connection_closes() {
 }
 
 #[test]
+fn the_cap_counts_sockets_until_they_close_not_only_while_http_runs_on_them() {
+    // A connection the server has closed (`Connection: close` answered) lingers for the
+    // peer's FIN: its socket is still open, so it still counts. The cap used to let a
+    // newcomer in as soon as the HTTP task ended, so a peer that never sends its FIN (or
+    // never reads a last response) held sockets beyond `max_connections`.
+    let server = TestServer::start(
+        Config::default()
+            .max_connections(Some(1))
+            .linger(ringhop_http::Linger {
+                timeout: Duration::from_secs(30),
+                ..Default::default()
+            }),
+        support::app::router(),
+    );
+    let mut first = server.connect();
+    first
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    first.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    // The server is done with the first (its FIN arrived) but the client keeps its socket
+    // open: the second waits in the backlog.
+    let mut second = server.connect();
+    second
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    second.write_all(REQUEST).unwrap();
+    let mut byte = [0u8; 1];
+    let waited = second.read(&mut byte);
+    assert!(
+        matches!(&waited, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
+        "served while the first socket was still open: {waited:?}"
+    );
+    // The first closes: its socket goes, and the second is served.
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let reply = read_reply(&mut BufReader::new(&mut second), false);
+    assert_eq!(reply.body, b"Hello, World!");
+}
+
+#[test]
 fn limits_and_timeouts_at_their_maximum_mean_no_limit() {
     // `usize::MAX` and `Duration::MAX` are how a user says "no limit": every deadline and
     // bound computed from them saturates. Each of these panicked once (`Instant + MAX`,

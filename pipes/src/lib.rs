@@ -41,5 +41,5 @@ pub use rate::{send_rate_cuts, MinDataRate};
 pub use reader::{PipeReader, Read, ReadResult, SegmentSlice};
 pub use scheduler::{cross_thread_wakes, PipeScheduler};
 pub use segment::{live_segments, SegmentPool, MAX_SEGMENT_SIZE};
-pub use transport::{connect, connect_with, Linger, Transport, TransportOptions};
+pub use transport::{connect, connect_with, CloseObserver, Linger, Transport, TransportOptions};
 pub use writer::{Flush, FlushResult, PipeWriter};

@@ -144,9 +144,66 @@ pub struct Transport {
     pub send_pump: JoinHandle<()>,
 }
 
+/// Told when a transport's connection is over: both pumps ended, so its socket is closed
+/// (see [`Transport::start_observed`]). A server counts its open sockets with it: the
+/// application may be done with a connection long before the socket is (a last response
+/// still going out to a slow reader, the linger for the peer's FIN, a protocol handed to
+/// another task).
+pub trait CloseObserver {
+    /// The transport's pumps ended (however they ended, a panic included).
+    fn closed(&self);
+}
+
 impl Transport {
     /// Starts both pumps on the current reactor.
     pub fn start(stream: TcpStream, options: TransportOptions) -> io::Result<Transport> {
+        Transport::start_with(stream, options, None)
+    }
+
+    /// [`start`](Self::start), and tells `observer` when the connection is over.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use ringhop_pipes::{CloseObserver, Transport, TransportOptions};
+    /// use ringhop_runtime::net::{TcpListener, TcpStream};
+    ///
+    /// struct Open(Cell<usize>);
+    /// impl CloseObserver for Open {
+    ///     fn closed(&self) {
+    ///         self.0.set(self.0.get() - 1);
+    ///     }
+    /// }
+    ///
+    /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
+    /// rt.block_on_local(|| async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let client = std::thread::spawn(move || drop(std::net::TcpStream::connect(addr)));
+    ///     let stream = listener.accept().await.unwrap();
+    ///     let open = Rc::new(Open(Cell::new(1)));
+    ///     let transport =
+    ///         Transport::start_observed(stream, TransportOptions::default(), open.clone()).unwrap();
+    ///     drop(transport.pipe);
+    ///     let _ = transport.send_pump.await;
+    ///     let _ = transport.recv_pump.await;
+    ///     client.join().unwrap();
+    ///     assert_eq!(open.0.get(), 0);
+    /// });
+    /// ```
+    pub fn start_observed(
+        stream: TcpStream,
+        options: TransportOptions,
+        observer: Rc<dyn CloseObserver>,
+    ) -> io::Result<Transport> {
+        Transport::start_with(stream, options, Some(observer))
+    }
+
+    fn start_with(
+        stream: TcpStream,
+        options: TransportOptions,
+        observer: Option<Rc<dyn CloseObserver>>,
+    ) -> io::Result<Transport> {
         let (transport, application) = DuplexPipe::pair(options.inbound, options.outbound)?;
         let DuplexPipe { input, output } = transport;
         let pumps = Rc::new(Pumps::new(
@@ -154,6 +211,7 @@ impl Transport {
             stream.clone(),
             output,
             input,
+            observer,
         ));
         if options.min_send_rate.is_some() {
             let watched: Weak<Pumps> = Rc::downgrade(&pumps);
@@ -221,6 +279,16 @@ struct Pumps {
     sender: RefCell<Sender>,
     /// Queued to send right before the reactor's next submit (see [`defer_send`]).
     send_queued: Cell<bool>,
+    /// Told when the pumps are dropped: both ended.
+    observer: Option<Rc<dyn CloseObserver>>,
+}
+
+impl Drop for Pumps {
+    fn drop(&mut self) {
+        if let Some(observer) = self.observer.take() {
+            observer.closed();
+        }
+    }
 }
 
 impl Pumps {
@@ -229,6 +297,7 @@ impl Pumps {
         stream: TcpStream,
         inbound: PipeWriter,
         outbound: PipeReader,
+        observer: Option<Rc<dyn CloseObserver>>,
     ) -> Self {
         outbound.mark_send_pump();
         Pumps {
@@ -250,6 +319,7 @@ impl Pumps {
                 outcome: None,
             }),
             send_queued: Cell::new(false),
+            observer,
         }
     }
 
