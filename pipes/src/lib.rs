@@ -11,7 +11,8 @@
 //!   the current reactor.
 //!
 //! Segments come from the reactor's [`SegmentPool`] and go back to it as soon as they are
-//! consumed: a pipe with nothing buffered holds no memory.
+//! consumed: a pipe with nothing buffered holds no memory (a pipe with its own segment size
+//! keeps two spare segments of it at most).
 
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -48,6 +48,7 @@ impl PipeOptions {
     }
 
     /// Unexamined bytes below which a paused `flush` resumes; must be ≤ the pause threshold.
+    /// 0: once the reader examined everything.
     pub fn resume_writer_threshold(mut self, bytes: usize) -> Self {
         self.resume = bytes;
         self
@@ -60,7 +61,8 @@ impl PipeOptions {
     }
 
     /// The pool segments come from and return to. Default: the current thread's
-    /// pool when `minimum_segment_size` is 4 KiB, else a pool of that size for this pipe.
+    /// pool when `minimum_segment_size` is 4 KiB, else a pool of that size for this pipe,
+    /// which keeps two spare segments at most.
     pub fn pool(mut self, pool: Arc<SegmentPool>) -> Self {
         self.pool = Some(pool);
         self

@@ -37,7 +37,7 @@ impl Pipe {
             if options.minimum_segment_size == 4096 {
                 SegmentPool::current()
             } else {
-                SegmentPool::new(options.minimum_segment_size)
+                SegmentPool::private(options.minimum_segment_size)
             }
         });
         LIVE_PIPES.fetch_add(1, Ordering::Relaxed);

@@ -43,8 +43,11 @@ impl PipeScheduler {
         match self {
             PipeScheduler::Reactor(handle) if !handle.is_current() => {
                 CROSS_THREAD_WAKES.fetch_add(1, Ordering::Relaxed);
-                // A reactor that shut down has no task left to continue: dropping is right.
-                let _ = handle.post(move || waker.wake());
+                // The waiter may not be a task of that reactor (pipe ends are `Send`): if the
+                // reactor shut down and refuses the post, or drops it unrun, the guard wakes
+                // the waiter where it is dropped rather than losing the wake.
+                let wake = WakeOnDrop(Some(waker));
+                let _ = handle.post(move || wake.wake());
             }
             // A transport's send pump on this reactor is not woken at all: its connection
             // sends right before the reactor submits, once for everything this turn flushed.
@@ -52,6 +55,25 @@ impl PipeScheduler {
             // Woken here: the woken side runs right after the current task (see
             // `ringhop_runtime::hand_off`), while the bytes it is about to read are in cache.
             _ => ringhop_runtime::hand_off(|| waker.wake()),
+        }
+    }
+}
+
+/// A wake that happens when it is dropped, unless it happened already.
+struct WakeOnDrop(Option<Waker>);
+
+impl WakeOnDrop {
+    fn wake(mut self) {
+        if let Some(waker) = self.0.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        if let Some(waker) = self.0.take() {
+            waker.wake();
         }
     }
 }

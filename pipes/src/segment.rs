@@ -13,6 +13,10 @@ use crossbeam_queue::ArrayQueue;
 
 /// Segments a pool keeps at most (per reactor): beyond this, released segments are freed.
 const POOL_CAPACITY: usize = 4096;
+/// Segments a pipe's own pool keeps (a pipe with a segment size other than the reactor's):
+/// enough to reuse a segment from one write to the next, without keeping a burst's worth
+/// for the pipe's life (nothing trims such a pool).
+const PRIVATE_POOL_CAPACITY: usize = 2;
 /// Of those, how many the owning thread keeps in its own stack, reused last-in first-out.
 const HOT_CAPACITY: usize = 64;
 /// Largest segment a single `buffer_mut` call gets rounded up to; larger requests get
@@ -120,9 +124,19 @@ impl std::fmt::Debug for SegmentPool {
 impl SegmentPool {
     /// A pool of `segment_size`-byte segments.
     pub fn new(segment_size: usize) -> Arc<SegmentPool> {
+        SegmentPool::with_capacity(segment_size, POOL_CAPACITY)
+    }
+
+    /// One pipe's own pool, for a segment size other than the reactor pool's: it keeps
+    /// [`PRIVATE_POOL_CAPACITY`] segments at most.
+    pub(crate) fn private(segment_size: usize) -> Arc<SegmentPool> {
+        SegmentPool::with_capacity(segment_size, PRIVATE_POOL_CAPACITY)
+    }
+
+    fn with_capacity(segment_size: usize, capacity: usize) -> Arc<SegmentPool> {
         Arc::new(SegmentPool {
             segment_size: segment_size.max(64),
-            free: ArrayQueue::new(POOL_CAPACITY),
+            free: ArrayQueue::new(capacity),
         })
     }
 
@@ -253,6 +267,24 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pipe's own pool (a segment size other than the reactor's) is never trimmed, so it
+    /// keeps two spare segments, not a burst's worth (it preallocated 4,096 queue slots,
+    /// 64 KiB, per pipe, and kept up to 4,096 segments for the pipe's life).
+    #[test]
+    fn a_private_pool_keeps_two_segments_at_most() {
+        let pool = SegmentPool::private(16 * 1024);
+        let blocks: Vec<_> = (0..10).map(|_| pool.take(16 * 1024)).collect();
+        for block in blocks {
+            pool.give(block);
+        }
+        assert_eq!(pool.idle(), PRIVATE_POOL_CAPACITY);
+        assert_eq!(
+            pool.take(100).capacity,
+            16 * 1024,
+            "a pooled segment is reused"
+        );
+    }
 
     /// On its own thread the pool hands out the block given back last (still in cache), and
     /// its count includes that hot stack; other threads give back through the shared queue.

@@ -155,7 +155,8 @@ impl State {
         debug_assert!(consumed <= examined && examined <= self.committed);
         self.consumed = consumed;
         self.examined = self.examined.max(examined);
-        if self.writer_paused && self.buffered() < self.resume {
+        // A resume threshold of 0 means "once everything is consumed".
+        if self.writer_paused && self.buffered() < self.resume.max(1) {
             self.writer_paused = false;
             return self.writer_waker.take();
         }
@@ -255,6 +256,19 @@ mod tests {
         assert!(state.poll_flush(&mut cx()).is_pending());
         // ...below the resume threshold is.
         let _ = state.advance(51, 51);
+        assert!(state.poll_flush(&mut cx()).is_ready());
+    }
+
+    #[test]
+    fn resume_zero_resumes_once_everything_is_examined() {
+        // "Resume when empty": the writer paused at 4 bytes went on waiting forever, since
+        // no buffered count is below 0.
+        let mut state = State::new(4, 0);
+        let _ = state.commit(4);
+        assert!(state.poll_flush(&mut cx()).is_pending());
+        assert!(state.advance(3, 3).is_none());
+        assert!(state.poll_flush(&mut cx()).is_pending());
+        let _ = state.advance(4, 4);
         assert!(state.poll_flush(&mut cx()).is_ready());
     }
 

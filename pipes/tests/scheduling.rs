@@ -1,6 +1,8 @@
 //! With `PipeScheduler::Reactor`, a reader's continuation runs on its reactor thread even
 //! when the writer is a plain thread or another reactor.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -115,4 +117,30 @@ fn reader_on_one_reactor_writer_on_another() {
     for handle in runtime.handles() {
         assert_eq!(handle.stats().off_reactor_polls, 0);
     }
+}
+
+#[test]
+fn a_waiter_off_the_reactor_is_woken_after_the_reactor_shut_down() {
+    // The pipe was made on a reactor, so its reader is woken through that reactor; once the
+    // reactor is gone its queue refuses the post, and the wake was dropped with it: a plain
+    // thread waiting to read waited forever.
+    let runtime = Runtime::builder()
+        .reactors(1)
+        .pin_cores(false)
+        .build()
+        .unwrap();
+    let (mut reader, mut writer) =
+        runtime.block_on_local(|| async { Pipe::new(PipeOptions::default()).unwrap() });
+    drop(runtime);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let len = common::block_on(reader.read()).map(|read| read.len());
+        done_tx.send(len.ok()).unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    writer.write(b"hi");
+    let _ = common::block_on(writer.flush());
+    let read = done_rx.recv_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(read, Ok(Some(2)), "the waiting reader was never woken");
+    waiter.join().unwrap();
 }

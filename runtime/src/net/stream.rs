@@ -53,8 +53,10 @@ impl TcpStream {
     }
 
     /// Receives into `buf` (from its start, up to its capacity) and returns the byte count
-    /// with the buffer, whose length is set to what arrived. `Ok(0)` means the peer closed
-    /// its side (for a non-empty buffer).
+    /// with the buffer. What arrived is `&buf[..n]`: a `Vec`'s length grows to cover it but
+    /// never shrinks, so a reused buffer may hold an earlier, longer message's bytes past
+    /// `n` (as with tokio-uring). `Ok(0)` means the peer closed its side (for a non-empty
+    /// buffer).
     pub fn recv<B: IoBufMut>(
         &self,
         buf: B,
