@@ -33,6 +33,23 @@ fn time_until_closed(stream: &mut std::net::TcpStream, started: Instant) -> Dura
     started.elapsed()
 }
 
+/// An HTTP/2 client connection to `addr` (prior knowledge), its connection task running.
+async fn http2_client(
+    addr: std::net::SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
 #[test]
 fn a_partial_http2_preface_is_dropped_at_the_header_timeout() {
     let server = HyperTestServer::start(
@@ -61,14 +78,7 @@ fn an_idle_http2_connection_gets_a_goaway_after_the_idle_timeout() {
         .build()
         .unwrap();
     let took = rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-        let conn = tokio::spawn(conn);
+        let (mut sender, conn) = http2_client(addr).await;
         let req = hyper::Request::get(format!("http://{addr}/"))
             .body(Full::new(Bytes::new()))
             .unwrap();
@@ -384,14 +394,7 @@ fn hyper_timeouts_at_their_maximum_mean_never() {
         .build()
         .unwrap();
     let body = rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(conn);
+        let (mut sender, _conn) = http2_client(addr).await;
         let req = hyper::Request::post(format!("http://{addr}/upload"))
             .body(Full::new(Bytes::from_static(b"hello")))
             .unwrap();
