@@ -33,21 +33,16 @@ fn time_until_closed(stream: &mut std::net::TcpStream, started: Instant) -> Dura
     started.elapsed()
 }
 
-/// An HTTP/2 client connection to `addr` (prior knowledge), its connection task running.
-async fn http2_client(
-    addr: std::net::SocketAddr,
-) -> (
-    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
-    tokio::task::JoinHandle<hyper::Result<()>>,
-) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    (sender, tokio::spawn(conn))
+/// A peer that sends the HTTP/2 preface and an empty SETTINGS frame, then nothing (no
+/// request, no PING acknowledgement) while it reads everything: how long until the server
+/// closes it.
+fn silent_http2_peer_closed_after(server: &HyperTestServer) -> Duration {
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    time_until_closed(&mut stream, started)
 }
 
 #[test]
@@ -78,7 +73,7 @@ fn an_idle_http2_connection_gets_a_goaway_after_the_idle_timeout() {
         .build()
         .unwrap();
     let took = rt.block_on(async {
-        let (mut sender, conn) = http2_client(addr).await;
+        let (mut sender, conn) = support::http2_client(addr).await;
         let req = hyper::Request::get(format!("http://{addr}/"))
             .body(Full::new(Bytes::new()))
             .unwrap();
@@ -106,13 +101,8 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
             timeout: Duration::from_secs(1),
         }));
     let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(service));
-    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
-    let started = Instant::now();
-    // The preface and an empty SETTINGS frame, then silence: pings go unanswered.
-    stream
-        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
-        .unwrap();
-    let took = time_until_closed(&mut stream, started);
+    // Pings go unanswered.
+    let took = silent_http2_peer_closed_after(&server);
     assert!(took < Duration::from_secs(6), "closed after {took:?}");
     server.wait_until_no_connection();
 }
@@ -127,12 +117,7 @@ fn an_idle_http2_peer_that_never_acknowledges_the_goaway_ping_is_dropped() {
         .drain_timeout(Duration::from_secs(1))
         .http2_keep_alive(None);
     let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(service));
-    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
-    let started = Instant::now();
-    stream
-        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
-        .unwrap();
-    let took = time_until_closed(&mut stream, started);
+    let took = silent_http2_peer_closed_after(&server);
     // Idle 1 s, closing 1 s and the 2 s linger for the peer's FIN, each checked on the
     // watchdog's one-second tick.
     assert!(took < Duration::from_secs(8), "closed after {took:?}");
@@ -394,7 +379,7 @@ fn hyper_timeouts_at_their_maximum_mean_never() {
         .build()
         .unwrap();
     let body = rt.block_on(async {
-        let (mut sender, _conn) = http2_client(addr).await;
+        let (mut sender, _conn) = support::http2_client(addr).await;
         let req = hyper::Request::post(format!("http://{addr}/upload"))
             .body(Full::new(Bytes::from_static(b"hello")))
             .unwrap();

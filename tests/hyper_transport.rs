@@ -117,14 +117,7 @@ fn hyper_on_ringhop_with_real_clients() {
         assert!(res.into_body().collect().await.unwrap().to_bytes() == big);
 
         // hyper's HTTP/2 client: 200 concurrent streams on one connection.
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(conn);
+        let (sender, _conn) = support::http2_client(addr).await;
         let mut streams = Vec::new();
         for i in 0..200u32 {
             let mut sender = sender.clone();

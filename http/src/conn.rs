@@ -388,13 +388,10 @@ fn read_head<'a>(
             // client that connects and says nothing holds it no longer than a slow head.
             match started {
                 Some(at) => deadline.set(Some(time::deadline_after(at, config.header_timeout))),
-                None if buffers.head.len == 0 => deadline.set_idle(Some(time::deadline_after(
-                    time::now(),
+                None if buffers.head.len == 0 => deadline.set_idle(Some(time::deadline_in(
                     config.header_timeout.min(config.idle_timeout),
                 ))),
-                None => {
-                    deadline.set_idle(Some(time::deadline_after(time::now(), config.idle_timeout)))
-                }
+                None => deadline.set_idle(Some(time::deadline_in(config.idle_timeout))),
             }
             // Registered already: wait for that wake before reading (a separate await, so
             // an idle connection's state keeps no flag beside its read).

@@ -70,14 +70,6 @@ impl Live {
         stats::connection_opened();
     }
 
-    fn closed(&self) {
-        self.count.set(self.count.get() - 1);
-        stats::connection_closed();
-        if let Some(waker) = self.waiter.take() {
-            waker.wake();
-        }
-    }
-
     /// Ready once fewer than `cap` connections are open.
     fn poll_below(&self, cap: usize, cx: &mut Context<'_>) -> Poll<()> {
         if self.count.get() < cap {
@@ -94,7 +86,11 @@ impl Live {
 /// the cap bounds open sockets (fds), as it says.
 impl CloseObserver for Live {
     fn closed(&self) {
-        Live::closed(self);
+        self.count.set(self.count.get() - 1);
+        stats::connection_closed();
+        if let Some(waker) = self.waiter.take() {
+            waker.wake();
+        }
     }
 }
 

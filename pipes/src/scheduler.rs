@@ -47,7 +47,7 @@ impl PipeScheduler {
                 // reactor shut down and refuses the post, or drops it unrun, the guard wakes
                 // the waiter where it is dropped rather than losing the wake.
                 let wake = WakeOnDrop(Some(waker));
-                let _ = handle.post(move || wake.wake());
+                let _ = handle.post(move || drop(wake));
             }
             // A transport's send pump on this reactor is not woken at all: its connection
             // sends right before the reactor submits, once for everything this turn flushed.
@@ -59,16 +59,8 @@ impl PipeScheduler {
     }
 }
 
-/// A wake that happens when it is dropped, unless it happened already.
+/// A wake that happens when it is dropped: run by the reactor, or dropped unrun.
 struct WakeOnDrop(Option<Waker>);
-
-impl WakeOnDrop {
-    fn wake(mut self) {
-        if let Some(waker) = self.0.take() {
-            waker.wake();
-        }
-    }
-}
 
 impl Drop for WakeOnDrop {
     fn drop(&mut self) {

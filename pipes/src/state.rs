@@ -155,7 +155,7 @@ impl State {
         debug_assert!(consumed <= examined && examined <= self.committed);
         self.consumed = consumed;
         self.examined = self.examined.max(examined);
-        // A resume threshold of 0 means "once everything is consumed".
+        // A resume threshold of 0 means "once everything is examined".
         if self.writer_paused && self.buffered() < self.resume.max(1) {
             self.writer_paused = false;
             return self.writer_waker.take();

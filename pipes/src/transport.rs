@@ -626,7 +626,7 @@ async fn linger_for_fin(receiver: &mut Receiver, pumps: &Pumps, linger: Linger) 
     }
     // On the watchdog, like every other connection deadline: no timer of its own.
     let deadline = Deadline::new();
-    deadline.set(Some(time::deadline_after(time::now(), linger.timeout)));
+    deadline.set(Some(time::deadline_in(linger.timeout)));
     let mut discarded = 0u64;
     while discarded < linger.max_bytes {
         let next = poll_fn(|cx| {

@@ -345,10 +345,7 @@ where
             // until it arrives hyper's handshake is not done, so neither its pings nor the
             // idle rule would ever end a client that sends nothing.
             Protocol::Http2 | Protocol::Sniff => {
-                deadline.set(Some(time::deadline_after(
-                    time::now(),
-                    config.header_timeout,
-                )));
+                deadline.set(Some(time::deadline_in(config.header_timeout)));
                 let sniffed =
                     shutdown::unless_shutdown(deadline.timeout(io.starts_with_h2_preface())).await;
                 deadline.set(None);
@@ -474,8 +471,7 @@ where
         } else if let Some(idle) = &this.idle {
             let now_idle = idle.open.get() == 0;
             if now_idle && !this.was_idle {
-                idle.deadline
-                    .set(Some(time::deadline_after(time::now(), idle.timeout)));
+                idle.deadline.set(Some(time::deadline_in(idle.timeout)));
             } else if !now_idle && this.was_idle {
                 idle.deadline.set(None);
             }
@@ -483,8 +479,7 @@ where
             if now_idle && idle.deadline.poll_expired(cx).is_ready() && this.graceful.is_some() {
                 finish = true;
                 this.closing = true;
-                idle.deadline
-                    .set(Some(time::deadline_after(time::now(), idle.closing)));
+                idle.deadline.set(Some(time::deadline_in(idle.closing)));
                 // Registered now: the close's own polls need not come back here.
                 let _ = idle.deadline.poll_expired(cx);
             }

@@ -23,7 +23,7 @@ pub struct ReactorTimer;
 
 impl hyper::rt::Timer for ReactorTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(time::deadline_after(time::now(), duration))
+        self.sleep_until(time::deadline_in(duration))
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {

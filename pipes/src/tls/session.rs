@@ -39,7 +39,7 @@ pub(super) async fn accept(
         Ok(conn)
     };
     let deadline = Deadline::new();
-    deadline.set(Some(time::deadline_after(time::now(), timeout)));
+    deadline.set(Some(time::deadline_in(timeout)));
     let conn = match deadline.timeout(handshake).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(err)) => {

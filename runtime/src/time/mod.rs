@@ -91,6 +91,11 @@ pub fn deadline_after(start: Instant, duration: Duration) -> Instant {
     start + capped(duration)
 }
 
+/// [`deadline_after`] the coarse clock's [`now`]: the deadline of a timeout starting now.
+pub fn deadline_in(duration: Duration) -> Instant {
+    deadline_after(now(), duration)
+}
+
 /// `duration`, at most thirty years: what [`deadline_after`] adds. For a duration handed to
 /// code that adds it to an [`Instant`] itself (hyper's timeouts, for one).
 ///
