@@ -113,11 +113,42 @@ pub(crate) fn default_max_connections() -> usize {
     fds.saturating_sub(fds / 10 + 32).max(1)
 }
 
+/// Whether an `accept` error is about the connection being accepted rather than the
+/// listener or the process: the peer reset or aborted it while it waited in the backlog, or
+/// (Linux passes a new socket's pending network errors on from `accept`, and accept(2) says
+/// to retry them like `EAGAIN`) `ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`, `ENONET`,
+/// `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`; `EPERM` is a firewall rule refusing it. The
+/// next connection is unaffected, so these must not pause accepting: a peer that keeps
+/// aborting would otherwise hold everyone else in the backlog.
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    ) || matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
+}
+
 /// This reactor's accept loop: every accepted connection becomes a pipe served by a local
 /// task running `serve(pipe)`. At most `cap` connections are open at once: at the cap it
 /// stops accepting (the kernel's backlog holds newcomers) until one closes. Accept errors
-/// (EMFILE, ENFILE, ...) back off, from 10 ms doubling up to 1 s, and are logged at most
-/// once a second with a count. On shutdown it stops accepting and waits up to
+/// about the server's resources (EMFILE, ENFILE, ...) back off, from 10 ms doubling up to
+/// 1 s, and are logged at most once a second with a count; errors of one connection
+/// ([`is_connection_error`]) are skipped at once. On shutdown it stops accepting and waits up to
 /// `drain_timeout` for the connections still open.
 pub(crate) async fn accept_until_shutdown<M, S, Fut>(
     addr: SocketAddr,
@@ -156,8 +187,10 @@ where
         };
         let stream = match accepted {
             Ok(stream) => stream,
+            // A connection that failed before it was accepted: the next one is unaffected.
+            Err(err) if is_connection_error(&err) => continue,
             Err(err) => {
-                // EMFILE, ENFILE, ECONNABORTED, ...: keep serving the others, retry later.
+                // EMFILE, ENFILE, ENOBUFS, ...: keep serving the others, retry later.
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
                 if let Some(failures) = ACCEPT_FAILED.with(|t| t.ready(time::now())) {
                     tracing::warn!(
@@ -210,4 +243,20 @@ where
         time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_of_one_connection_are_not_backed_off() {
+        for errno in [libc::ECONNABORTED, libc::ECONNRESET, libc::EPROTO, libc::ENETUNREACH] {
+            assert!(is_connection_error(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        // The process or the system is out of something: accepting again at once would spin.
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EBADF] {
+            assert!(!is_connection_error(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+    }
 }
