@@ -6,7 +6,7 @@ use std::io;
 
 use ringhop_pipes::{PipeReader, PipeWriter};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::ReadResult;
@@ -15,6 +15,7 @@ use ringhop_runtime::time;
 use crate::chars::{is_tchar, is_token};
 use crate::config::{Config, MinDataRate};
 use crate::parse::Framing;
+use crate::rate_window::{BelowRate, RateWindow};
 use crate::status::Status;
 
 /// Longest chunk-size line (size, extensions) or trailer line accepted.
@@ -109,6 +110,7 @@ pub(crate) struct BodyDecoder {
     /// time body reads waited for them: the minimum rate's measure.
     delivered: u64,
     waited: Duration,
+    window: RateWindow,
     limits: BodyLimits,
     /// Why the body could not be read (the connection answers with it and closes).
     pub(crate) failed: Option<Status>,
@@ -125,6 +127,7 @@ impl BodyDecoder {
             trailer_fields: 0,
             delivered: 0,
             waited: Duration::ZERO,
+            window: RateWindow::default(),
             limits: BodyLimits::default(),
             failed: None,
         }
@@ -145,6 +148,7 @@ impl BodyDecoder {
         self.trailer_fields = 0;
         self.delivered = 0;
         self.waited = Duration::ZERO;
+        self.window = RateWindow::default();
         self.limits = limits;
         self.failed = None;
     }
@@ -166,17 +170,15 @@ impl BodyDecoder {
         matches!(self.state, State::Done)
     }
 
-    /// Until when a body read starting `now` may wait before the client is below the
-    /// minimum rate: the grace period, then as long as the bytes so far pay for.
-    fn read_deadline(&self, now: Instant) -> Option<Instant> {
-        let rate = self.limits.min_rate?;
-        let paid = Duration::from_millis(
-            self.delivered.saturating_mul(1000) / rate.bytes_per_second.max(1),
-        );
-        Some(time::deadline_after(
-            now,
-            rate.grace.max(paid).saturating_sub(self.waited),
-        ))
+    /// How long a body read starting now may wait before the minimum rate is judged (the
+    /// current window's rest; see [`RateWindow`]); `None` without a rate.
+    fn read_allowance(&mut self) -> Result<Option<Duration>, BelowRate> {
+        let Some(rate) = self.limits.min_rate else {
+            return Ok(None);
+        };
+        self.window
+            .check(&rate, self.waited, self.delivered)
+            .map(Some)
     }
 
     /// More body bytes are known to be expected than `limit` (a chunked body's rest is
@@ -391,34 +393,42 @@ async fn timed_read<'r>(
     deadline: &Deadline,
     decoder: &mut BodyDecoder,
 ) -> io::Result<ReadResult<'r>> {
-    let started = time::now();
-    deadline.set(decoder.read_deadline(started));
     let mut read = std::pin::pin!(input.read());
-    let read = deadline
-        .timeout(std::future::poll_fn(|cx| {
-            let polled = std::future::Future::poll(read.as_mut(), cx);
-            // About to wait for the client: what is answered so far goes out first. A
-            // finished response (the handler's, before its body is read away, or an earlier
-            // pipelined request's) must not wait for body bytes the client may send only
-            // once it has that answer. The flush publishes at once; should the pipe be full,
-            // its wake is one more poll of this read.
-            if polled.is_pending() && output.borrow().unflushed_len() > 0 {
-                let _ = output.borrow_mut().poll_flush(cx);
+    loop {
+        let started = time::now();
+        let allowance = match decoder.read_allowance() {
+            Ok(allowance) => allowance,
+            Err(BelowRate) => {
+                crate::stats::count(crate::stats::Event::BodyRate);
+                return Err(decoder.fail(
+                    Status::REQUEST_TIMEOUT,
+                    "request body below the minimum data rate",
+                ));
             }
-            polled
-        }))
-        .await;
-    deadline.set(None);
-    decoder.waited += time::now().saturating_duration_since(started);
-    match read {
-        Ok(result) => result,
-        Err(Expired) => Err({
-            crate::stats::count(crate::stats::Event::BodyRate);
-            decoder.fail(
-                Status::REQUEST_TIMEOUT,
-                "request body below the minimum data rate",
-            )
-        }),
+        };
+        deadline.set(allowance.map(|allowance| time::deadline_after(started, allowance)));
+        let polled = deadline
+            .timeout(std::future::poll_fn(|cx| {
+                let polled = std::future::Future::poll(read.as_mut(), cx);
+                // About to wait for the client: what is answered so far goes out first. A
+                // finished response (the handler's, before its body is read away, or an
+                // earlier pipelined request's) must not wait for body bytes the client may
+                // send only once it has that answer. The flush publishes at once; should the
+                // pipe be full, its wake is one more poll of this read.
+                if polled.is_pending() && output.borrow().unflushed_len() > 0 {
+                    let _ = output.borrow_mut().poll_flush(cx);
+                }
+                polled
+            }))
+            .await;
+        deadline.set(None);
+        decoder.waited += time::now().saturating_duration_since(started);
+        match polled {
+            Ok(result) => return result,
+            // The window ended while this read waited: judged at the loop's top (the next
+            // window opens when the bytes paid for this one), the read still pending.
+            Err(Expired) => continue,
+        }
     }
 }
 

@@ -28,6 +28,7 @@ mod listen;
 #[cfg(test)]
 mod mutate;
 mod parse;
+mod rate_window;
 mod request;
 mod response;
 mod server;

@@ -75,6 +75,43 @@ fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
     assert_eq!(stats.total.closed_body_rate, 50, "{stats:?}");
 }
 
+/// A burst does not pay for a stall after it: the rate is judged in windows of the grace
+/// period. (With one running average from the body's start, 100 kB at 240 B/s held the
+/// connection for 7 minutes.)
+#[test]
+fn a_body_that_stalls_after_a_burst_is_cut_within_two_grace_periods() {
+    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }));
+    let server = TestServer::start(config, support::app::router());
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    stream.write_all(&[b'x'; 100_000]).unwrap();
+    let stalled = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 408 "),
+        "after {:?}: {text}",
+        stalled.elapsed()
+    );
+    // The burst's window (1 s), then one with nothing in it (1 s), and the watchdog's tick.
+    assert!(
+        stalled.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        stalled.elapsed()
+    );
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_body_rate, 1, "{stats:?}");
+}
+
 #[test]
 fn hundreds_of_dribbled_heads_get_408_at_the_header_timeout() {
     let config = Config::default().header_timeout(Duration::from_secs(1));

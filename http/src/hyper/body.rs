@@ -13,6 +13,7 @@ use ringhop_runtime::time::{self, Sleep};
 
 use super::BoxError;
 use crate::config::MinDataRate;
+use crate::rate_window::RateWindow;
 use crate::stats::{self, Event};
 
 /// A request body type [`HyperServer`](super::HyperServer) can hand a service: hyper's own
@@ -39,10 +40,11 @@ impl FromIncoming for RequestBody {
     }
 }
 
-/// A request body under the minimum data rate (Kestrel's `MinRequestBodyDataRate`): once the
-/// reads of this body have waited longer than the grace period, the body must have come at
-/// the rate on average over that waiting time; below it the next frame is an error (the
-/// connection then closes) and the server's `closed_body_rate` counter goes up.
+/// A request body under the minimum data rate (Kestrel's `MinRequestBodyDataRate`): the time
+/// reads of this body wait is cut into windows of the grace period, and the bytes that come
+/// in each window must pay for it at the rate (a burst at first does not pay for a stall
+/// later); below it the next frame is an error (the connection then closes) and the
+/// server's `closed_body_rate` counter goes up.
 ///
 /// `Send + Sync`, so it fits axum (`Router` takes any body) and tower middleware.
 ///
@@ -93,6 +95,7 @@ struct RateClock {
     alarm: Option<Pin<Box<Sleep>>>,
     /// The rate was missed: every later read fails too.
     tripped: bool,
+    window: RateWindow,
 }
 
 impl RateClock {
@@ -104,15 +107,8 @@ impl RateClock {
             waiting_since: None,
             alarm: None,
             tripped: false,
+            window: RateWindow::default(),
         }
-    }
-
-    /// The total waiting time the bytes so far pay for (never less than the grace).
-    fn allowance(&self) -> Duration {
-        let paid = Duration::from_millis(
-            self.received.saturating_mul(1000) / self.rate.bytes_per_second.max(1),
-        );
-        self.rate.grace.max(paid)
     }
 
     /// A read returned: the wait (if any) ends.
@@ -129,15 +125,19 @@ impl RateClock {
     fn wait(&mut self, cx: &mut Context<'_>) -> bool {
         let now = Instant::now();
         let since = *self.waiting_since.get_or_insert(now);
-        let waited = self.waited + now.saturating_duration_since(since);
-        let allowance = self.allowance();
-        if waited > allowance {
+        let waited_now = now.saturating_duration_since(since);
+        let Ok(rest) = self
+            .window
+            .check(&self.rate, self.waited + waited_now, self.received)
+        else {
             return true;
-        }
+        };
+        // The current window's end, counted from the wait's start: the same instant at
+        // every poll of this wait until the window rolls over (the alarm is then kept).
         let missed_at = time::deadline_after(
             since,
-            allowance
-                .saturating_sub(self.waited)
+            waited_now
+                .saturating_add(rest)
                 .saturating_add(Duration::from_millis(1)),
         );
         let alarm = match &mut self.alarm {
