@@ -190,3 +190,52 @@ fn hyper_on_ringhop_with_real_clients() {
         .sum();
     assert_eq!(off_reactor, 0, "a poll ran off its owning reactor");
 }
+
+/// HEAD over HTTP/2: the headers alone, END_STREAM on them, and Content-Length as a GET
+/// would have it. `hyper_app` gives its body for HEAD too (as many services do, relying on
+/// hyper's HTTP/1 to drop it); hyper's HTTP/2 sent it as DATA, which curl and nghttp reject
+/// as a protocol error.
+#[test]
+fn head_over_http2_is_answered_without_content() {
+    let server = HyperTestServer::start(Config::default(), 1, || {
+        hyper::service::service_fn(hyper_app::app::<ringhop::http::hyper::RequestBody>)
+    });
+    let addr = server.addr;
+    let head = curl(&[
+        "--http2-prior-knowledge",
+        "-I",
+        &format!("http://{addr}/json"),
+    ]);
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/2 200"), "{head}");
+    assert!(head.contains("content-length: 27\r\n"), "{head}");
+    tokio_rt().block_on(async {
+        let (mut sender, _conn) = support::http2_client(addr).await;
+        let req = hyper::Request::head(format!("http://{addr}/json"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-length"], "27");
+        assert!(
+            hyper::body::Body::is_end_stream(res.body()),
+            "the HEADERS frame did not end the stream"
+        );
+        assert!(res
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .is_empty());
+        // GET on the same connection still gets its body.
+        let req = hyper::Request::get(format!("http://{addr}/json"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert_eq!(
+            res.into_body().collect().await.unwrap().to_bytes(),
+            r#"{"message":"Hello, World!"}"#
+        );
+    });
+}

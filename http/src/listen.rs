@@ -251,12 +251,29 @@ mod tests {
 
     #[test]
     fn errors_of_one_connection_are_not_backed_off() {
-        for errno in [libc::ECONNABORTED, libc::ECONNRESET, libc::EPROTO, libc::ENETUNREACH] {
-            assert!(is_connection_error(&io::Error::from_raw_os_error(errno)), "{errno}");
+        for errno in [
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::EPROTO,
+            libc::ENETUNREACH,
+        ] {
+            assert!(
+                is_connection_error(&io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
         }
         // The process or the system is out of something: accepting again at once would spin.
-        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EBADF] {
-            assert!(!is_connection_error(&io::Error::from_raw_os_error(errno)), "{errno}");
+        for errno in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EBADF,
+        ] {
+            assert!(
+                !is_connection_error(&io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
         }
     }
 }

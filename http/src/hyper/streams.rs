@@ -61,7 +61,7 @@ impl<S, R> Counted<S, R> {
     }
 }
 
-impl<S, R, B> Service<Request<Incoming>> for Counted<S, R>
+impl<S, R, B: Body> Service<Request<Incoming>> for Counted<S, R>
 where
     S: Service<Request<R>, Response = Response<B>>,
     R: FromIncoming,
@@ -74,6 +74,7 @@ where
         crate::stats::request_served();
         let rate = self.rate;
         CountedCall {
+            head: req.method() == hyper::Method::HEAD,
             guard: Some(self.open.open()),
             inner: self
                 .inner
@@ -86,9 +87,11 @@ where
 pub(crate) struct CountedCall<F> {
     inner: F,
     guard: Option<StreamGuard>,
+    /// A HEAD request: the response goes without its body (see `poll`).
+    head: bool,
 }
 
-impl<F, B, E> Future for CountedCall<F>
+impl<F, B: Body, E> Future for CountedCall<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -100,18 +103,35 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: `inner` lives in the pinned `CountedCall` and is never moved.
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let response = std::task::ready!(inner.poll(cx))?;
+        let mut response = std::task::ready!(inner.poll(cx))?;
         let guard = this.guard.take();
+        if this.head {
+            // RFC 9110 §9.3.2: no content in an answer to HEAD. hyper's HTTP/1 drops a body
+            // a service gives anyway; its HTTP/2 sent it as DATA after the HEADERS, which
+            // clients reject as a protocol error. The body's length, when known, still goes
+            // in Content-Length, as it would for GET (hyper would otherwise put 0 there).
+            if let Some(length) = response.body().size_hint().exact() {
+                response
+                    .headers_mut()
+                    .entry(hyper::header::CONTENT_LENGTH)
+                    .or_insert_with(|| length.into());
+            }
+            return Poll::Ready(Ok(response.map(|_| Tracked {
+                inner: None,
+                _guard: guard,
+            })));
+        }
         Poll::Ready(Ok(response.map(|body| Tracked {
-            inner: body,
+            inner: Some(body),
             _guard: guard,
         })))
     }
 }
 
-/// A response body that keeps its stream counted as open until it is dropped.
+/// A response body that keeps its stream counted as open until it is dropped; none at all
+/// for an answer to HEAD.
 pub(crate) struct Tracked<B> {
-    inner: B,
+    inner: Option<B>,
     _guard: Option<StreamGuard>,
 }
 
@@ -124,15 +144,20 @@ impl<B: Body> Body for Tracked<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         // SAFETY: structural pinning of `inner`, which is never moved out.
-        unsafe { self.map_unchecked_mut(|this| &mut this.inner) }.poll_frame(cx)
+        match unsafe { self.map_unchecked_mut(|this| &mut this.inner) }.as_pin_mut() {
+            Some(body) => body.poll_frame(cx),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 
