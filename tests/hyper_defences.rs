@@ -354,6 +354,42 @@ fn requests_hyper_does_not_check_are_refused_before_the_service() {
     let response =
         answer(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
     assert!(response.starts_with("HTTP/1.1 501 "), "{response}");
+    // The limits of `Config`, as the native server answers them (hyper on its own served
+    // all three: its only bound was its 400 KB read buffer).
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+    let big_field = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(40_000)
+    );
+    let many_fields = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+        "X-F: 1\r\n".repeat(100)
+    );
+    for (request, status) in [
+        (long_target.into_bytes(), "414"),
+        (many_fields.into_bytes(), "431"),
+        (big_field.into_bytes(), "431"),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 17000000\r\n\r\n".to_vec(),
+            "413",
+        ),
+    ] {
+        let response = answer(&request);
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status} ")),
+            "expected {status}: {response}"
+        );
+        assert!(
+            !response.ends_with("ok"),
+            "the service answered: {response}"
+        );
+    }
+    // At the limits, served.
+    let at_line_limit = format!(
+        "GET /{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "a".repeat(8192 - 4 - 1 - 10)
+    );
+    assert!(answer(at_line_limit.as_bytes()).ends_with("ok"));
     for good in [
         &b"GET / HTTP/1.1\r\nHost: a:80\r\nConnection: close\r\n\r\n"[..],
         b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n",

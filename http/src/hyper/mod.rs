@@ -49,7 +49,10 @@ pub use timer::ReactorTimer;
 
 use crate::config::{Config, Linger, MinDataRate};
 use crate::shutdown;
-use streams::{CountRequests, Counted, InsertExtension, OpenStreams, WithExtension};
+use streams::{CountRequests, Counted, InsertExtension, OpenStreams, RequestLimits, WithExtension};
+
+/// hyper's HTTP/1 field count limit when none is set.
+const HYPER_MAX_HEADERS: usize = 100;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -145,10 +148,13 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
     }
 
     /// Limits and timeouts, as for the native server. hyper applies `header_timeout`
-    /// (HTTP/1.1 heads and the wait for the HTTP/2 preface), `idle_timeout` (HTTP/2: no
-    /// open stream for that long → GOAWAY), `http2_keep_alive`, `drain_timeout`, `linger`,
-    /// `min_response_data_rate`, and `min_request_body_data_rate` for services that take a
-    /// [`RequestBody`]; the other body limits are hyper's own.
+    /// (HTTP/1.1 heads, also between keep-alive requests, and the wait for the HTTP/2
+    /// preface), `idle_timeout` (HTTP/2: no open stream for that long → GOAWAY),
+    /// `http2_keep_alive`, `drain_timeout`, `linger`, `min_response_data_rate`,
+    /// `min_request_body_data_rate` for services that take a [`RequestBody`], `max_head`
+    /// (431; HTTP/2: the header list), and for HTTP/1.1 `max_headers` (431),
+    /// `max_request_line` (414) and `max_body` against `Content-Length` (413). A chunked
+    /// body's size, chunk extensions and trailers are left to hyper and the service.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
@@ -361,7 +367,11 @@ where
             let open = OpenStreams::default();
             let mut builder = http2::Builder::new(LocalExec);
             // Extended CONNECT (RFC 8441): WebSockets over HTTP/2, as axum::serve allows.
-            builder.timer(ReactorTimer).enable_connect_protocol();
+            builder
+                .timer(ReactorTimer)
+                .enable_connect_protocol()
+                // The header section's limit, as for HTTP/1 (hyper answers 431 over it).
+                .max_header_list_size(u32::try_from(config.max_head).unwrap_or(u32::MAX));
             if let Some(keep_alive) = config.http2_keep_alive {
                 builder
                     .keep_alive_interval(time::capped(keep_alive.interval))
@@ -379,7 +389,8 @@ where
         } else {
             let state = io.watch_upgrade();
             let answered_101 = Rc::new(Cell::new(false));
-            let conn = http1::Builder::new()
+            let mut builder = http1::Builder::new();
+            builder
                 .timer(ReactorTimer)
                 // hyper adds its timeouts to an `Instant` itself: capped, so `Duration::MAX`
                 // means never here too.
@@ -388,11 +399,21 @@ where
                 // gets the whole response (hyper's default treats that FIN as an error when
                 // it meets it while the response is in progress).
                 .half_close(true)
+                // The head's limit (request line included, as the native server counts it):
+                // hyper answers 431 over it. (Its default is its 400 KB read buffer.)
+                .max_header_size(config.max_head);
+            // Set only when not hyper's own default (100, this server's too): set, hyper
+            // allocates the parser's field array per request.
+            if config.max_headers != HYPER_MAX_HEADERS {
+                builder.max_headers(config.max_headers);
+            }
+            let conn = builder
                 .serve_connection(
                     io,
                     CountRequests::new(
                         service,
                         config.min_request_body_data_rate,
+                        RequestLimits::new(config),
                         answered_101.clone(),
                     ),
                 )

@@ -15,7 +15,7 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 
 use super::body::FromIncoming;
-use crate::config::MinDataRate;
+use crate::config::{Config, MinDataRate};
 
 /// The number of open streams, shared by the service wrapper and the connection's driver.
 #[derive(Clone, Debug, Default)]
@@ -168,16 +168,39 @@ impl<B: Body> Body for Tracked<B> {
 pub(crate) struct CountRequests<S, R> {
     inner: S,
     rate: Option<MinDataRate>,
+    limits: RequestLimits,
     upgraded: Rc<Cell<bool>>,
     known_host: KnownHost,
     body: PhantomData<fn() -> R>,
 }
 
+/// The limits of [`Config`] that hyper's HTTP/1 has no setting for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestLimits {
+    pub(crate) max_request_line: usize,
+    pub(crate) max_body: u64,
+}
+
+impl RequestLimits {
+    pub(crate) fn new(config: &Config) -> Self {
+        RequestLimits {
+            max_request_line: config.max_request_line,
+            max_body: config.max_body,
+        }
+    }
+}
+
 impl<S, R> CountRequests<S, R> {
-    pub(crate) fn new(inner: S, rate: Option<MinDataRate>, upgraded: Rc<Cell<bool>>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        rate: Option<MinDataRate>,
+        limits: RequestLimits,
+        upgraded: Rc<Cell<bool>>,
+    ) -> Self {
         CountRequests {
             inner,
             rate,
+            limits,
             upgraded,
             known_host: KnownHost::new(),
             body: PhantomData,
@@ -228,10 +251,26 @@ impl KnownHost {
 
 /// What a request gets instead of the service, for the rules hyper leaves to applications:
 /// RFC 9112 §3.2's exactly one valid `Host` in HTTP/1.1 (HTTP/1.0 may have none), else
-/// `400`; and a transfer coding other than `chunked`, which hyper would hand over still
-/// encoded, `501` (RFC 9112 §6.1). One pass over the fields (comparing standard names is
-/// an enum comparison) instead of two hashed lookups.
-fn refusal<B>(req: &Request<B>, known_host: &KnownHost) -> Option<hyper::StatusCode> {
+/// `400`; a transfer coding other than `chunked`, which hyper would hand over still
+/// encoded, `501` (RFC 9112 §6.1); and the limits hyper has no setting for, as the native
+/// server answers them: a request line over `max_request_line` `414`, a `Content-Length`
+/// over `max_body` `413`. One pass over the fields (comparing standard names is an enum
+/// comparison) instead of hashed lookups.
+fn refusal<B>(
+    req: &Request<B>,
+    known_host: &KnownHost,
+    limits: &RequestLimits,
+) -> Option<hyper::StatusCode> {
+    // `method SP target SP HTTP/1.x CRLF`, measured as the native server does (to the LF).
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |scheme| scheme.len() + 3)
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path_and_query().map_or(0, |path| path.as_str().len());
+    if req.method().as_str().len() + 1 + target + 10 > limits.max_request_line {
+        return Some(hyper::StatusCode::URI_TOO_LONG);
+    }
     let mut hosts = 0;
     let mut host = None;
     let mut other_coding = false;
@@ -242,6 +281,14 @@ fn refusal<B>(req: &Request<B>, known_host: &KnownHost) -> Option<hyper::StatusC
         } else if name == hyper::header::TRANSFER_ENCODING {
             other_coding |= crate::parse::tokens(value.as_bytes())
                 .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
+        } else if name == hyper::header::CONTENT_LENGTH {
+            // hyper checked it is a number (it frames the body by it).
+            let length = std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|length| length.trim().parse::<u64>().ok());
+            if length.is_some_and(|length| length > limits.max_body) {
+                return Some(hyper::StatusCode::PAYLOAD_TOO_LARGE);
+            }
         }
     }
     let host_ok = match (hosts, host) {
@@ -266,7 +313,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         crate::stats::request_served();
-        if let Some(status) = refusal(&req, &self.known_host) {
+        if let Some(status) = refusal(&req, &self.known_host, &self.limits) {
             crate::stats::count(crate::stats::Event::Rejected);
             return WatchUpgrade::Refused(status);
         }
