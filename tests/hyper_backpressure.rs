@@ -79,7 +79,9 @@ fn a_streamed_body_to_a_client_that_never_reads_stays_bounded() {
 #[test]
 fn an_echo_to_a_client_that_sends_without_reading_stops_taking_its_body() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = HyperTestServer::start(Config::default(), 1, || {
+    // A body the server takes (the default `max_body`, 16 MiB, would refuse it with 413).
+    let config = Config::default().max_body(128 << 20);
+    let server = HyperTestServer::start(config, 1, || {
         hyper::service::service_fn(|req: Request<Incoming>| async move {
             Ok::<_, Infallible>(Response::new(req.into_body()))
         })
