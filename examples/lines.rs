@@ -81,8 +81,10 @@ pub(crate) async fn serve(mut pipe: DuplexPipe, store: Store) {
         let (len, completed) = (result.len(), result.is_completed());
         let mut consumed = 0;
         let mut quit = false;
-        // Answer every complete line of this read, then flush once.
+        // Answer the complete lines of this read, then flush once; or fewer, when their
+        // answers reach the output pipe's pause threshold (see below).
         let mut too_long = false;
+        let mut over = false;
         while let Some(end) = find_newline(&result, consumed) {
             // A complete line over the limit is as much an error as an incomplete one: the
             // limit must not depend on how the bytes were split into reads.
@@ -98,17 +100,28 @@ pub(crate) async fn serve(mut pipe: DuplexPipe, store: Store) {
             if quit {
                 break;
             }
+            // Backpressure for a client that sends commands without reading the answers:
+            // a short command can have a long answer, so a read's worth of commands (up to
+            // the inbound pipe's megabyte) could otherwise buffer gigabytes of output
+            // before the flush below waits for the peer.
+            let out = &pipe.output;
+            if out.pause_threshold() > 0 && out.unflushed_len() >= out.pause_threshold() {
+                over = true;
+                break;
+            }
         }
-        too_long |= !quit && len - consumed > MAX_LINE;
+        too_long |= !quit && !over && len - consumed > MAX_LINE;
         if too_long {
             pipe.output.write(b"ERR line too long\n");
         }
         // Complete lines are consumed; the partial tail is examined, so we wait for more.
-        if pipe.input.advance_to(consumed, len).is_err() {
+        // Lines left unanswered are not examined: the next read returns them at once.
+        let examined = if over { consumed } else { len };
+        if pipe.input.advance_to(consumed, examined).is_err() {
             break;
         }
         let flushed = pipe.output.flush().await;
-        if quit || too_long || completed || flushed.map_or(true, |r| r.completed) {
+        if quit || too_long || (completed && !over) || flushed.map_or(true, |r| r.completed) {
             break;
         }
     }

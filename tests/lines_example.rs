@@ -83,3 +83,35 @@ fn an_overlong_line_is_an_error_also_when_it_arrives_whole() {
     let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
     assert_eq!(replies, ["OK", "ERR line too long"]);
 }
+
+/// A client that pipelines commands and does not read their answers meets backpressure:
+/// 8-byte commands with 8 KB answers must not turn the inbound pipe's megabyte into
+/// gigabytes of buffered output. (The example flushed once per read: 64 KiB of `GET big`
+/// held 64 MiB of segments.)
+#[test]
+fn answers_to_a_client_that_does_not_read_stay_bounded() {
+    let (_runtime, mut stream) = start();
+    let value = "v".repeat(8000);
+    stream
+        .write_all(format!("SET big {value}\n").as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    assert_eq!(reply, "OK\n");
+    let before = pipes::live_segments();
+    let commands = 8192;
+    stream.write_all(&b"GET big\n".repeat(commands)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = pipes::live_segments().saturating_sub(before) * 4096;
+    assert!(
+        held < 4 << 20,
+        "{held} bytes of answers buffered for a client that does not read"
+    );
+    // Every answer still arrives once the client reads.
+    for i in 0..commands {
+        reply.clear();
+        reader.read_line(&mut reply).unwrap();
+        assert_eq!(reply.len(), value.len() + 1, "answer {i}");
+    }
+}
