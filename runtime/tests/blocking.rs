@@ -149,3 +149,27 @@ fn pool_threads_block_the_shutdown_signals() {
     });
     assert!(blocked, "a pool thread could take SIGINT/SIGTERM");
 }
+
+/// Jobs submitted while one pool thread idles each get a thread (up to the bound): a job
+/// that waits for another must not queue behind it. The pool counted the thread it had
+/// woken for the first job as still idle, so the second one only "woke" it again.
+#[test]
+fn a_job_submitted_while_the_idle_thread_wakes_gets_its_own_thread() {
+    let runtime = common::runtime(1);
+    runtime.block_on_local(|| async {
+        for round in 0..20 {
+            // One idle pool thread, waiting for work.
+            rt::spawn_blocking(|| ()).await;
+            std::thread::sleep(Duration::from_millis(5));
+            let (tx, rx) = std::sync::mpsc::channel::<u8>();
+            let waits = rt::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(3)));
+            let sends = rt::spawn_blocking(move || tx.send(1));
+            assert_eq!(
+                waits.await,
+                Ok(1),
+                "round {round}: the second job never ran"
+            );
+            sends.await.unwrap();
+        }
+    });
+}

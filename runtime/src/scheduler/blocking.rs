@@ -38,7 +38,13 @@ pub(crate) struct BlockingPool {
 struct PoolState {
     queue: VecDeque<Job>,
     threads: usize,
+    /// Threads waiting for work that no submitter has handed a job yet.
     idle: usize,
+    /// Jobs handed to idle threads (each with a `notify_one`) that no thread took up yet.
+    /// A submitter counts the thread it wakes as busy at once: counted idle until the
+    /// thread itself woke, a second job submitted meanwhile only "woke" the same thread
+    /// again and queued behind the first instead of getting a thread of its own.
+    notified: usize,
     shutdown: bool,
 }
 
@@ -62,6 +68,8 @@ impl BlockingPool {
         }
         state.queue.push_back(job);
         if state.idle > 0 {
+            state.idle -= 1;
+            state.notified += 1;
             self.work.notify_one();
             return;
         }
@@ -83,7 +91,7 @@ impl BlockingPool {
     fn work_loop(&self) {
         block_shutdown_signals();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
+        'work: loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
                 job();
@@ -94,14 +102,24 @@ impl BlockingPool {
                 break;
             }
             state.idle += 1;
-            let (next, waited) = self
-                .work
-                .wait_timeout(state, self.keep_alive)
-                .unwrap_or_else(|e| e.into_inner());
-            state = next;
-            state.idle -= 1;
-            if waited.timed_out() && state.queue.is_empty() {
-                break;
+            loop {
+                let (next, waited) = self
+                    .work
+                    .wait_timeout(state, self.keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
+                state = next;
+                // Handed a job: the submitter counted this thread busy already. (Which
+                // woken thread takes which notification does not matter: each taken one
+                // is a thread no longer idle.)
+                if state.notified > 0 {
+                    state.notified -= 1;
+                    continue 'work;
+                }
+                if state.shutdown || waited.timed_out() {
+                    state.idle -= 1;
+                    break 'work;
+                }
+                // A spurious wakeup: still idle.
             }
         }
         state.threads -= 1;
