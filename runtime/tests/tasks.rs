@@ -100,6 +100,36 @@ fn detached_task_output_is_dropped_once() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
+/// A detached task's output is dropped on the reactor when the task ends: a panic in its
+/// `Drop` is that task's failure, and the reactor keeps serving (it unwound out of the
+/// reactor thread, and every later `block_on` on it hung).
+#[test]
+fn a_detached_output_that_panics_when_dropped_does_not_take_the_reactor_down() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("output dropped");
+        }
+    }
+    // On a thread of its own, so that a reactor that died fails the test instead of
+    // hanging it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = common::runtime(1);
+        runtime.block_on_local(|| async {
+            drop(rt::spawn_local(async { PanicsOnDrop }));
+            rt::yield_now().await;
+            rt::yield_now().await;
+        });
+        let _ = sender.send(runtime.block_on(async { 7 }));
+    });
+    assert_eq!(
+        receiver.recv_timeout(Duration::from_secs(5)),
+        Ok(7),
+        "the reactor no longer runs tasks"
+    );
+}
+
 #[test]
 fn handle_spawn_from_any_thread_and_is_current() {
     let runtime = common::runtime(2);

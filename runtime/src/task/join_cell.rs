@@ -104,7 +104,11 @@ impl<T> JoinCell<T> {
         if !prev.has_join_interest() {
             // The JoinHandle is gone and will never look: the result is ours to drop.
             // SAFETY: with JOIN_INTEREST cleared before COMPLETE, nobody else accesses the slot.
-            drop(self.result.with_mut(|slot| unsafe { (*slot).take() }));
+            let result = self.result.with_mut(|slot| unsafe { (*slot).take() });
+            // On the reactor, outside the poll's `catch_unwind`: an output whose `Drop`
+            // panics is the detached task's failure (as a panic in its poll is), not one that
+            // unwinds out of the reactor thread and strands every other task's handle.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(result)));
         } else if prev.has_join_waker() {
             let waker = self.join_waker.lock().unwrap().take();
             if let Some(waker) = waker {
