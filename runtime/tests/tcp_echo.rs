@@ -204,3 +204,38 @@ fn multishot_recv_delivers_every_byte_and_eof() {
     let digest: u64 = payload.iter().map(|&b| b as u64).sum();
     assert_eq!(u64::from_le_bytes(reply[8..].try_into().unwrap()), digest);
 }
+
+/// Several tasks may wait in `accept` on one listener (it takes `&self`, as tokio's does):
+/// each connection wakes a waiting task. The multishot accept kept one waker, the last
+/// task's, so once that task stopped accepting the others were never woken (io_uring).
+#[test]
+fn tasks_sharing_a_listener_are_all_woken() {
+    let _serial = serial();
+    let runtime = common::runtime(1);
+    let accepted = runtime.block_on_local(|| async {
+        let listener = std::rc::Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let addr = listener.local_addr().unwrap();
+        // Two tasks, each accepting one connection, both waiting before any arrives.
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let listener = listener.clone();
+                rt::spawn_local(async move { listener.accept().await.is_ok() })
+            })
+            .collect();
+        rt::yield_now().await;
+        let clients = std::thread::spawn(move || {
+            (0..2)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect::<Vec<_>>()
+        });
+        let mut accepted = 0;
+        for task in tasks {
+            if let Ok(true) = rt::time::timeout(Duration::from_secs(3), task).await {
+                accepted += 1;
+            }
+        }
+        drop(clients.join().unwrap());
+        accepted
+    });
+    assert_eq!(accepted, 2, "a task waiting in accept was never woken");
+}

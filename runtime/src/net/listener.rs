@@ -7,9 +7,11 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
+use futures_task::ArcWake;
 
 use super::stream::TcpStream;
 use crate::driver::{MultiOp, SharedFd};
@@ -46,6 +48,32 @@ pub struct TcpListener {
     fd: ManuallyDrop<SharedFd>,
     local_addr: SocketAddr,
     accept: RefCell<Option<MultiOp<AcceptMulti>>>,
+    /// The tasks waiting in `accept`: the multishot op keeps one waker, this fan-out, so
+    /// that every task sharing the listener is woken, not only the last to poll.
+    waiters: Arc<AcceptWaiters>,
+}
+
+/// Wakers of the tasks waiting for a connection; a wake wakes them all (each polls again:
+/// one takes the connection, the others wait anew).
+#[derive(Default)]
+struct AcceptWaiters(Mutex<Vec<Waker>>);
+
+impl AcceptWaiters {
+    fn register(&self, waker: &Waker) {
+        let mut waiters = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+}
+
+impl ArcWake for AcceptWaiters {
+    fn wake_by_ref(this: &Arc<Self>) {
+        let waiters = std::mem::take(&mut *this.0.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in waiters {
+            waker.wake();
+        }
+    }
 }
 
 impl TcpListener {
@@ -62,6 +90,7 @@ impl TcpListener {
             fd: ManuallyDrop::new(fd),
             local_addr,
             accept: RefCell::new(None),
+            waiters: Arc::default(),
         })
     }
 
@@ -78,10 +107,15 @@ impl TcpListener {
     /// Polls for the next connection; re-arms the multishot accept when the kernel ended it.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
         let mut accept = self.accept.borrow_mut();
+        // The same waker at every poll (one `Arc`): the op keeps it without a clone.
+        let fan_out = futures_task::waker_ref(&self.waiters);
         loop {
             let op = accept.get_or_insert_with(|| MultiOp::new(AcceptMulti::new(&self.fd)));
-            match op.poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+            match op.poll_next(&mut Context::from_waker(&fan_out)) {
+                Poll::Pending => {
+                    self.waiters.register(cx.waker());
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => *accept = None,
                 // The end of a multishot stopped by `pause`: the next poll re-arms.
                 Poll::Ready(Some(completion)) if completion.result == -libc::ECANCELED => {}
