@@ -68,7 +68,9 @@ impl<T> JoinHandle<T> {
 impl<T: 'static> JoinHandle<T> {
     /// Cancels the task: its reactor drops the future at its next turn (or right away if the
     /// task is idle) and the handle resolves to [`JoinError::Cancelled`]. No effect on a task
-    /// that already finished. Callable from any thread.
+    /// that already finished. Callable from any thread. A [`spawn_blocking`](crate::spawn_blocking)
+    /// job cannot be stopped once running; one still queued is dropped, and its handle
+    /// resolves, when a pool thread takes it off the queue.
     pub fn abort(&self) {
         if self.header.cell.state.transition_to_aborted() {
             self.header.clone().enqueue();

@@ -112,6 +112,11 @@ pub fn capped(duration: Duration) -> Duration {
 
 /// Waits until `duration` has passed.
 ///
+/// # Panics
+///
+/// When first polled off a reactor thread (a plain thread, or a task of another runtime
+/// such as `tokio-compat`'s side runtime) before its deadline: timers live on a reactor.
+///
 /// ```
 /// use std::time::Duration;
 /// let rt = ringhop_runtime::Runtime::builder().reactors(1).build().unwrap();
@@ -122,6 +127,11 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Waits until `deadline`.
+///
+/// # Panics
+///
+/// When first polled off a reactor thread (a plain thread, or a task of another runtime
+/// such as `tokio-compat`'s side runtime) before its deadline: timers live on a reactor.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
@@ -251,6 +261,10 @@ impl fmt::Debug for Sleep {
 
 /// Runs `future` for at most `duration`; on expiry the future is dropped (cancelling it) and
 /// the result is [`Elapsed`].
+///
+/// # Panics
+///
+/// As [`sleep`]: when first polled off a reactor thread, unless `future` is ready at once.
 ///
 /// ```
 /// use std::time::Duration;
