@@ -14,7 +14,7 @@ use std::process::Command;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use ringhop::http::Config;
-use support::HyperTestServer;
+use support::{tokio_rt, HyperTestServer};
 
 fn curl(args: &[&str]) -> Vec<u8> {
     let output = Command::new("curl")
@@ -24,13 +24,6 @@ fn curl(args: &[&str]) -> Vec<u8> {
         .expect("curl is installed (.ci/run installs it)");
     assert!(output.status.success(), "curl {args:?}: {output:?}");
     output.stdout
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -85,42 +85,38 @@ fn websocket_echo_over_ws_and_wss() {
         hyper::service::service_fn(hyper_app::app::<RequestBody>)
     });
     let (plain_addr, secure_addr) = (plain.addr, secure.addr);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let tcp = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
-            echo_session(&format!("ws://{plain_addr}/ws"), tcp).await;
-            // Over TLS, HTTP/1.1 by ALPN (WebSockets upgrade HTTP/1.1 connections).
-            let stream = tls::connect(secure_addr, tls::client_config(&cert, &[b"http/1.1"]))
+    support::tokio_rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+        echo_session(&format!("ws://{plain_addr}/ws"), tcp).await;
+        // Over TLS, HTTP/1.1 by ALPN (WebSockets upgrade HTTP/1.1 connections).
+        let stream = tls::connect(secure_addr, tls::client_config(&cert, &[b"http/1.1"]))
+            .await
+            .unwrap();
+        echo_session(
+            &format!("wss://localhost:{}/ws", secure_addr.port()),
+            stream,
+        )
+        .await;
+        // Two at once on one reactor.
+        let a = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+        let b = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+        let url = format!("ws://{plain_addr}/ws");
+        tokio::join!(echo_session(&url, a), echo_session(&url, b));
+
+        // Not a WebSocket handshake: 400, no upgrade.
+        let tcp = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
                 .await
                 .unwrap();
-            echo_session(
-                &format!("wss://localhost:{}/ws", secure_addr.port()),
-                stream,
-            )
-            .await;
-            // Two at once on one reactor.
-            let a = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
-            let b = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
-            let url = format!("ws://{plain_addr}/ws");
-            tokio::join!(echo_session(&url, a), echo_session(&url, b));
-
-            // Not a WebSocket handshake: 400, no upgrade.
-            let tcp = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            let request = hyper::Request::get("/ws")
-                .header("host", "x")
-                .body(http_body_util::Empty::<bytes::Bytes>::new())
-                .unwrap();
-            let response = sender.send_request(request).await.unwrap();
-            assert_eq!(response.status(), 400);
-        });
+        tokio::spawn(conn);
+        let request = hyper::Request::get("/ws")
+            .header("host", "x")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 400);
+    });
     let after = ringhop::http::upgrade_stats();
     assert_eq!(after.upgraded, before.upgraded + 4, "{after:?}");
     wait_for_no_upgraded(before.open);
@@ -158,42 +154,36 @@ fn an_upgraded_connection_counts_against_max_connections_until_it_closes() {
         hyper::service::service_fn(hyper_app::app::<RequestBody>)
     });
     let addr = server.addr;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut ws, response) =
-                tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
-                    .await
-                    .unwrap();
-            assert_eq!(response.status(), 101);
-            ws.send(Message::text("open")).await.unwrap();
-            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("open"));
-            // The WebSocket is open: a second connection waits in the backlog.
-            let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            second
-                .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
-                .await
-                .unwrap();
-            let mut buf = [0u8; 64];
-            let waited =
-                tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
-            assert!(
-                waited.is_err(),
-                "served beside an open WebSocket at a cap of 1"
-            );
-            // The WebSocket closes: the second is served.
-            ws.close(None).await.unwrap();
-            while ws.next().await.is_some() {}
-            drop(ws);
-            let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
-                .await
-                .expect("served once the WebSocket closed")
-                .unwrap();
-            assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
-        });
+    support::tokio_rt().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        ws.send(Message::text("open")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("open"));
+        // The WebSocket is open: a second connection waits in the backlog.
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        second
+            .write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let waited = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
+        assert!(
+            waited.is_err(),
+            "served beside an open WebSocket at a cap of 1"
+        );
+        // The WebSocket closes: the second is served.
+        ws.close(None).await.unwrap();
+        while ws.next().await.is_some() {}
+        drop(ws);
+        let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+            .await
+            .expect("served once the WebSocket closed")
+            .unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    });
     server.stop().unwrap();
 }

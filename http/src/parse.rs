@@ -417,7 +417,7 @@ fn version_error(buf: &[u8]) -> Status {
 
 /// A plain decimal, at most 18 digits past its leading zeros (no sign, no list, no
 /// whitespace inside).
-fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
+pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, Status> {
     let significant = crate::chars::without_leading_zeros(value).len();
     if value.is_empty() || significant > 18 || !value.iter().all(u8::is_ascii_digit) {
         return Err(Status::BAD_REQUEST);

@@ -4,12 +4,26 @@
 mod support;
 
 use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use ringhop_http::Config;
 use support::{read_reply, TestServer};
 
 const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
+
+/// Sends `REQUEST` on `stream` and checks no answer comes within `wait` (the connection
+/// waits in the kernel's backlog); the stream keeps the read timeout.
+fn assert_not_served_within(stream: &mut TcpStream, wait: Duration, what: &str) {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(REQUEST).unwrap();
+    let mut byte = [0u8; 1];
+    let waited = stream.read(&mut byte);
+    assert!(
+        matches!(&waited, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
+        "served {what}: {waited:?}"
+    );
+}
 
 #[test]
 fn at_the_cap_newcomers_wait_until_a_connection_closes() {
@@ -30,16 +44,7 @@ fn at_the_cap_newcomers_wait_until_a_connection_closes() {
     }
     // The fifth connects (the kernel's backlog) but is not served while four are open.
     let mut fifth = server.connect();
-    fifth
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    fifth.write_all(REQUEST).unwrap();
-    let mut byte = [0u8; 1];
-    let waited = fifth.read(&mut byte);
-    assert!(
-        matches!(&waited, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
-        "served over the cap: {waited:?}"
-    );
+    assert_not_served_within(&mut fifth, Duration::from_millis(300), "over the cap");
     assert!(ringhop_http::stats(&server.runtime).total.paused_at_cap >= 1);
     // One closes: the fifth is served.
     drop(open.pop());
@@ -85,15 +90,10 @@ fn the_cap_counts_sockets_until_they_close_not_only_while_http_runs_on_them() {
     // The server is done with the first (its FIN arrived) but the client keeps its socket
     // open: the second waits in the backlog.
     let mut second = server.connect();
-    second
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    second.write_all(REQUEST).unwrap();
-    let mut byte = [0u8; 1];
-    let waited = second.read(&mut byte);
-    assert!(
-        matches!(&waited, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
-        "served while the first socket was still open: {waited:?}"
+    assert_not_served_within(
+        &mut second,
+        Duration::from_millis(500),
+        "while the first socket was still open",
     );
     // The first closes: its socket goes, and the second is served.
     drop(first);

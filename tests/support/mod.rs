@@ -155,3 +155,11 @@ where
     .unwrap();
     (sender, tokio::spawn(conn))
 }
+
+/// A tokio current_thread runtime with IO and timers: the clients' side of a test.
+pub fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -282,11 +282,9 @@ fn refusal<B>(
             other_coding |= crate::parse::tokens(value.as_bytes())
                 .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
         } else if name == hyper::header::CONTENT_LENGTH {
-            // hyper checked it is a number (it frames the body by it).
-            let length = std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|length| length.trim().parse::<u64>().ok());
-            if length.is_some_and(|length| length > limits.max_body) {
+            // hyper checked it already (it frames the body by it).
+            let length = crate::parse::parse_content_length(value.as_bytes());
+            if length.is_ok_and(|length| length > limits.max_body) {
                 return Some(hyper::StatusCode::PAYLOAD_TOO_LARGE);
             }
         }
