@@ -1,6 +1,6 @@
 //! loom models of ringhop's cross-thread hand-offs: the reactor turn with its park word and
-//! remote queue (including shutdown), task scheduling and join, and the pipe's reader/writer
-//! wake protocol.
+//! remote queue (including shutdown), task scheduling and join, the blocking pool, and the
+//! pipe's reader/writer wake protocol.
 //!
 //! The modules under test are the runtime's own source files, included by path, so the models
 //! check the code that ships, not a copy. They are written against `crate::sync`, which under
@@ -40,6 +40,10 @@ mod scheduler {
 #[allow(unused_imports)]
 #[path = "../../runtime/src/task/mod.rs"]
 mod task;
+
+/// The runtime's blocking pool (threads, queue, condition variable), from its source.
+#[path = "../../runtime/src/scheduler/blocking_pool.rs"]
+mod blocking_pool;
 
 /// The pipe's state machine, included from the pipes crate.
 #[path = "../../pipes/src/state.rs"]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::driver::{self, Driver};
 use crate::handle::ReactorHandle;
 use crate::reactor::{Reactor, ReactorConfig};
-use crate::scheduler::blocking::{self, BlockingPool};
+use crate::scheduler::blocking_pool::{self as blocking, BlockingPool};
 use crate::scheduler::{self, Shared};
 use crate::task::JoinHandle;
 

@@ -7,16 +7,22 @@
 // Not every build uses every name (the runtime needs no shimmed `Arc`; the models do).
 #[allow(unused_imports)]
 #[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::{AtomicU8, AtomicUsize, Ordering},
-    Arc, Mutex,
+pub(crate) use std::{
+    sync::{
+        atomic::{AtomicU8, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
 };
 
 #[allow(unused_imports)]
 #[cfg(loom)]
-pub(crate) use loom::sync::{
-    atomic::{AtomicU8, AtomicUsize, Ordering},
-    Arc, Mutex,
+pub(crate) use loom::{
+    sync::{
+        atomic::{AtomicU8, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
 };
 
 /// An `UnsafeCell` whose accesses go through closures, so loom can check them for data races.

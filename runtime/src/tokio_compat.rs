@@ -26,7 +26,7 @@ pub(crate) fn side_runtime(threads: usize, name: &str) -> io::Result<tokio::runt
         .thread_name(format!("{name}-tokio"))
         // As the blocking pool's: a shutdown signal is never taken by a thread that cannot
         // act on it (the server's watcher reads them from a signalfd).
-        .on_thread_start(crate::scheduler::blocking::block_shutdown_signals)
+        .on_thread_start(crate::scheduler::blocking_pool::block_shutdown_signals)
         .enable_all()
         .build()
         .map_err(|err| io::Error::new(err.kind(), format!("tokio-compat: {err}")))

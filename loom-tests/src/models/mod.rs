@@ -1,3 +1,4 @@
+mod blocking_pool;
 mod join_handle;
 mod park;
 mod pipe;

@@ -7,6 +7,7 @@
 
 mod before_submit;
 pub(crate) mod blocking;
+pub(crate) mod blocking_pool;
 pub(crate) mod executor;
 pub(crate) mod park;
 pub(crate) mod remote;

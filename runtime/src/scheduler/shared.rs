@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use super::blocking::BlockingPool;
+use super::blocking_pool::BlockingPool;
 use super::park::Notify;
 use super::remote::RemoteQueue;
 use crate::driver::{Driver, RingFlags};
