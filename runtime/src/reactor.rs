@@ -179,7 +179,9 @@ impl turn::Hooks for Reactor {
     }
 
     fn has_runnable(&self) -> bool {
-        self.local.executor.has_runnable()
+        // Before-submit items left for the next turn are work too: parking on them would
+        // leave them to an unrelated event.
+        self.local.executor.has_runnable() || self.local.before_submit.has_pending()
     }
 
     fn spin(&self) -> bool {

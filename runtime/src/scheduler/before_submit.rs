@@ -24,7 +24,7 @@ pub(crate) struct BeforeSubmitQueue {
 }
 
 /// Rounds of items queued by items, per turn: an item that keeps queueing itself cannot
-/// hold the reactor.
+/// hold the reactor. What is left runs next turn, which then does not wait for I/O.
 const MAX_ROUNDS: usize = 4;
 
 impl BeforeSubmitQueue {
@@ -46,6 +46,12 @@ impl BeforeSubmitQueue {
             }
             *self.spare.borrow_mut() = batch;
         }
+    }
+
+    /// Items queued that the last [`run`](Self::run) left for the next turn (a chain of
+    /// items queueing items longer than its rounds): the reactor must not park on them.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.items.borrow().is_empty()
     }
 
     /// Drops what never ran (reactor exit).
