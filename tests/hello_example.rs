@@ -432,11 +432,14 @@ fn a_fresh_client_is_answered_quickly_beside_10000_idle_connections_and_a_flood(
          requests: p50 {:?}, p99 {:?}",
         latencies[49], latencies[98]
     );
-    assert!(
-        latencies[98] < Duration::from_millis(150),
-        "p99 {:?}",
-        latencies[98]
-    );
+    // A debug build of the server runs the same code ten times slower or more: the bound
+    // there is one that an unfair server (one serving the flood first) still misses by far.
+    let bound = if cfg!(debug_assertions) {
+        Duration::from_millis(1500)
+    } else {
+        Duration::from_millis(150)
+    };
+    assert!(latencies[98] < bound, "p99 {:?}", latencies[98]);
     drop(child);
 }
 
