@@ -34,9 +34,16 @@ fn clients_that_pipeline_without_reading_do_not_stall_a_fresh_client() {
     );
     // The target is 50 ms on an idle machine. The 2-core VM this runs on measured p99s from
     // 19 to 150 ms across runs of the same build (the worst of 100 up to 290 ms): the bound
-    // is for the failure this guards against, a fresh client waiting seconds.
+    // is for the failure this guards against, a fresh client waiting seconds. A debug build
+    // runs the server ten times slower or more (p99 830 ms measured): its bound is 3 s, which
+    // a server that served the flood (4M requests) first would still miss by minutes.
+    let bound = if cfg!(debug_assertions) {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_millis(300)
+    };
     assert!(
-        p99 < Duration::from_millis(300),
+        p99 < bound,
         "a fresh client's p99 was {p99:?} behind clients that never read"
     );
 }
