@@ -64,6 +64,16 @@ impl PipeWriter {
 
     /// Finds or makes a tail segment with `min_len` free bytes, under the lock.
     fn acquire_tail(&mut self, min_len: usize) {
+        if self.completed {
+            // Writes after `complete` go to a block outside the pipe, dropped at the next
+            // flush (which fails): the reader, told no bytes follow, never sees them.
+            let block = self
+                .shared
+                .pool
+                .take(min_len.max(self.shared.minimum_segment_size));
+            self.tail = Some(Tail { block, written: 0 });
+            return;
+        }
         // Fields, not `self`, under the lock: cloning the `Arc` to free `self` costs two
         // atomic operations per call.
         let mut inner = self.shared.lock();
@@ -124,7 +134,8 @@ impl PipeWriter {
     /// Makes everything written so far visible to the reader, then waits while the pipe is
     /// at or above its pause threshold (until it drops below the resume threshold), or until
     /// the reader completes (`completed`) or the flush is cancelled (`canceled`). Returns the
-    /// reader's completion error, if it gave one.
+    /// reader's completion error, if it gave one. Fails with `BrokenPipe` after
+    /// [`complete`](Self::complete).
     pub fn flush(&mut self) -> Flush<'_> {
         Flush {
             writer: self,
@@ -151,6 +162,9 @@ impl PipeWriter {
         bytes: &[u8],
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<FlushResult>> {
+        if self.completed {
+            return Poll::Ready(Err(self.discard_after_complete()));
+        }
         let (waker, ready, reader_sends) = {
             let mut inner = self.shared.lock();
             append_locked(&self.shared, &mut inner, bytes);
@@ -185,8 +199,11 @@ impl PipeWriter {
         bytes: &[u8],
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<FlushResult>> {
-        if self.tail.is_some() || self.completed {
-            // Earlier writes wait in a tail (or nothing may be written): the general path.
+        if self.completed {
+            return Poll::Ready(Err(self.discard_after_complete()));
+        }
+        if self.tail.is_some() {
+            // Earlier writes wait in a tail: the general path.
             self.write(bytes);
             return self.commit_and_poll_flush(cx);
         }
@@ -239,6 +256,18 @@ impl PipeWriter {
         }
     }
 
+    /// A flush after [`complete`](Self::complete): what was written since is dropped, and
+    /// the flush fails (the pipe's writing side is closed).
+    fn discard_after_complete(&mut self) -> io::Error {
+        self.tail = None;
+        self.unflushed = 0;
+        io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "PipeWriter: flush after complete (the writing side is closed; bytes written since \
+             are dropped)",
+        )
+    }
+
     /// Makes a pending (or the next) flush return with `canceled` set.
     pub fn cancel_pending_flush(&self) {
         let waker = self.shared.lock().state.cancel_flush();
@@ -248,7 +277,8 @@ impl PipeWriter {
     }
 
     /// Ends the writing side. Bytes not flushed are discarded; the reader sees completion
-    /// (with `error`, if given) after the flushed bytes.
+    /// (with `error`, if given) after the flushed bytes. Bytes written after it never reach
+    /// the reader: the next flush drops them and fails with `BrokenPipe`.
     pub fn complete(&mut self, error: Option<io::Error>) {
         if self.completed {
             return;

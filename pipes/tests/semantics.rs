@@ -139,6 +139,39 @@ fn completion_with_and_without_error() {
 }
 
 #[test]
+fn bytes_written_after_complete_never_reach_the_reader() {
+    // The reader was told no bytes follow: whatever the writer does next, none may.
+    let (mut reader, mut writer) = pipe(0, 0);
+    block_on(writer.write_all(b"last")).unwrap();
+    writer.complete(None);
+    let result = reader.try_read().unwrap().unwrap();
+    assert!(result.is_completed() && result.len() == 4);
+    reader.advance_to(4, 4).unwrap();
+    // Small writes (into a segment the pipe still holds), a large one, and the flushing forms.
+    writer.write(b"late");
+    let err = block_on(writer.flush()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    writer.write(&[b'x'; 10_000]);
+    let err = block_on(writer.write_all(b"more")).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(matches!(
+        writer.write_and_poll_flush(b"direct", &mut cx),
+        Poll::Ready(Err(_))
+    ));
+    let buf = writer.buffer_mut(3);
+    buf[..3].copy_from_slice(b"raw");
+    writer.advance(3).unwrap();
+    assert!(matches!(writer.poll_flush(&mut cx), Poll::Ready(Err(_))));
+    assert_eq!(writer.unflushed_len(), 0);
+    let result = reader.try_read().unwrap().unwrap();
+    assert!(result.is_completed());
+    assert!(result.is_empty(), "{:?}", result.to_vec());
+    // And nothing was left in the pipe's segments.
+    assert_eq!(reader.buffered(), (0, 0));
+}
+
+#[test]
 fn cancel_pending_read_and_flush() {
     let (mut reader, mut writer) = pipe(10, 5);
     let mut read = Box::pin(reader.read());
