@@ -113,15 +113,29 @@ async fn upgrade(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Resu
         return Ok(());
     }
     res.header("X-Before", "kept");
-    res.upgrade("echo", |mut pipe| async move {
-        while let Ok(read) = pipe.input.read().await {
-            let (bytes, done) = (read.to_vec(), read.is_completed());
-            let _ = pipe.input.advance_to(bytes.len(), bytes.len());
-            if pipe.output.write_all(&bytes).await.is_err() || done {
-                break;
-            }
+    res.upgrade("echo", echo_protocol)
+}
+
+/// The upgraded protocol: echoes what it gets.
+async fn echo_protocol(mut pipe: ringhop::pipes::DuplexPipe) {
+    while let Ok(read) = pipe.input.read().await {
+        let (bytes, done) = (read.to_vec(), read.is_completed());
+        let _ = pipe.input.advance_to(bytes.len(), bytes.len());
+        if pipe.output.write_all(&bytes).await.is_err() || done {
+            break;
         }
-    })
+    }
+}
+
+/// Switches to the echo protocol, then fails (`?fail`) or panics, leaving the request's
+/// body unread.
+async fn upgrade_then_fail(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let fail = req.query() == Some("fail");
+    res.upgrade("echo", echo_protocol)?;
+    if fail {
+        return Err(std::io::Error::other("failed after the 101"));
+    }
+    panic!("panicked after the 101")
 }
 
 /// An upgraded protocol that panics: the connection ends, the server goes on.
@@ -143,6 +157,7 @@ fn router() -> impl ringhop::http::Handler + Clone + Send + 'static {
         .get("/whoami", whoami)
         .get("/upgrade", upgrade)
         .get("/upgrade-panic", upgrade_and_panic)
+        .post("/upgrade-then-fail", upgrade_then_fail)
         .get("/big", big)
 }
 
@@ -328,6 +343,50 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     assert_eq!(after.open, before.open);
     // The echo upgrade and the panicking one (the abandoned one never switched).
     assert_eq!(after.upgraded, before.upgraded + 2);
+}
+
+#[test]
+fn a_handler_that_fails_after_its_upgrade_resets_the_connection_instead_of_switching() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Running::start(|server| server);
+    let before = ringhop::http::upgrade_stats();
+    for query in ["?fail", ""] {
+        // The body the handler never read must not reach the new protocol (which would
+        // echo it as its own bytes), and the 101 without a working protocol behind it ends
+        // in a reset, as any response cut short.
+        let mut client = connect(server.addr);
+        let request = format!(
+            "POST /upgrade-then-fail{query} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+             Upgrade: echo\r\nContent-Length: 5\r\n\r\nhello"
+        );
+        client.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        let end = loop {
+            match client.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Err(err) => break Err(err),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 101 "), "{query}: {text}");
+        assert!(
+            !text.contains("hello"),
+            "{query}: the body reached the protocol: {text}"
+        );
+        assert!(
+            matches!(&end, Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset),
+            "{query}: ended {end:?} after {text}"
+        );
+    }
+    server.wait_until_no_connection();
+    let after = ringhop::http::upgrade_stats();
+    assert_eq!(after.open, before.open);
+    assert_eq!(
+        after.upgraded, before.upgraded,
+        "an abandoned upgrade was counted"
+    );
 }
 
 #[test]

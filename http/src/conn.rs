@@ -156,6 +156,14 @@ pub(crate) fn serve<'a, H: Handler>(
             match failure {
                 // Nothing of the response is out yet (headers set so far are dropped).
                 Some(status) if !res.is_started() => res.fail(status),
+                // The 101 is out, but the handler failed (or the body it should have read
+                // was malformed): the new protocol does not start (it would get the body's
+                // bytes as its own), and the connection ends with a reset, as for any
+                // response cut short.
+                Some(_) if res.abandon_upgrade() => {
+                    cut = true;
+                    break;
+                }
                 // Part of a response is out: cut the connection with a reset, so the client
                 // sees a broken response instead of a complete-looking one (a close-delimited
                 // HTTP/1.0 body would otherwise end like a complete one).

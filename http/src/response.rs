@@ -11,6 +11,7 @@ use crate::body::{Continue, Exchange};
 use crate::chars::{self, is_token};
 use crate::date;
 use crate::status::Status;
+use crate::throttle::Throttle;
 use crate::upgrade::OnUpgrade;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,11 @@ enum Stage {
     Streaming,
     /// Complete.
     Done,
+}
+
+thread_local! {
+    /// Handlers that set a 1xx or invalid status, logged sparingly.
+    static NOT_FINAL: Throttle = const { Throttle::new() };
 }
 
 /// How the body that follows a head is delimited.
@@ -123,7 +129,8 @@ impl<'a> Response<'a> {
     /// ([`upgrade_requested`](Self::upgrade_requested)) and no response was started. A request
     /// body must be read first (a client waiting for `100 Continue` is not invited to send it
     /// once the 101 is out): if the body is not read by the end of the handler and cannot be
-    /// drained, the connection is reset instead of switched.
+    /// drained, the connection is reset instead of switched. So it is when the handler fails
+    /// or panics after this call: `on_upgrade` never runs.
     ///
     /// ```no_run
     /// # use ringhop_http::{Request, Response};
@@ -179,9 +186,27 @@ impl<'a> Response<'a> {
 
     /// Sets the status (default 200), also after headers were set. Ignored once the body
     /// started.
+    ///
+    /// A status that cannot end a request's exchange — 1xx is interim (a client reads on
+    /// for the final answer, which would never come, or take the next request's for it;
+    /// [`upgrade`](Self::upgrade) sends the 101), and anything outside 100–999 is not a
+    /// status code — is a handler bug: the response goes out as `500 Internal Server
+    /// Error` instead, as hyper does.
     pub fn status(&mut self, status: Status) -> &mut Self {
         if self.stage == Stage::Head {
-            self.status = status;
+            self.status = if (200..=999).contains(&status.0) {
+                status
+            } else {
+                if let Some(times) = NOT_FINAL.with(|t| t.ready(ringhop_runtime::time::now())) {
+                    tracing::warn!(
+                        status = status.0,
+                        times,
+                        "ringhop-http: a handler set a status that cannot be a final answer; \
+                         sent 500 instead"
+                    );
+                }
+                Status::INTERNAL_SERVER_ERROR
+            };
         }
         self
     }
@@ -194,6 +219,12 @@ impl<'a> Response<'a> {
     /// `true` once the head went out (the body started): status and headers are final.
     pub fn is_started(&self) -> bool {
         self.stage != Stage::Head
+    }
+
+    /// Forgets the upgrade this response asked for: its handler failed after the 101, so the
+    /// new protocol must not start (the connection is reset instead).
+    pub(crate) fn abandon_upgrade(&mut self) -> bool {
+        self.on_upgrade.take().is_some()
     }
 
     /// A streamed body is in progress (started, not finished): ending now would cut it.

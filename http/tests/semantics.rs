@@ -35,6 +35,27 @@ fn sixteen_pipelined_requests_in_one_write_are_answered_in_order() {
 }
 
 #[test]
+fn a_handler_status_that_cannot_be_final_is_sent_as_500() {
+    // A 1xx is interim: sent as the answer, the client would read on for a final response
+    // and take the next request's for this one's. A status outside 100-999 is no status.
+    let server = server();
+    let mut stream = server.connect();
+    let mut batch = Vec::new();
+    for query in ["103", "100", "42", "1000", "599"] {
+        batch.extend_from_slice(
+            format!("GET /interim?{query} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+        );
+    }
+    batch.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    stream.write_all(&batch).unwrap();
+    let mut reader = BufReader::new(&mut stream);
+    for (i, expected) in [500, 500, 500, 500, 599, 200].into_iter().enumerate() {
+        let reply = read_reply(&mut reader, false);
+        assert_eq!(reply.status, expected, "response {i}");
+    }
+}
+
+#[test]
 fn a_body_read_to_its_last_byte_but_not_to_its_end_is_not_the_next_request() {
     // The handler takes one chunk (the whole 5-byte body) and never asks for the end: the
     // body's bytes are consumed all the same, so the next request starts after them, sent

@@ -31,6 +31,13 @@ pub async fn boom(_req: &mut Request<'_>, _res: &mut Response<'_>) -> std::io::R
     panic!("handler panicked on purpose");
 }
 
+/// A status that cannot be a final answer, from the query (`?103`, `?42`), with a body.
+pub async fn interim(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
+    let status = req.query().and_then(|q| q.parse().ok()).unwrap_or(103);
+    res.status(ringhop_http::Status(status)).body(b"x");
+    Ok(())
+}
+
 pub async fn upload(req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
     let mut body = Vec::new();
     req.body().read_to_end(&mut body).await?;
@@ -96,6 +103,7 @@ pub fn router() -> impl ringhop_http::Handler + Clone + Send + 'static {
         .post("/echo", echo)
         .get("/slow", slow)
         .get("/boom", boom)
+        .get("/interim", interim)
         .post("/ignore", ignore_body)
         .post("/upload", upload)
         .post("/first", first_chunk)
