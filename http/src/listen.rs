@@ -174,15 +174,17 @@ where
     let mut backoff = Duration::ZERO;
     loop {
         if live.count.get() >= cap {
-            // At the cap: newcomers wait in the kernel's backlog, not in our memory.
+            // At the cap: newcomers wait in the kernel's backlog, not in our memory (no
+            // accept is in flight: each is started only below the cap).
             stats::count(Event::AtCap);
-            listener.pause();
             let below = poll_fn(|cx| live.poll_below(cap, cx));
             if shutdown::unless_shutdown(below).await.is_none() {
                 break;
             }
         }
-        let Some(accepted) = shutdown::unless_shutdown(listener.accept()).await else {
+        // One connection at a time: a multishot accept would take in a whole burst before
+        // the loop sees the cap.
+        let Some(accepted) = shutdown::unless_shutdown(listener.accept_one()).await else {
             break;
         };
         let stream = match accepted {

@@ -12,6 +12,25 @@ use support::{read_reply, TestServer};
 
 const REQUEST: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n";
 
+/// Connections to `port` that the server accepted (established, with a socket inode: one
+/// still in the listen backlog has none), from `/proc/net/tcp`; other tests' sockets in this
+/// process do not count.
+fn accepted_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local_port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 9
+                && fields[1].ends_with(&local_port)
+                && fields[3] == "01"
+                && fields[9] != "0"
+        })
+        .count()
+}
+
 /// Sends `REQUEST` on `stream` and checks no answer comes within `wait` (the connection
 /// waits in the kernel's backlog); the stream keeps the read timeout.
 fn assert_not_served_within(stream: &mut TcpStream, wait: Duration, what: &str) {
@@ -63,6 +82,52 @@ fn at_the_cap_newcomers_wait_until_a_connection_closes() {
             b"Hello, World!"
         );
     }
+}
+
+#[test]
+fn a_burst_of_connections_is_not_accepted_past_the_cap() {
+    // At the cap, newcomers wait in the kernel's backlog, not as accepted sockets holding
+    // fds in the server: a burst that arrives at once must not be taken in beyond it. (The
+    // io_uring multishot accept took every connection of a burst before its cancel landed.)
+    const CAP: usize = 8;
+    const BURST: usize = 200;
+    let server = TestServer::start(
+        Config::default().max_connections(Some(CAP)),
+        support::app::router(),
+    );
+    // From several threads at once: a burst, not a sequence the server keeps up with.
+    let addr = server.addr;
+    let clients: Vec<TcpStream> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(move || {
+                    (0..BURST / 8)
+                        .map(|_| TcpStream::connect(addr).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    // Whatever the server accepts, it accepts within this.
+    std::thread::sleep(Duration::from_millis(300));
+    let accepted = accepted_on(server.addr.port());
+    assert!(
+        accepted <= CAP + 1,
+        "{accepted} connections accepted of a burst of {BURST} at a cap of {CAP}"
+    );
+    // And they are served as the first ones close.
+    drop(clients);
+    let mut late = server.connect();
+    late.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    late.write_all(REQUEST).unwrap();
+    assert_eq!(
+        read_reply(&mut BufReader::new(&mut late), false).body,
+        b"Hello, World!"
+    );
 }
 
 #[test]

@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use ringhop_runtime::{self as rt, net::TcpListener, net::TcpStream};
@@ -238,4 +240,71 @@ fn tasks_sharing_a_listener_are_all_woken() {
         accepted
     });
     assert_eq!(accepted, 2, "a task waiting in accept was never woken");
+}
+
+#[test]
+fn accept_one_takes_one_connection_per_call_and_tasks_sharing_it_are_woken() {
+    let rt = common::runtime(1);
+    let served = rt.block_on_local(|| async {
+        let listener = std::rc::Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let addr = listener.local_addr().unwrap();
+        // Two tasks wait on the same listener; three clients connect.
+        let accepted = std::rc::Rc::new(std::cell::Cell::new(0));
+        for _ in 0..2 {
+            let (listener, accepted) = (listener.clone(), accepted.clone());
+            rt::spawn_local(async move {
+                while listener.accept_one().await.is_ok() {
+                    accepted.set(accepted.get() + 1);
+                }
+            });
+        }
+        rt::time::sleep(Duration::from_millis(20)).await;
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        for _ in 0..100 {
+            if accepted.get() == 3 {
+                break;
+            }
+            rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(clients);
+        accepted.get()
+    });
+    assert_eq!(served, 3);
+}
+
+#[test]
+fn a_connection_accepted_for_an_accept_one_nobody_took_is_closed() {
+    // The single-shot accept completed, but its listener was dropped before the connection
+    // was taken: the accepted socket must be closed, not leaked.
+    let rt = common::runtime(1);
+    let client = rt.block_on_local(|| async {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        {
+            let mut accept = std::pin::pin!(listener.accept_one());
+            let polled = std::future::poll_fn(|cx| Poll::Ready(accept.as_mut().poll(cx))).await;
+            assert!(polled.is_pending(), "nobody connected yet");
+        }
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        // The accept completes (io_uring) while nobody polls it.
+        rt::time::sleep(Duration::from_millis(50)).await;
+        drop(listener);
+        rt::time::sleep(Duration::from_millis(50)).await;
+        client
+    });
+    // Closed, the server's side ends the connection; leaked, it would hold it open. (Not an
+    // fd count: the other tests of this binary open and close fds meanwhile.)
+    let mut client = client;
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let read = client.read(&mut byte);
+    assert!(
+        matches!(&read, Ok(0))
+            || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server side is still open: {read:?}"
+    );
 }

@@ -8,8 +8,9 @@
 //! **io_uring.** Each op has a slot in the driver's slab whose key is the SQE's `user_data`.
 //! The slot's [`Lifecycle`] says who owns the op's data:
 //! - `Submitted` / `Waiting(waker)`: the future owns it and the kernel may still use it;
-//! - `Ignored(data)`: the future was dropped early; the slot owns the data until the CQE, then
-//!   drops it. An `ASYNC_CANCEL` was queued so that CQE comes soon;
+//! - `Ignored(data, discard)`: the future was dropped early; the slot owns the data until the
+//!   CQE, then drops it and disposes of the result (an accepted socket is closed). An
+//!   `ASYNC_CANCEL` was queued so that CQE comes soon;
 //! - `Completed(result)`: the CQE arrived; the future takes the result and frees the slot.
 //!
 //! Slots are freed only after the final CQE, so a `user_data` never names two ops at once.
@@ -102,6 +103,10 @@ pub(crate) unsafe trait OpAble: 'static {
 
     /// Turns the completion into the op's output (buffers go back to the caller here).
     fn complete(self, completion: Completion) -> Self::Output;
+
+    /// Disposes of a result nobody will take (the op was dropped before its output was):
+    /// closes an accepted socket. Most results own nothing.
+    fn discard(_completion: Completion) {}
 }
 
 /// A multishot operation: one submission, a stream of completions.
@@ -131,7 +136,8 @@ pub(crate) enum Lifecycle {
     Waiting(Waker),
     /// Like `Waiting`, but the CQE calls the hook inline instead of waking a task.
     Hooked(Rc<dyn CompletionHook>),
-    Ignored(#[allow(dead_code)] Box<dyn Any>),
+    /// The op's data, and what disposes of the result the CQE brings.
+    Ignored(#[allow(dead_code)] Box<dyn Any>, fn(Completion)),
     Completed(Completion),
     Multi(MultiState),
 }
@@ -254,14 +260,16 @@ impl<T: OpAble> Drop for Op<T> {
         };
         let mut ops = uring.ops.borrow_mut();
         match ops.get_mut(self.key) {
-            Some(Lifecycle::Completed(_)) => {
+            Some(Lifecycle::Completed(completion)) => {
+                let completion = *completion;
                 ops.remove(self.key);
                 drop(ops);
                 drop(data);
+                T::discard(completion);
             }
             Some(slot) => {
                 // The kernel may still write into `data`: park it in the slot until the CQE.
-                *slot = Lifecycle::Ignored(Box::new(data));
+                *slot = Lifecycle::Ignored(Box::new(data), T::discard);
                 drop(ops);
                 uring.cancel(self.key);
             }

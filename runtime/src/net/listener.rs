@@ -1,4 +1,5 @@
-//! `TcpListener`: SO_REUSEPORT listening socket with a multishot accept in flight.
+//! `TcpListener`: SO_REUSEPORT listening socket with a multishot accept in flight, or
+//! single-shot accepts for a server that takes connections only below a limit.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -14,8 +15,8 @@ use futures_core::Stream;
 use futures_task::ArcWake;
 
 use super::stream::TcpStream;
-use crate::driver::{MultiOp, SharedFd};
-use crate::ops::AcceptMulti;
+use crate::driver::{MultiOp, Op, SharedFd};
+use crate::ops::{Accept, AcceptMulti};
 use crate::sys::addr::{self, socket_addr, tcp_socket};
 use crate::sys::{self, syscall};
 
@@ -48,6 +49,8 @@ pub struct TcpListener {
     fd: ManuallyDrop<SharedFd>,
     local_addr: SocketAddr,
     accept: RefCell<Option<MultiOp<AcceptMulti>>>,
+    /// The single-shot accept of [`accept_one`](Self::accept_one), while one is in flight.
+    one: RefCell<Option<Op<Accept>>>,
     /// The tasks waiting in `accept`: the multishot op keeps one waker, this fan-out, so
     /// that every task sharing the listener is woken, not only the last to poll.
     waiters: Arc<AcceptWaiters>,
@@ -90,6 +93,7 @@ impl TcpListener {
             fd: ManuallyDrop::new(fd),
             local_addr,
             accept: RefCell::new(None),
+            one: RefCell::new(None),
             waiters: Arc::default(),
         })
     }
@@ -124,11 +128,56 @@ impl TcpListener {
                         Ok(fd) => fd as i32,
                         Err(err) => return Poll::Ready(Err(err)),
                     };
-                    let stream = TcpStream::from_fd(SharedFd::accepted(fd));
-                    // Latency matters more than segment count for request/response traffic.
-                    let _ = stream.set_nodelay(true);
-                    return Poll::Ready(Ok(stream));
+                    return Poll::Ready(Ok(accepted(fd)));
                 }
+            }
+        }
+    }
+
+    /// Waits for the next connection, accepting it with a single-shot accept: nothing is
+    /// taken from the listen backlog until this is polled. A server with a connection limit
+    /// calls it only below the limit, so at the limit it holds no connection beyond it and
+    /// newcomers wait in the backlog. ([`accept`](Self::accept)'s multishot op lets the
+    /// kernel accept a burst as fast as it arrives, before any pause can take effect.)
+    ///
+    /// A multishot accept still running is stopped first, and the connections it took are
+    /// returned before any new one.
+    pub fn accept_one(&self) -> impl Future<Output = io::Result<TcpStream>> + '_ {
+        poll_fn(move |cx| self.poll_accept_one(cx))
+    }
+
+    /// Polls [`accept_one`](Self::accept_one).
+    pub fn poll_accept_one(&self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
+        let fan_out = futures_task::waker_ref(&self.waiters);
+        let mut fan_out_cx = Context::from_waker(&fan_out);
+        {
+            let mut multishot = self.accept.borrow_mut();
+            while let Some(op) = multishot.as_mut() {
+                op.cancel();
+                match op.poll_next(&mut fan_out_cx) {
+                    // Its end (the cancel's) is on its way.
+                    Poll::Pending => {
+                        self.waiters.register(cx.waker());
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Some(completion)) if completion.result == -libc::ECANCELED => {}
+                    Poll::Ready(Some(completion)) => {
+                        return Poll::Ready(completion.into_io().map(|fd| accepted(fd as i32)));
+                    }
+                    Poll::Ready(None) => *multishot = None,
+                }
+            }
+        }
+        let mut one = self.one.borrow_mut();
+        let op = one.get_or_insert_with(|| crate::ops::accept(&self.fd));
+        match Pin::new(op).poll(&mut fan_out_cx) {
+            Poll::Pending => {
+                self.waiters.register(cx.waker());
+                Poll::Pending
+            }
+            Poll::Ready(result) => {
+                *one = None;
+                Poll::Ready(result.map(accepted))
             }
         }
     }
@@ -159,8 +208,10 @@ impl fmt::Debug for TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        // Stop the multishot accept first: it holds the socket too.
-        let accepted = self.accept.get_mut().take().is_some();
+        // Stop the accepts first: they hold the socket too.
+        let multishot = self.accept.get_mut().take().is_some();
+        let single = self.one.get_mut().take().is_some();
+        let accepted = multishot || single;
         // SAFETY: `fd` is taken exactly once, here, and never used again.
         let fd = unsafe { ManuallyDrop::take(&mut self.fd) };
         if accepted {
@@ -177,6 +228,14 @@ impl Drop for TcpListener {
             sys::close(raw);
         }
     }
+}
+
+/// A socket the kernel accepted, as a stream.
+fn accepted(fd: i32) -> TcpStream {
+    let stream = TcpStream::from_fd(SharedFd::accepted(fd));
+    // Latency matters more than segment count for request/response traffic.
+    let _ = stream.set_nodelay(true);
+    stream
 }
 
 /// Stream of accepted connections, from [`TcpListener::incoming`].

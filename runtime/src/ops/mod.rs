@@ -8,6 +8,6 @@ mod accept;
 mod recv_multi;
 mod socket;
 
-pub(crate) use accept::AcceptMulti;
+pub(crate) use accept::{accept, Accept, AcceptMulti};
 pub(crate) use recv_multi::RecvMulti;
 pub(crate) use socket::{close, connect, recv, send, shutdown, writev, SendMsg};

@@ -265,11 +265,13 @@ impl Uring {
                 drop(ops);
                 hook.completed();
             }
-            Lifecycle::Ignored(_) => {
-                // The CQE the kernel owed us: now the data may go.
+            Lifecycle::Ignored(_, discard) => {
+                // The CQE the kernel owed us: now the data may go, and the result with it.
+                let discard = *discard;
                 let data = ops.remove(key);
                 drop(ops);
                 drop(data);
+                discard(completion);
             }
             Lifecycle::Completed(_) => {}
             Lifecycle::Multi(state) => {
