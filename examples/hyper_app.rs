@@ -27,7 +27,7 @@ use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
-    HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -197,11 +197,23 @@ pub(crate) async fn app<B: hyper::body::Body + Unpin>(
             response
         }
         (&Method::GET, "/ws") => websocket(req),
-        (_, "/" | "/plaintext" | "/json" | "/echo" | "/ws") => full(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            b"Method Not Allowed",
-        ),
+        (_, path @ ("/" | "/plaintext" | "/json" | "/echo" | "/ws")) => {
+            // RFC 9110 §15.5.6: a 405 says which methods the resource supports.
+            let allow = match path {
+                "/echo" => "POST",
+                "/ws" => "GET",
+                _ => "GET, HEAD",
+            };
+            let mut response = full(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"Method Not Allowed",
+            );
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+            response
+        }
         _ => full(StatusCode::NOT_FOUND, "text/plain", b"Not Found"),
     })
 }

@@ -58,6 +58,22 @@ fn hyper_on_ringhop_with_real_clients() {
         b"h2 body"
     );
 
+    // A wrong method: 405 with the methods the resource has (RFC 9110 §15.5.6).
+    let wrong = curl(&["-i", "-X", "POST", &format!("{base}/json")]);
+    let wrong = String::from_utf8_lossy(&wrong).to_ascii_lowercase();
+    assert!(
+        wrong.starts_with("http/1.1 405") && wrong.contains("\r\nallow: get, head\r\n"),
+        "{wrong}"
+    );
+    let wrong = curl(&["-i", &format!("{base}/echo")]);
+    assert!(
+        String::from_utf8_lossy(&wrong)
+            .to_ascii_lowercase()
+            .contains("\r\nallow: post\r\n"),
+        "{}",
+        String::from_utf8_lossy(&wrong)
+    );
+
     // curl with its defaults uploads 3 MiB with `Expect: 100-continue`: the echo reads the
     // body before it answers, so hyper sends the 100 at once instead of curl waiting a
     // second for it; the bytes come back intact.
