@@ -16,7 +16,8 @@ pub use ringhop_pipes::{Linger, MinDataRate};
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// Longest request line (method, target, version): beyond it, 414. Default 8 KiB.
+    /// Longest request line, counted up to its LF (method, target, version and the CR): beyond
+    /// it, 414. Default 8 KiB.
     pub max_request_line: usize,
     /// Largest header section (request line included): beyond it, 431. Default 32 KiB.
     pub max_head: usize,
