@@ -17,6 +17,7 @@
 //! (sleeps 5 s behind tower-http's `TimeoutLayer` of 500 ms: answers 408), `GET /peer` (the
 //! client's address, from axum's `ConnectInfo`), `GET /ws` (a WebSocket echoing text and
 //! binary messages). `REACTORS` sets reactors (ringhop) or worker threads (tokio),
+//! `MAX_CONNECTIONS` the connection cap (ringhop; default: from the fd limit),
 //! `TOKIO_THREADS` the side runtime's threads (default 1). SIGINT/SIGTERM drain and exit 0.
 
 mod common;
@@ -122,6 +123,7 @@ fn on_ringhop(addr: SocketAddr, reactors: Option<usize>) -> std::io::Result<()> 
     let app = router();
     let service = move || hyper_util::service::TowerToHyperService::new(app.clone());
     let server = HyperServer::bind(addr)
+        .config(common::config_from_env())
         // axum's ConnectInfo<SocketAddr>, as into_make_service_with_connect_info gives it.
         .request_extension(|info| {
             ConnectInfo(

@@ -11,7 +11,7 @@
 
 mod common;
 
-use ringhop::http::{Config, Request, Response, Router, Server};
+use ringhop::http::{Request, Response, Router, Server};
 use ringhop::rt::Runtime;
 
 async fn plaintext(_req: &mut Request<'_>, res: &mut Response<'_>) -> std::io::Result<()> {
@@ -59,13 +59,7 @@ fn run() -> std::io::Result<()> {
         .get("/json", json)
         .post("/echo", echo);
     let reactors = runtime.handles().len();
-    let mut config = Config::default();
-    if let Some(max) = std::env::var("MAX_CONNECTIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        config = config.max_connections(Some(max));
-    }
+    let config = common::config_from_env();
     let driver = runtime.driver();
     let tls = common::tls_from_env()?;
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -12,7 +12,7 @@
 //! Routes: `GET /` and `/plaintext` → "Hello, World!", `GET /json`, `POST /echo` (streams the
 //! request body back, its first chunk read before answering so that hyper sends
 //! `100 Continue` to curl's large uploads), `GET /ws` (a WebSocket echoing text and binary messages). `TLS_CERT`
-//! and `TLS_KEY` (PEM files) serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or worker threads (tokio). On
+//! and `TLS_KEY` (PEM files) serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or worker threads (tokio), `MAX_CONNECTIONS` the connection cap (ringhop; default: from the fd limit). On
 //! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
 
 mod common;
@@ -248,8 +248,9 @@ fn ringhop_transport(addr: SocketAddr, reactors: Option<usize>) -> std::io::Resu
         runtime.handles().len(),
         runtime.driver()
     );
-    let server =
-        ringhop::http::hyper::HyperServer::bind(addr).on_listening(move |_| println!("{banner}"));
+    let server = ringhop::http::hyper::HyperServer::bind(addr)
+        .config(common::config_from_env())
+        .on_listening(move |_| println!("{banner}"));
     let service = || hyper::service::service_fn(app::<RequestBody>);
     match tls {
         Some(tls) => server.tls(tls).run(&runtime, service)?,

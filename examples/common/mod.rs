@@ -78,3 +78,17 @@ pub fn addr_from_env() -> std::io::Result<std::net::SocketAddr> {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("ADDR: {err}"))
         })
 }
+
+/// The HTTP servers' limits, with `MAX_CONNECTIONS` (when set) as the connection cap;
+/// otherwise the default (derived from the fd limit).
+#[allow(dead_code)]
+pub fn config_from_env() -> ringhop::http::Config {
+    let config = ringhop::http::Config::default();
+    match std::env::var("MAX_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(max) => config.max_connections(Some(max)),
+        None => config,
+    }
+}
