@@ -199,6 +199,19 @@ fn read_until(stream: &mut impl Read, buf: &mut Vec<u8>, needle: &[u8]) {
     }
 }
 
+/// Everything the server sends until it closes, and how it closed (`Ok`: a clean end).
+fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, std::io::Result<()>) {
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (got, Ok(())),
+            Err(err) => return (got, Err(err)),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 #[test]
 fn connection_log_peer_address_and_upgrade_in_cleartext() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -275,15 +288,7 @@ fn connection_log_peer_address_and_upgrade_in_cleartext() {
     client
         .write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
         .unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let end = loop {
-        match client.read(&mut chunk) {
-            Ok(0) => break Ok(()),
-            Err(err) => break Err(err),
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    };
+    let (got, end) = read_until_closed(&mut client);
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
     assert!(!text.contains("100 Continue"), "{text}");
@@ -360,15 +365,7 @@ fn a_handler_that_fails_after_its_upgrade_resets_the_connection_instead_of_switc
              Upgrade: echo\r\nContent-Length: 5\r\n\r\nhello"
         );
         client.write_all(request.as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 1024];
-        let end = loop {
-            match client.read(&mut chunk) {
-                Ok(0) => break Ok(()),
-                Err(err) => break Err(err),
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        };
+        let (got, end) = read_until_closed(&mut client);
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 101 "), "{query}: {text}");
         assert!(
