@@ -2,6 +2,8 @@
 //! the header timeout, an HTTP/2 connection without open streams gets a GOAWAY after the
 //! idle timeout, and a peer that stops answering keep-alive pings is dropped.
 
+#[path = "common/stall.rs"]
+mod stall;
 mod support;
 
 use std::convert::Infallible;
@@ -273,28 +275,12 @@ fn a_hyper_request_body_that_stalls_after_a_burst_is_cut_within_two_grace_period
         grace: Duration::from_secs(1),
     }));
     let server = HyperTestServer::start(config, 1, || hyper::service::service_fn(upload));
-    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
-    stream
-        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
-        .unwrap();
-    stream.write_all(&[b'x'; 100_000]).unwrap();
-    let stalled = Instant::now();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
+    let (answer, took) = stall::burst_then_stall(server.addr);
     assert!(
         answer.starts_with("HTTP/1.1 408") && answer.ends_with("too slow"),
-        "after {:?}: {answer:?}",
-        stalled.elapsed()
+        "after {took:?}: {answer:?}"
     );
-    assert!(
-        stalled.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        stalled.elapsed()
-    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
     let stats = ringhop::http::stats(&server.runtime);
     assert_eq!(stats.total.closed_body_rate, 1, "{stats:?}");
 }

@@ -61,8 +61,9 @@ pub struct Config {
     pub min_response_data_rate: Option<MinDataRate>,
     /// The slowest a client may send a request body, counted only while the handler waits
     /// for body bytes, in windows of the grace period of that waiting time (the bytes that
-    /// come in each window must pay for it: a burst does not pay for a stall after it): below it the request is answered 408 (or, if the response started,
-    /// the connection is cut). Default 240 B/s after 5 s (Kestrel's); `None` disables it.
+    /// come in each window must pay for it: a burst does not pay for a stall after it):
+    /// below it the request is answered 408 (or, if the response started, the connection
+    /// is cut). Default 240 B/s after 5 s (Kestrel's); `None` disables it.
     pub min_request_body_data_rate: Option<MinDataRate>,
     /// HTTP/2 (hyper server): keep-alive pings that detect a dead peer. Default every 30 s,
     /// closed if the answer takes over 20 s; `None` sends none.

@@ -1,6 +1,8 @@
 //! The minimum request body data rate: clients trickling a body are answered 408 after the
 //! grace period, while a normal client keeps being served at normal latency.
 
+#[path = "../../tests/common/stall.rs"]
+mod stall;
 mod support;
 
 use std::io::{BufReader, Read, Write};
@@ -85,29 +87,10 @@ fn a_body_that_stalls_after_a_burst_is_cut_within_two_grace_periods() {
         grace: Duration::from_secs(1),
     }));
     let server = TestServer::start(config, support::app::router());
-    let mut stream = server.connect();
-    stream
-        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
-        .unwrap();
-    stream.write_all(&[b'x'; 100_000]).unwrap();
-    let stalled = Instant::now();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    assert!(
-        text.starts_with("HTTP/1.1 408 "),
-        "after {:?}: {text}",
-        stalled.elapsed()
-    );
+    let (text, took) = stall::burst_then_stall(server.addr);
+    assert!(text.starts_with("HTTP/1.1 408 "), "after {took:?}: {text}");
     // The burst's window (1 s), then one with nothing in it (1 s), and the watchdog's tick.
-    assert!(
-        stalled.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        stalled.elapsed()
-    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
     let stats = ringhop_http::stats(&server.runtime);
     assert_eq!(stats.total.closed_body_rate, 1, "{stats:?}");
 }
