@@ -128,8 +128,9 @@ where
     }
 }
 
-/// A response body that keeps its stream counted as open until it is dropped; none at all
-/// for an answer to HEAD.
+/// The body of a response the servers send: the service's, or none (an answer to HEAD over
+/// HTTP/2, a request refused before the service); over HTTP/2 it keeps its stream counted
+/// as open until it is dropped.
 pub(crate) struct Tracked<B> {
     inner: Option<B>,
     _guard: Option<StreamGuard>,
@@ -305,7 +306,7 @@ where
     S: Service<Request<R>, Response = Response<B>>,
     R: FromIncoming,
 {
-    type Response = Response<Answer<B>>;
+    type Response = Response<Tracked<B>>;
     type Error = S::Error;
     type Future = WatchUpgrade<S::Future>;
 
@@ -336,7 +337,7 @@ impl<F, B, E> Future for WatchUpgrade<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<Answer<B>>, E>;
+    type Output = Result<Response<Tracked<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of `inner`, which is never moved out (the variant is
@@ -345,7 +346,10 @@ where
         let (inner, upgraded) = match this {
             WatchUpgrade::Called { inner, upgraded } => (inner, upgraded),
             WatchUpgrade::Refused(status) => {
-                let mut response = Response::new(Answer(None));
+                let mut response = Response::new(Tracked {
+                    inner: None,
+                    _guard: None,
+                });
                 *response.status_mut() = *status;
                 response.headers_mut().insert(
                     hyper::header::CONNECTION,
@@ -360,37 +364,10 @@ where
         if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
             upgraded.set(true);
         }
-        Poll::Ready(Ok(response.map(|body| Answer(Some(body)))))
-    }
-}
-
-/// An HTTP/1 response body: the service's, or none (`None`: a request refused before the
-/// service).
-pub(crate) struct Answer<B>(Option<B>);
-
-impl<B: Body> Body for Answer<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        // SAFETY: structural pinning of the service's body, which is never moved out.
-        match unsafe { self.map_unchecked_mut(|this| &mut this.0) }.as_pin_mut() {
-            Some(body) => body.poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(Body::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.0
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        Poll::Ready(Ok(response.map(|body| Tracked {
+            inner: Some(body),
+            _guard: None,
+        })))
     }
 }
 
