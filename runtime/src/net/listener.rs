@@ -121,7 +121,7 @@ impl TcpListener {
                     return Poll::Pending;
                 }
                 Poll::Ready(None) => *accept = None,
-                // The end of a multishot stopped by `pause`: the next poll re-arms.
+                // The end of a multishot stopped by `accept_one`: the next poll re-arms.
                 Poll::Ready(Some(completion)) if completion.result == -libc::ECANCELED => {}
                 Poll::Ready(Some(completion)) => {
                     let fd = match completion.into_io() {
@@ -138,7 +138,7 @@ impl TcpListener {
     /// taken from the listen backlog until this is polled. A server with a connection limit
     /// calls it only below the limit, so at the limit it holds no connection beyond it and
     /// newcomers wait in the backlog. ([`accept`](Self::accept)'s multishot op lets the
-    /// kernel accept a burst as fast as it arrives, before any pause can take effect.)
+    /// kernel accept a burst as fast as it arrives, before a cancel can take effect.)
     ///
     /// A multishot accept still running is stopped first, and the connections it took are
     /// returned before any new one.
@@ -179,15 +179,6 @@ impl TcpListener {
                 *one = None;
                 Poll::Ready(result.map(accepted))
             }
-        }
-    }
-
-    /// Stops accepting until the next [`accept`](Self::accept) is polled: the kernel's
-    /// multishot accept is cancelled, connections it already accepted are still returned,
-    /// and new ones wait in the listen backlog. For a server at its connection limit.
-    pub fn pause(&self) {
-        if let Some(op) = self.accept.borrow_mut().as_mut() {
-            op.cancel();
         }
     }
 
