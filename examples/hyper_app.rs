@@ -11,9 +11,12 @@
 //!
 //! Routes: `GET /` and `/plaintext` → "Hello, World!", `GET /json`, `POST /echo` (streams the
 //! request body back, its first chunk read before answering so that hyper sends
-//! `100 Continue` to curl's large uploads), `GET /ws` (a WebSocket echoing text and binary messages). `TLS_CERT`
-//! and `TLS_KEY` (PEM files) serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or worker threads (tokio), `MAX_CONNECTIONS` the connection cap (ringhop; default: from the fd limit). On
-//! SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and exits 0.
+//! `100 Continue` to curl's large uploads), `GET /ws` (a WebSocket echoing text and binary
+//! messages); a wrong method gets 405 with `Allow`. `TLS_CERT` and `TLS_KEY` (PEM files)
+//! serve them over HTTPS: HTTP/2 or HTTP/1.1 by ALPN. `REACTORS` sets reactors (ringhop) or
+//! worker threads (tokio), `MAX_CONNECTIONS` the connection cap (ringhop; default: from the
+//! fd limit). On SIGINT/SIGTERM the ringhop mode drains, prints its on-reactor counters and
+//! exits 0.
 
 mod common;
 
