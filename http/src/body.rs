@@ -6,7 +6,7 @@ use std::io;
 
 use ringhop_pipes::{PipeReader, PipeWriter};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringhop_pipes::watchdog::{Deadline, Expired};
 use ringhop_pipes::ReadResult;
@@ -407,6 +407,11 @@ async fn timed_read<'r>(
             }
         };
         deadline.set(allowance.map(|allowance| time::deadline_after(started, allowance)));
+        let waiting = Waiting {
+            deadline,
+            waited: &mut decoder.waited,
+            started,
+        };
         let polled = deadline
             .timeout(std::future::poll_fn(|cx| {
                 let polled = std::future::Future::poll(read.as_mut(), cx);
@@ -421,14 +426,30 @@ async fn timed_read<'r>(
                 polled
             }))
             .await;
-        deadline.set(None);
-        decoder.waited += time::now().saturating_duration_since(started);
+        drop(waiting);
         match polled {
             Ok(result) => return result,
             // The window ended while this read waited: judged at the loop's top (the next
             // window opens when the bytes paid for this one), the read still pending.
             Err(Expired) => continue,
         }
+    }
+}
+
+/// A body read's wait, ended however the read ends — dropped mid-wait too, as by a
+/// handler's own timeout around it: the rate's deadline is disarmed, and the time waited
+/// counts against the rate (uncounted, a handler that kept giving up on its reads would
+/// let a client that sends nothing hold the connection for ever).
+struct Waiting<'a> {
+    deadline: &'a Deadline,
+    waited: &'a mut Duration,
+    started: Instant,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.deadline.set(None);
+        *self.waited += time::now().saturating_duration_since(self.started);
     }
 }
 

@@ -138,3 +138,58 @@ fn hundreds_of_dribbled_heads_get_408_at_the_header_timeout() {
     let stats = ringhop_http::stats(&server.runtime);
     assert_eq!(stats.total.closed_header_timeout, 300, "{stats:?}");
 }
+
+/// Reads the body with a timeout around each read, as an application with its own
+/// patience might: the reads it gives up on are dropped while they wait.
+async fn impatient_upload(
+    req: &mut ringhop_http::Request<'_>,
+    res: &mut ringhop_http::Response<'_>,
+) -> std::io::Result<()> {
+    let mut received = 0;
+    loop {
+        let chunk =
+            ringhop_runtime::time::timeout(Duration::from_millis(200), req.body().chunk()).await;
+        match chunk {
+            Ok(Ok(Some(chunk))) => received += chunk.len(),
+            Ok(Ok(None)) => break,
+            Ok(Err(err)) => return Err(err),
+            // Given up on: try again.
+            Err(_) => {}
+        }
+    }
+    res.body(format!("{received} bytes").as_bytes());
+    Ok(())
+}
+
+#[test]
+fn a_body_whose_reads_the_handler_keeps_dropping_is_still_held_to_the_rate() {
+    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(1),
+    }));
+    let router = ringhop_http::Router::new().post("/impatient", impatient_upload);
+    let server = TestServer::start(config, router);
+    // A head that promises a body that never comes.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /impatient HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&out);
+    // Each dropped read's wait counts: the grace, the empty window after it, the watchdog's
+    // tick. (Before, the time spent in dropped reads was never counted and the connection
+    // was held for as long as the client liked.)
+    assert!(
+        text.starts_with("HTTP/1.1 408 "),
+        "after {took:?}: {text:?}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let stats = ringhop_http::stats(&server.runtime);
+    assert_eq!(stats.total.closed_body_rate, 1, "{stats:?}");
+}
