@@ -660,3 +660,88 @@ fn hostile_clients_over_tls_meet_the_same_defences() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_tls_client_that_half_closes_without_close_notify_gets_its_whole_answer() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (cert_pem, key_pem, cert) = tls::self_signed("half-close");
+    let acceptor = TlsAcceptor::from_pem_files(&cert_pem, &key_pem).unwrap();
+    let server = Running::start(move |server| server.tls(acceptor));
+    let addr = server.addr;
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            for round in 0..3 {
+                let stream = tls::connect(addr, tls::client_config(&cert, &[b"http/1.1"]))
+                    .await
+                    .unwrap();
+                let fd = std::os::fd::AsRawFd::as_raw_fd(stream.get_ref().0);
+                let (mut reader, mut writer) = tokio::io::split(stream);
+                let send = async {
+                    writer
+                        .write_all(
+                            format!(
+                                "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await
+                        .unwrap();
+                    writer.write_all(&body).await.unwrap();
+                    writer.flush().await.unwrap();
+                    // The request is complete; the client shuts its TCP side down without a
+                    // close_notify, as a TLS client that half-closes on end of input does.
+                    // SAFETY: `fd` is the open socket `reader`/`writer` still own.
+                    assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_WR) }, 0);
+                    writer
+                };
+                let receive = async {
+                    let mut got = Vec::new();
+                    let ended = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        reader.read_to_end(&mut got),
+                    )
+                    .await;
+                    (got, ended)
+                };
+                let (_writer, (got, ended)) = tokio::join!(send, receive);
+                let text = String::from_utf8_lossy(&got[..got.len().min(200)]).into_owned();
+                assert!(text.starts_with("HTTP/1.1 200 "), "round {round}: {text}");
+                let Some(head_end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    panic!("round {round}: no head in {text}");
+                };
+                let echoed = dechunk(&got[head_end + 4..]);
+                assert!(
+                    echoed.len() == body.len() && echoed == body,
+                    "round {round}: {} of {} bytes came back ({ended:?})",
+                    echoed.len(),
+                    body.len()
+                );
+            }
+        });
+    server.wait_until_no_connection();
+}
+
+/// The data of a chunked body (as far as it is well formed).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..line_end])
+            .ok()
+            .and_then(|size| usize::from_str_radix(size, 16).ok());
+        let Some(size) = size.filter(|&size| size > 0) else {
+            break;
+        };
+        let start = line_end + 2;
+        let Some(chunk) = body.get(start..start + size) else {
+            break;
+        };
+        data.extend_from_slice(chunk);
+        body = &body[(start + size + 2).min(body.len())..];
+    }
+    data
+}

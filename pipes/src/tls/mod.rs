@@ -8,7 +8,9 @@
 //! writes is encrypted into the socket's pipe. Both directions keep the pipes'
 //! backpressure. The protocol's clean end sends `close_notify`; an end with an error resets
 //! the connection. A client that closes without `close_notify` (a truncation) ends the
-//! protocol's input with an `UnexpectedEof` error.
+//! protocol's input with an `UnexpectedEof` error, after everything decrypted before it: a
+//! complete request followed by such a close is still answered in full (HTTP servers see an
+//! error only where they would see an early end in cleartext).
 //!
 //! Bad handshakes (plaintext on the TLS port, unknown versions, no shared cipher, a closed or
 //! silent client) end the connection with an alert where TLS allows one, and count in

@@ -187,6 +187,11 @@ async fn decrypt(
                 // socket side ends now (FIN after the alert), whatever the protocol does.
                 to_client.borrow_mut().complete(None);
             }
+            // What was decrypted before the error (authenticated records) reaches the
+            // protocol first, as bytes received before a socket error do: completing drops
+            // unflushed bytes, and a client that half-closes without `close_notify` right
+            // after its request would lose the end of it (the response then cut short).
+            let _ = to_server.flush().await;
             to_server.complete(Some(err));
         }
     }
