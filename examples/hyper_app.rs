@@ -288,7 +288,10 @@ fn tokio_transport(addr: SocketAddr, threads: Option<usize>) -> std::io::Result<
     };
     // HTTPS: tokio-rustls with the same rustls configuration (and ALPN) as the ringhop mode.
     let tls = common::tls_from_env()?.map(|tls| {
-        let config = tls.alpn_protocols(&[b"h2", b"http/1.1"]).config().clone();
+        let config = tls
+            .alpn_protocols(ringhop::http::hyper::ALPN)
+            .config()
+            .clone();
         tokio_rustls::TlsAcceptor::from(config)
     });
     runtime.block_on(async {

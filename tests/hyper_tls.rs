@@ -92,6 +92,12 @@ fn hyper_over_tls_with_real_clients_and_hostile_handshakes() {
     };
     assert_eq!(version("--http2"), b"2");
     assert_eq!(version("--http1.1"), b"1.1");
+    // `--http1.0` offers only `http/1.0` by ALPN: served (as nginx does), not refused with
+    // `no_application_protocol`.
+    assert_eq!(
+        curl_tls(&["--http1.0", &format!("{base}/plaintext")]),
+        b"Hello, World!"
+    );
     assert_eq!(
         curl_tls(&["--data-binary", "tls body", &format!("{base}/echo")]),
         b"tls body"

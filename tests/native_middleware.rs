@@ -436,6 +436,18 @@ fn native_server_over_tls() {
     ]))
     .unwrap();
     assert!(whoami.ends_with(" localhost http/1.1 TLSv1.3"), "{whoami}");
+    // `curl --http1.0` offers only `http/1.0` by ALPN: served (as nginx does), not refused
+    // with `no_application_protocol`.
+    let http10 = String::from_utf8(curl(&[
+        "--cacert",
+        cacert,
+        "--resolve",
+        &resolve,
+        "--http1.0",
+        &format!("https://localhost:{port}/whoami"),
+    ]))
+    .unwrap();
+    assert!(http10.ends_with(" localhost http/1.0 TLSv1.3"), "{http10}");
     // The second certificate, by name (curl verifies it against its own CA file).
     let other = String::from_utf8(curl(&[
         "--cacert",

@@ -58,6 +58,10 @@ impl Server {
     }
 }
 
+/// The HTTP/1 protocols this server takes by ALPN, preferred first.
+#[cfg(feature = "tls")]
+pub(crate) const HTTP1_ALPN: &[&[u8]] = &[b"http/1.1", b"http/1.0"];
+
 impl<M: Middleware + Clone + Send> Server<M> {
     /// Adds `next` to the connection's middleware chain, after the ones added before (the
     /// first added is nearest the socket). It runs on the connection's reactor before the
@@ -67,10 +71,11 @@ impl<M: Middleware + Clone + Send> Server<M> {
     }
 
     /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising
-    /// `http/1.1` by ALPN (this server speaks no HTTP/2).
+    /// `http/1.1` and `http/1.0` by ALPN (this server speaks no HTTP/2; `curl --http1.0`
+    /// offers only `http/1.0`, and would otherwise be refused with `no_application_protocol`).
     #[cfg(feature = "tls")]
     pub fn tls(self, tls: ringhop_pipes::tls::TlsAcceptor) -> Server<Chain<TlsAcceptor, M>> {
-        self.map_middleware(|chain| tls.alpn_protocols(&[b"http/1.1"]).then(chain))
+        self.map_middleware(|chain| tls.alpn_protocols(HTTP1_ALPN).then(chain))
     }
 
     /// The same server with its chain replaced by `f(chain)`.

@@ -92,15 +92,16 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
         self.map_middleware(|chain| chain.then(next))
     }
 
-    /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising `h2`
-    /// and `http/1.1` by ALPN; each connection is then served as HTTP/2 or HTTP/1.1 by
-    /// what it negotiated (a client without ALPN: by its preface, as in cleartext).
+    /// Serves HTTPS: puts `tls` first in the chain (nearest the socket), advertising `h2`,
+    /// `http/1.1` and `http/1.0` by ALPN; each connection is then served as HTTP/2 or
+    /// HTTP/1.x by what it negotiated (a client without ALPN: by its preface, as in
+    /// cleartext).
     #[cfg(feature = "tls")]
     pub fn tls(
         self,
         tls: ringhop_pipes::tls::TlsAcceptor,
     ) -> HyperServer<Chain<ringhop_pipes::tls::TlsAcceptor, M>> {
-        self.map_middleware(|chain| tls.alpn_protocols(&[b"h2", b"http/1.1"]).then(chain))
+        self.map_middleware(|chain| tls.alpn_protocols(ALPN).then(chain))
     }
 
     /// The same server with its chain replaced by `f(chain)`.
@@ -285,6 +286,11 @@ impl<M: Middleware + Clone + Send> HyperServer<M> {
     }
 }
 
+/// The protocols [`HyperServer::tls`] takes by ALPN, preferred first: `curl --http1.0`
+/// offers only `http/1.0` (hyper serves it as HTTP/1.x), and a client whose offer matches
+/// none of them is refused with `no_application_protocol` (RFC 7301).
+pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1", b"http/1.0"];
+
 /// Which HTTP version a connection speaks, if the middleware (ALPN) settled it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
@@ -298,7 +304,7 @@ impl Protocol {
     fn negotiated(info: &ConnInfo) -> Protocol {
         match info.alpn() {
             Some(b"h2") => Protocol::Http2,
-            Some(b"http/1.1") => Protocol::Http1,
+            Some(b"http/1.1" | b"http/1.0") => Protocol::Http1,
             _ => Protocol::Sniff,
         }
     }
