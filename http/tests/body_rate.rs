@@ -13,12 +13,17 @@ use std::time::{Duration, Instant};
 use ringhop_http::{Config, MinDataRate};
 use support::{read_reply, TestServer};
 
-#[test]
-fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
-    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
+/// The default minimum body rate (240 B/s) with a grace period of 1 s instead of 5 s.
+fn one_second_grace() -> Config {
+    Config::default().min_request_body_data_rate(Some(MinDataRate {
         bytes_per_second: 240,
         grace: Duration::from_secs(1),
-    }));
+    }))
+}
+
+#[test]
+fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
+    let config = one_second_grace();
     let server = TestServer::start(config, support::app::router());
     let mut tricklers = Vec::new();
     for _ in 0..50 {
@@ -82,10 +87,7 @@ fn bodies_trickled_at_1_byte_a_second_get_408_and_others_are_served() {
 /// connection for 7 minutes.)
 #[test]
 fn a_body_that_stalls_after_a_burst_is_cut_within_two_grace_periods() {
-    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
-        bytes_per_second: 240,
-        grace: Duration::from_secs(1),
-    }));
+    let config = one_second_grace();
     let server = TestServer::start(config, support::app::router());
     let (text, took) = stall::burst_then_stall(server.addr);
     assert!(text.starts_with("HTTP/1.1 408 "), "after {took:?}: {text}");
@@ -163,10 +165,7 @@ async fn impatient_upload(
 
 #[test]
 fn a_body_whose_reads_the_handler_keeps_dropping_is_still_held_to_the_rate() {
-    let config = Config::default().min_request_body_data_rate(Some(MinDataRate {
-        bytes_per_second: 240,
-        grace: Duration::from_secs(1),
-    }));
+    let config = one_second_grace();
     let router = ringhop_http::Router::new().post("/impatient", impatient_upload);
     let server = TestServer::start(config, router);
     // A head that promises a body that never comes.
